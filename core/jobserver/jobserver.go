@@ -1,0 +1,119 @@
+// Package jobserver is the client-side engine behind one pp.Server: a
+// scheduler, the local worker pool it dispatches to, and the registry of
+// shipped functions. The Python binding holds one per Server.
+package jobserver
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ppgo/ppgo/core/pool"
+	"github.com/ppgo/ppgo/core/sched"
+)
+
+// Config configures a Server.
+type Config struct {
+	Pool        pool.Config
+	MaxAttempts int // 0: sched.DefaultMaxAttempts
+}
+
+// Server runs jobs on its local pool (and, later, remote nodes).
+type Server struct {
+	sched *sched.Scheduler
+	local *pool.Pool
+
+	funcsMu sync.RWMutex
+	funcs   map[uint64]*sched.Func
+
+	closeOnce sync.Once
+}
+
+// New starts a server; its workers start in the background.
+func New(cfg Config) (*Server, error) {
+	s := &Server{
+		sched: sched.New(sched.Config{MaxAttempts: cfg.MaxAttempts}),
+		funcs: make(map[uint64]*sched.Func),
+	}
+	local, err := pool.New(cfg.Pool, s.sched)
+	if err != nil {
+		return nil, fmt.Errorf("jobserver: %w", err)
+	}
+	s.local = local
+	s.sched.AddNode(local, local.Capacity())
+	return s, nil
+}
+
+// Register makes source known as function key; submitting a key needs it
+// registered first. Registering a key again replaces its source.
+func (s *Server) Register(key uint64, source []byte) {
+	s.funcsMu.Lock()
+	s.funcs[key] = &sched.Func{Key: key, Source: source}
+	s.funcsMu.Unlock()
+}
+
+// Submit queues a job running registered function key on args.
+func (s *Server) Submit(key uint64, args []byte, group string, notify bool) (uint64, error) {
+	s.funcsMu.RLock()
+	f := s.funcs[key]
+	s.funcsMu.RUnlock()
+	if f == nil {
+		return 0, fmt.Errorf("jobserver: function key %d is not registered", key)
+	}
+	return s.sched.Submit(&sched.Job{Group: group, Func: f, Args: args, Notify: notify})
+}
+
+// SetWorkers changes the number of local workers at run time.
+func (s *Server) SetWorkers(n int) {
+	if n < s.local.Workers() {
+		// Stop handing out the slots first so no job lands on a worker
+		// that is about to retire.
+		s.sched.SetCapacity(s.local, n*pool.JobsPerWorker)
+		s.local.SetWorkers(n)
+		return
+	}
+	s.local.SetWorkers(n)
+	s.sched.SetCapacity(s.local, s.local.Capacity())
+}
+
+// Workers is the target number of local workers.
+func (s *Server) Workers() int { return s.local.Workers() }
+
+// WorkerPIDs lists the local worker processes.
+func (s *Server) WorkerPIDs() []int { return s.local.PIDs() }
+
+// Wait reports whether job id finished within timeout (<0: no limit).
+func (s *Server) Wait(id uint64, timeout time.Duration) bool { return s.sched.Wait(id, timeout) }
+
+// Result returns job id's result once there is one.
+func (s *Server) Result(id uint64) (sched.Result, bool) { return s.sched.Result(id) }
+
+// Release finishes a Notify job after its callback ran.
+func (s *Server) Release(id uint64) { s.sched.Release(id) }
+
+// Forget drops job id's record and result.
+func (s *Server) Forget(id uint64) { s.sched.Forget(id) }
+
+// WaitGroup waits for a group, or every job when all is set.
+func (s *Server) WaitGroup(group string, all bool, timeout time.Duration) bool {
+	return s.sched.WaitGroup(group, all, timeout)
+}
+
+// NextNotified returns up to max completed Notify jobs.
+func (s *Server) NextNotified(max int, timeout time.Duration) ([]uint64, bool) {
+	return s.sched.NextNotified(max, timeout)
+}
+
+// Pending counts submitted jobs not yet finished.
+func (s *Server) Pending() int { return s.sched.Pending() }
+
+// Stats snapshots every node's counters.
+func (s *Server) Stats() []sched.NodeStats { return s.sched.Stats() }
+
+// Close cancels pending jobs and stops the workers.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.sched.Close()
+		s.local.Close()
+	})
+}

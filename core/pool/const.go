@@ -1,0 +1,29 @@
+package pool
+
+import "time"
+
+// Limits of the worker pool, named in one place.
+const (
+	// frameHeaderSize is the fixed header of every pipe frame: body length
+	// (uint32), kind (uint8), job id (uint64), and a kind-specific uint64.
+	frameHeaderSize = 4 + 1 + 8 + 8
+
+	// MaxFrameBody is the largest frame body the pipe protocol carries; the
+	// length field is a uint32.
+	MaxFrameBody = 1<<32 - 1 - (frameHeaderSize - 4)
+
+	// JobsPerWorker is how many jobs a worker is handed at once, so a pool's
+	// scheduler capacity is workers × JobsPerWorker. One keeps
+	// the queue fair: a job never waits behind another on a busy worker
+	// while a different worker is idle.
+	JobsPerWorker = 1
+
+	// respawnBackoffMin and respawnBackoffMax bound the delay before
+	// replacing a worker that died before it said it was ready, so a
+	// broken interpreter cannot make the pool fork in a tight loop.
+	respawnBackoffMin = 50 * time.Millisecond
+	respawnBackoffMax = 5 * time.Second
+
+	// closeGrace is how long Close waits for killed workers to be reaped.
+	closeGrace = 2 * time.Second
+)

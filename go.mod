@@ -1,0 +1,3 @@
+module github.com/ppgo/ppgo
+
+go 1.26

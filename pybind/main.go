@@ -1,0 +1,260 @@
+// Command pybind is the pp._core extension module, built with
+// -buildmode=c-shared. shim.c holds the Python method table and argument
+// parsing; this file maps each call onto a core/jobserver.Server found by
+// its handle. No logic lives here that a Go test of core cannot reach.
+package main
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/ppgo/ppgo/core/jobserver"
+	"github.com/ppgo/ppgo/core/pool"
+	"github.com/ppgo/ppgo/core/sched"
+)
+
+func main() {}
+
+// handles owns every live Server of this process.
+var handles = newHandleTable()
+
+// cError hands an error to C as a malloc'd string the shim frees.
+func cError(out **C.char, err error) {
+	*out = C.CString(err.Error())
+}
+
+// splitNUL splits a NUL-separated blob ("a\x00b\x00") into strings.
+func splitNUL(p *C.char, n C.size_t) []string {
+	if n == 0 {
+		return nil
+	}
+	blob := C.GoBytes(unsafe.Pointer(p), C.int(n))
+	blob = bytes.TrimSuffix(blob, []byte{0})
+	return strings.Split(string(blob), "\x00")
+}
+
+//export ppgoNew
+func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
+	dir *C.char, workers C.int, restart C.int, errOut **C.char) C.longlong {
+	cfg := jobserver.Config{Pool: pool.Config{
+		Argv:    splitNUL(argv, argvLen),
+		Env:     splitNUL(env, envLen),
+		Dir:     C.GoString(dir),
+		Workers: int(workers),
+		Restart: restart != 0,
+	}}
+	s, err := jobserver.New(cfg)
+	if err != nil {
+		cError(errOut, err)
+		return 0
+	}
+	return C.longlong(handles.add(s))
+}
+
+//export ppgoRegister
+func ppgoRegister(h C.longlong, key C.ulonglong, source unsafe.Pointer, sourceLen C.size_t) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	s.Register(uint64(key), C.GoBytes(source, C.int(sourceLen)))
+	return 0
+}
+
+//export ppgoSubmit
+func ppgoSubmit(h C.longlong, key C.ulonglong, args unsafe.Pointer, argsLen C.size_t,
+	group *C.char, groupLen C.size_t, notify C.int, errOut **C.char) C.ulonglong {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		cError(errOut, err)
+		return 0
+	}
+	data := bytes.Clone(unsafe.Slice((*byte)(args), int(argsLen)))
+	id, err := s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0)
+	if err != nil {
+		cError(errOut, err)
+		return 0
+	}
+	return C.ulonglong(id)
+}
+
+// ppgoWait waits up to ms milliseconds for job id to finish: 1 finished,
+// 0 not yet, -1 unknown handle.
+//
+//export ppgoWait
+func ppgoWait(h C.longlong, id C.ulonglong, ms C.int) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	if s.Wait(uint64(id), time.Duration(ms)*time.Millisecond) {
+		return 1
+	}
+	return 0
+}
+
+// ppgoResult reports whether job id has a result and, if so, its status
+// and the size of its payload (the data, or the failure message).
+//
+//export ppgoResult
+func ppgoResult(h C.longlong, id C.ulonglong, status *C.int, size *C.size_t) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	r, ok := s.Result(uint64(id))
+	if !ok {
+		return 0
+	}
+	*status = C.int(r.Status)
+	*size = C.size_t(len(payload(r)))
+	return 1
+}
+
+// ppgoCopyResult copies job id's payload into dst (sized by ppgoResult)
+// and, when forget is set, drops the job's record.
+//
+//export ppgoCopyResult
+func ppgoCopyResult(h C.longlong, id C.ulonglong, dst unsafe.Pointer, forget C.int) {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return
+	}
+	if r, ok := s.Result(uint64(id)); ok {
+		p := payload(r)
+		copy(unsafe.Slice((*byte)(dst), len(p)), p)
+	}
+	if forget != 0 {
+		s.Forget(uint64(id))
+	}
+}
+
+func payload(r sched.Result) []byte {
+	if r.Status == sched.StatusDone {
+		return r.Data
+	}
+	return []byte(r.Message)
+}
+
+//export ppgoRelease
+func ppgoRelease(h C.longlong, id C.ulonglong) {
+	if s, err := handles.get(int64(h)); err == nil {
+		s.Release(uint64(id))
+	}
+}
+
+//export ppgoForget
+func ppgoForget(h C.longlong, id C.ulonglong) {
+	if s, err := handles.get(int64(h)); err == nil {
+		s.Forget(uint64(id))
+	}
+}
+
+// ppgoWaitGroup waits up to ms for a group (every job when all is set):
+// 1 idle, 0 not yet, -1 unknown handle.
+//
+//export ppgoWaitGroup
+func ppgoWaitGroup(h C.longlong, group *C.char, groupLen C.size_t, all C.int, ms C.int) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	g := C.GoStringN(group, C.int(groupLen))
+	if s.WaitGroup(g, all != 0, time.Duration(ms)*time.Millisecond) {
+		return 1
+	}
+	return 0
+}
+
+// ppgoNextNotified fills ids with up to capacity completed Notify jobs
+// within ms; it returns how many, or -1 once the server is closed.
+//
+//export ppgoNextNotified
+func ppgoNextNotified(h C.longlong, ids *C.ulonglong, capacity C.int, ms C.int) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	got, ok := s.NextNotified(int(capacity), time.Duration(ms)*time.Millisecond)
+	if !ok {
+		return -1
+	}
+	out := unsafe.Slice((*C.ulonglong)(unsafe.Pointer(ids)), int(capacity))
+	for i, id := range got {
+		out[i] = C.ulonglong(id)
+	}
+	return C.int(len(got))
+}
+
+//export ppgoSetWorkers
+func ppgoSetWorkers(h C.longlong, n C.int) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	s.SetWorkers(int(n))
+	return 0
+}
+
+//export ppgoWorkers
+func ppgoWorkers(h C.longlong) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	return C.int(s.Workers())
+}
+
+//export ppgoPending
+func ppgoPending(h C.longlong) C.longlong {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	return C.longlong(s.Pending())
+}
+
+// ppgoStats describes every node as lines of
+// "name\tcapacity\trunning\tjobs\tbusy_seconds", in a malloc'd string.
+//
+//export ppgoStats
+func ppgoStats(h C.longlong) *C.char {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return nil
+	}
+	var b strings.Builder
+	for _, n := range s.Stats() {
+		fmt.Fprintf(&b, "%s\t%d\t%d\t%d\t%.9f\n", n.Name, n.Capacity, n.Running, n.Jobs, n.Busy.Seconds())
+	}
+	return C.CString(b.String())
+}
+
+// ppgoWorkerPIDs lists the local workers' pids, space separated, in a
+// malloc'd string.
+//
+//export ppgoWorkerPIDs
+func ppgoWorkerPIDs(h C.longlong) *C.char {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return nil
+	}
+	return C.CString(strings.Trim(fmt.Sprint(s.WorkerPIDs()), "[]"))
+}
+
+//export ppgoClose
+func ppgoClose(h C.longlong) {
+	if s := handles.remove(int64(h)); s != nil {
+		s.Close()
+	}
+}

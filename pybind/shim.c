@@ -1,0 +1,340 @@
+/* The pp._core extension module: method table, argument parsing, GIL
+ * release and errors. Everything else is in Go (main.go). The module links
+ * no libpython: the interpreter that loads it provides the symbols. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include "shim.h"
+#include "_cgo_export.h"
+
+static PyObject *ClosedError;  /* the server behind a handle is gone */
+static volatile int forked;    /* set in a child forked after loading */
+
+static void mark_forked(void) { forked = 1; }
+
+/* Every entry point calls this first: the Go runtime does not survive
+ * fork(), so a forked child must get an error rather than hang. */
+static int check_fork(void) {
+    if (forked) {
+        PyErr_SetString(PyExc_RuntimeError,
+            "pp: this process was forked from one that runs a pp Server; the "
+            "server cannot be used in a forked child. Create the Server in the "
+            "child, or use multiprocessing's 'spawn' or 'forkserver' start method.");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *closed_error(void) {
+    PyErr_SetString(ClosedError, "pp: the server has been destroyed");
+    return NULL;
+}
+
+/* Raises the Go error message, which Go malloc'd, and frees it. */
+static PyObject *go_error(PyObject *type, char *msg) {
+    PyErr_SetString(type, msg);
+    free(msg);
+    return NULL;
+}
+
+/* Reads a timeout in seconds (negative: none) as milliseconds. */
+static long long timeout_ms(double seconds) {
+    return seconds < 0 ? -1 : (long long)(seconds * 1000.0);
+}
+
+/* Runs one wait slice after another until fn reports done (1), the
+ * timeout passes (returns 0), a signal handler raises (returns -2) or the
+ * handle is gone (-1). */
+typedef int (*slice_fn)(void *ctx, int ms);
+
+static int wait_in_slices(slice_fn fn, void *ctx, double timeout) {
+    long long left = timeout_ms(timeout);
+    for (;;) {
+        int ms = (left < 0 || left > PPGO_WAIT_SLICE_MS) ? PPGO_WAIT_SLICE_MS : (int)left;
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = fn(ctx, ms);
+        Py_END_ALLOW_THREADS
+        if (rc != 0)
+            return rc;
+        if (PyErr_CheckSignals() < 0)
+            return -2;
+        if (left >= 0) {
+            left -= ms;
+            if (left <= 0)
+                return 0;
+        }
+    }
+}
+
+struct job_ctx { long long h; unsigned long long id; };
+
+static int wait_job_slice(void *ctx, int ms) {
+    struct job_ctx *c = ctx;
+    return ppgoWait(c->h, c->id, ms);
+}
+
+struct group_ctx { long long h; const char *group; Py_ssize_t len; int all; };
+
+static int wait_group_slice(void *ctx, int ms) {
+    struct group_ctx *c = ctx;
+    return ppgoWaitGroup(c->h, (char *)c->group, c->len, c->all, ms);
+}
+
+static PyObject *core_new(PyObject *self, PyObject *args) {
+    const char *argv, *env, *dir;
+    Py_ssize_t argv_len, env_len;
+    int workers, restart;
+    char *err = NULL;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "y#y#sip", &argv, &argv_len,
+                                              &env, &env_len, &dir, &workers, &restart))
+        return NULL;
+    long long h = ppgoNew((char *)argv, argv_len, (char *)env, env_len, (char *)dir,
+                          workers, restart, &err);
+    if (err)
+        return go_error(PyExc_RuntimeError, err);
+    return PyLong_FromLongLong(h);
+}
+
+/* register(handle, key, source): makes a function's source known. */
+static PyObject *core_register(PyObject *self, PyObject *args) {
+    long long h;
+    unsigned long long key;
+    const char *source;
+    Py_ssize_t len;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy#", &h, &key, &source, &len))
+        return NULL;
+    if (ppgoRegister(h, key, (void *)source, len) < 0)
+        return closed_error();
+    Py_RETURN_NONE;
+}
+
+/* submit(handle, key, args (buffer), group, notify) -> job id */
+static PyObject *core_submit(PyObject *self, PyObject *args) {
+    long long h;
+    unsigned long long key, id;
+    Py_buffer data;
+    const char *group;
+    Py_ssize_t group_len;
+    int notify;
+    char *err = NULL;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy*s#p", &h, &key, &data,
+                                              &group, &group_len, &notify))
+        return NULL;
+    if (data.len >= PPGO_RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err);
+        Py_END_ALLOW_THREADS
+    } else {
+        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err);
+    }
+    PyBuffer_Release(&data);
+    if (err)
+        return go_error(ClosedError, err);
+    return PyLong_FromUnsignedLongLong(id);
+}
+
+/* Builds (status, bytes) from job id's result; forget drops the record. */
+static PyObject *take_result(long long h, unsigned long long id, int forget) {
+    int status = 0;
+    size_t size = 0;
+    int rc = ppgoResult(h, id, &status, &size);
+    if (rc < 0)
+        return closed_error();
+    if (rc == 0)
+        Py_RETURN_NONE;
+    PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (payload == NULL)
+        return NULL;
+    ppgoCopyResult(h, id, PyBytes_AS_STRING(payload), forget);
+    return Py_BuildValue("(iN)", status, payload);
+}
+
+/* result(handle, id, timeout) -> (status, bytes) | None on timeout.
+ * Waits for a job without a callback and forgets it once taken. */
+static PyObject *core_result(PyObject *self, PyObject *args) {
+    struct job_ctx c;
+    double timeout;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKd", &c.h, &c.id, &timeout))
+        return NULL;
+    int rc = wait_in_slices(wait_job_slice, &c, timeout);
+    if (rc == -2)
+        return NULL;
+    if (rc == -1)
+        return closed_error();
+    if (rc == 0)
+        Py_RETURN_NONE;
+    return take_result(c.h, c.id, 1);
+}
+
+/* take(handle, id) -> (status, bytes) | None: a completed job's result,
+ * kept until release(). For jobs with a callback. */
+static PyObject *core_take(PyObject *self, PyObject *args) {
+    long long h;
+    unsigned long long id;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LK", &h, &id))
+        return NULL;
+    return take_result(h, id, 0);
+}
+
+/* wait(handle, id, timeout) -> bool: whether the job is finished. */
+static PyObject *core_wait(PyObject *self, PyObject *args) {
+    struct job_ctx c;
+    double timeout;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKd", &c.h, &c.id, &timeout))
+        return NULL;
+    int rc = wait_in_slices(wait_job_slice, &c, timeout);
+    if (rc == -2)
+        return NULL;
+    if (rc == -1)
+        return closed_error();
+    return PyBool_FromLong(rc == 1);
+}
+
+/* wait_group(handle, group | None, timeout) -> bool */
+static PyObject *core_wait_group(PyObject *self, PyObject *args) {
+    struct group_ctx c = {0};
+    PyObject *group;
+    double timeout;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LOd", &c.h, &group, &timeout))
+        return NULL;
+    if (group == Py_None) {
+        c.all = 1;
+        c.group = "";
+    } else if ((c.group = PyUnicode_AsUTF8AndSize(group, &c.len)) == NULL) {
+        return NULL;
+    }
+    int rc = wait_in_slices(wait_group_slice, &c, timeout);
+    if (rc == -2)
+        return NULL;
+    if (rc == -1)
+        return closed_error();
+    return PyBool_FromLong(rc == 1);
+}
+
+/* next_notified(handle, timeout) -> list of ids | None once closed. */
+static PyObject *core_next_notified(PyObject *self, PyObject *args) {
+    enum { batch = 256 };
+    unsigned long long ids[batch];
+    long long h;
+    double timeout;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "Ld", &h, &timeout))
+        return NULL;
+    int n;
+    Py_BEGIN_ALLOW_THREADS
+    n = ppgoNextNotified(h, ids, batch, (int)timeout_ms(timeout < 0 ? 0 : timeout));
+    Py_END_ALLOW_THREADS
+    if (n < 0)
+        Py_RETURN_NONE;
+    PyObject *list = PyList_New(n);
+    if (list == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        PyList_SET_ITEM(list, i, PyLong_FromUnsignedLongLong(ids[i]));
+    return list;
+}
+
+/* Calls for one job id: release(h, id), forget(h, id). */
+static PyObject *job_call(PyObject *args, void (*fn)(long long, unsigned long long)) {
+    long long h;
+    unsigned long long id;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LK", &h, &id))
+        return NULL;
+    fn(h, id);
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_release(PyObject *self, PyObject *args) { return job_call(args, ppgoRelease); }
+static PyObject *core_forget(PyObject *self, PyObject *args) { return job_call(args, ppgoForget); }
+
+static PyObject *core_set_workers(PyObject *self, PyObject *args) {
+    long long h;
+    int n, rc;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "Li", &h, &n))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ppgoSetWorkers(h, n);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return closed_error();
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_pending(PyObject *self, PyObject *args) {
+    long long h;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
+        return NULL;
+    long long n = ppgoPending(h);
+    if (n < 0)
+        return closed_error();
+    return PyLong_FromLongLong(n);
+}
+
+/* Calls returning a malloc'd string from Go: stats(h), worker_pids(h). */
+static PyObject *string_call(PyObject *args, char *(*fn)(long long)) {
+    long long h;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
+        return NULL;
+    char *s = fn(h);
+    if (s == NULL)
+        return closed_error();
+    PyObject *out = PyUnicode_FromString(s);
+    free(s);
+    return out;
+}
+
+static PyObject *core_stats(PyObject *self, PyObject *args) { return string_call(args, ppgoStats); }
+static PyObject *core_worker_pids(PyObject *self, PyObject *args) { return string_call(args, ppgoWorkerPIDs); }
+
+static PyObject *core_close(PyObject *self, PyObject *args) {
+    long long h;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    ppgoClose(h);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_forked(PyObject *self, PyObject *unused) { return PyBool_FromLong(forked); }
+
+static PyMethodDef methods[] = {
+    {"new", core_new, METH_VARARGS, "new(argv, env, cwd, workers, restart) -> handle"},
+    {"register", core_register, METH_VARARGS, "register(h, key, source)"},
+    {"submit", core_submit, METH_VARARGS, "submit(h, key, args, group, notify) -> id"},
+    {"result", core_result, METH_VARARGS, "result(h, id, timeout) -> (status, bytes) | None"},
+    {"take", core_take, METH_VARARGS, "take(h, id) -> (status, bytes) | None"},
+    {"wait", core_wait, METH_VARARGS, "wait(h, id, timeout) -> finished"},
+    {"wait_group", core_wait_group, METH_VARARGS, "wait_group(h, group, timeout) -> idle"},
+    {"next_notified", core_next_notified, METH_VARARGS, "next_notified(h, timeout) -> ids | None"},
+    {"release", core_release, METH_VARARGS, "release(h, id)"},
+    {"forget", core_forget, METH_VARARGS, "forget(h, id)"},
+    {"set_workers", core_set_workers, METH_VARARGS, "set_workers(h, n)"},
+    {"pending", core_pending, METH_VARARGS, "pending(h) -> unfinished jobs"},
+    {"stats", core_stats, METH_VARARGS, "stats(h) -> tab-separated node lines"},
+    {"worker_pids", core_worker_pids, METH_VARARGS, "worker_pids(h) -> space-separated pids"},
+    {"close", core_close, METH_VARARGS, "close(h)"},
+    {"forked", core_forked, METH_NOARGS, "forked() -> whether this is a forked child"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "pp._core", "ppgo's Go core (internal).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__core(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    ClosedError = PyErr_NewException("pp._core.Closed", PyExc_RuntimeError, NULL);
+    if (ClosedError == NULL || PyModule_AddObjectRef(m, "Closed", ClosedError) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "STATUS_DONE", 0);
+    PyModule_AddIntConstant(m, "STATUS_FAILED", 1);
+    PyModule_AddIntConstant(m, "STATUS_CANCELLED", 2);
+    pthread_atfork(NULL, NULL, mark_forked);
+    return m;
+}

@@ -1,0 +1,377 @@
+"""pp.Server: the legacy Parallel Python job server, on ppgo's Go core."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import pickle
+import sys
+import threading
+import time
+import types
+import weakref
+from typing import Any, Callable
+
+from pp import _source
+from pp._errors import DestroyedServerError
+from pp._task import Task
+from pp._version import version
+
+# Seconds a destroy() waits for the callback thread to notice.
+CALLBACK_JOIN_TIMEOUT = 5.0
+
+# Every live server, destroyed at interpreter exit. Weak, so dropping a
+# server lets it go.
+_live_servers: weakref.WeakSet[Server] = weakref.WeakSet()
+
+
+def _destroy_live_servers() -> None:
+    for server in list(_live_servers):
+        server.destroy()
+
+
+atexit.register(_destroy_live_servers)
+
+
+def _detect_ncpus() -> int:
+    try:
+        n = os.sysconf("SC_NPROCESSORS_ONLN")
+    except (AttributeError, ValueError, OSError):
+        n = os.cpu_count()
+    return n if n and n > 0 else 1
+
+
+def _check_ncpus(ncpus: Any) -> int:
+    if ncpus == "autodetect":
+        return _detect_ncpus()
+    if not isinstance(ncpus, int):
+        raise TypeError("ncpus must have 'int' type, not %s" % type(ncpus).__name__)
+    if ncpus < 0:
+        raise ValueError("ncpus must be an integer >= 0, not %d" % ncpus)
+    return ncpus
+
+
+def _nul_join(items: list[str]) -> bytes:
+    return b"".join(os.fsencode(item) + b"\0" for item in items)
+
+
+def _worker_environment() -> list[str]:
+    """The client's environment, with its cwd and sys.path importable."""
+    env = dict(os.environ)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths += [os.getcwd()] + [p for p in sys.path if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return ["%s=%s" % item for item in env.items()]
+
+
+class Statistics:
+    """Job statistics of one node, as get_stats() reports them."""
+
+    def __init__(self, ncpus: int, njobs: int = 0, time: float = 0.0, rworker: Any = None) -> None:
+        self.ncpus = ncpus
+        self.njobs = njobs
+        self.time = time
+        self.rworker = rworker
+
+    def __repr__(self) -> str:
+        return "Statistics(ncpus=%d, njobs=%d, time=%.6f)" % (self.ncpus, self.njobs, self.time)
+
+
+class Template:
+    """A reusable job definition: ``.submit(*args)`` submits ``func(*args)``."""
+
+    def __init__(self, job_server: Server, func: Callable, depfuncs: tuple = (),
+                 modules: tuple = (), callback: Callable | None = None,
+                 callbackargs: tuple = (), group: str = "default",
+                 globals: dict | None = None) -> None:
+        self.job_server = job_server
+        self.func = func
+        self.depfuncs = depfuncs
+        self.modules = modules
+        self.callback = callback
+        self.callbackargs = callbackargs
+        self.group = group
+        self.globals = globals
+
+    def submit(self, *args: Any) -> Task:
+        return self.job_server.submit(self.func, args, self.depfuncs, self.modules,
+                                      self.callback, self.callbackargs, self.group,
+                                      self.globals)
+
+
+class Server:
+    """Parallel Python execution server: runs jobs on local worker processes."""
+
+    default_port = 60000
+    default_secret = "epo20pdosl;dksldkmm"
+
+    def __init__(self, ncpus: int | str = "autodetect", ppservers: tuple = (),
+                 secret: str | None = None, restart: bool = False, proto: int = 4,
+                 socket_timeout: float = 3600, loglevel: int | str | None = None,
+                 broadcast: str | None = None) -> None:
+        self._destroyed = True  # until the core exists; destroy() is then a no-op
+        if not isinstance(ppservers, tuple):
+            raise TypeError("ppservers argument must be a tuple")
+        for entry in ppservers:
+            if not isinstance(entry, str):
+                raise TypeError("ppservers entries must be strings, not %r" % (entry,))
+        if broadcast is not None and not isinstance(broadcast, str):
+            raise TypeError("broadcast argument must be a string")
+        if secret is not None and not isinstance(secret, str):
+            raise TypeError("secret must be of a string type")
+        if not isinstance(proto, int) or isinstance(proto, bool):
+            raise TypeError("proto must be an int")
+        if not 0 <= proto <= pickle.HIGHEST_PROTOCOL:
+            raise ValueError("proto must be a pickle protocol from 0 to %d, not %d"
+                             % (pickle.HIGHEST_PROTOCOL, proto))
+        ncpus = _check_ncpus(ncpus)
+        if not sys.executable:
+            raise RuntimeError("pp: sys.executable is empty, so there is no Python to run workers")
+
+        self._logger = logging.getLogger("pp")
+        if loglevel is not None:
+            self._logger.setLevel(loglevel)
+        self.secret = secret if secret is not None else os.environ.get("PP_SECRET", self.default_secret)
+        self.socket_timeout = socket_timeout
+        self.ppservers = [self._parse_node(entry) for entry in ppservers]
+        if self.ppservers:
+            self._logger.warning("remote ppservers are not supported yet by this version; "
+                                 "jobs run on local workers only")
+        self._proto = proto
+        self._restart = restart
+        self._shipper = _source.Shipper(proto)
+        self._registered: set[int] = set()
+        self._register_lock = threading.Lock()
+        self._callback_tasks: dict[int, Task] = {}
+        self._callback_lock = threading.Lock()
+        self._callback_thread: threading.Thread | None = None
+
+        from pp import _core  # loads the Go runtime: once per process, on first use
+
+        self._core = _core
+        argv = [sys.executable, "-m", "pp.worker", str(proto)]
+        self._handle = _core.new(_nul_join(argv), _nul_join(_worker_environment()),
+                                 os.getcwd(), ncpus, bool(restart))
+        self._destroyed = False
+        self._creation_time = time.time()
+        _live_servers.add(self)
+        self._logger.info("pp local server started with %d workers (ppgo %s)", ncpus, version)
+
+    @staticmethod
+    def _parse_node(entry: str) -> tuple[str, int]:
+        host, _, port = entry.partition(":")
+        try:
+            return host, int(port) if port else Server.default_port
+        except ValueError:
+            raise ValueError("ppservers entry %r: port %r is not a number" % (entry, port)) from None
+
+    # -- submitting ------------------------------------------------------
+
+    def submit(self, func: Callable, args: tuple = (), depfuncs: tuple = (),
+               modules: tuple = (), callback: Callable | None = None,
+               callbackargs: tuple = (), group: str = "default",
+               globals: dict | None = None) -> Task:
+        """Submits ``func(*args)`` for execution and returns its task.
+
+        depfuncs: functions and classes func uses; modules: modules to import
+        (names or "from x import y" statements); callback(*callbackargs,
+        result) runs in this process when the job is done; group: label for
+        wait(group); globals: a dict from which modules and functions are
+        taken, e.g. globals().
+        """
+        if self._destroyed:
+            raise DestroyedServerError("Cannot submit jobs: server instance has been destroyed")
+        if not isinstance(args, tuple):
+            raise TypeError("args argument must be a tuple")
+        if not isinstance(depfuncs, tuple):
+            raise TypeError("depfuncs argument must be a tuple")
+        if not isinstance(modules, tuple):
+            raise TypeError("modules argument must be a tuple")
+        if not isinstance(callbackargs, tuple):
+            raise TypeError("callbackargs argument must be a tuple")
+        if globals is not None and not isinstance(globals, dict):
+            raise TypeError("globals argument must be a dictionary")
+        if not isinstance(group, str):
+            raise TypeError("group argument must be a string")
+        for module in modules:
+            if not isinstance(module, str):
+                raise TypeError("modules argument must be a tuple of strings")
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+
+        auto: tuple = ()
+        if globals:
+            modules = tuple(dict.fromkeys(modules + tuple(_source.find_modules(globals))))
+            auto = tuple(_source.globals_dependencies(globals, modules))
+        call_name = None
+        if isinstance(func, types.MethodType):
+            owner = func.__self__
+            cls = owner if isinstance(owner, type) else type(owner)
+            if not isinstance(owner, type):
+                args = (owner,) + args  # legacy pp: the instance becomes the first argument
+            auto += tuple(_source.class_hierarchy(cls))
+            func = func.__func__
+            if "<locals>" not in cls.__qualname__:
+                call_name = "%s.%s" % (cls.__qualname__, func.__name__)
+        for arg in args:
+            cls = type(arg)
+            if cls in _source.PLAIN_TYPES:
+                continue
+            if isinstance(arg, types.FunctionType):
+                auto += (arg,)
+            elif _source.is_not_imported(cls, modules) and not _source.is_pp(cls):
+                auto += tuple(_source.class_hierarchy(cls))
+
+        shipment = self._shipper.ship(func, depfuncs, auto, modules, call_name)
+        sargs = pickle.dumps(args, self._proto)
+        if shipment.key not in self._registered:
+            self._register(shipment)
+        if callback is None:
+            tid = self._core_call(self._core.submit, shipment.key, sargs, group, False)
+            return Task(self, tid, None, callbackargs, group)
+        self._start_callback_thread()
+        with self._callback_lock:
+            tid = self._core_call(self._core.submit, shipment.key, sargs, group, True)
+            task = Task(self, tid, callback, callbackargs, group)
+            self._callback_tasks[tid] = task
+        return task
+
+    def _register(self, shipment: _source.Shipment) -> None:
+        """Hands the core a function's source the first time its key is used."""
+        with self._register_lock:
+            if shipment.key not in self._registered:
+                self._core_call(self._core.register, shipment.key, shipment.blob)
+                self._registered.add(shipment.key)
+
+    # -- waiting and results (used by Task) -------------------------------
+
+    def _core_call(self, fn: Callable, *args: Any) -> Any:
+        try:
+            return fn(self._handle, *args)
+        except self._core.Closed:
+            raise DestroyedServerError("Server was destroyed before the job completion") from None
+
+    def _collect(self, tid: int) -> tuple[int, bytes]:
+        return self._core_call(self._core.result, tid, -1.0)
+
+    def _wait_job(self, tid: int) -> None:
+        self._core_call(self._core.wait, tid, -1.0)
+
+    def _forget(self, tid: int) -> None:
+        if not self._destroyed:
+            self._core.forget(self._handle, tid)
+
+    def _start_callback_thread(self) -> None:
+        if self._callback_thread is None:
+            with self._callback_lock:
+                if self._callback_thread is None:
+                    self._callback_thread = threading.Thread(
+                        target=self._run_callbacks, name="pp-callbacks", daemon=True)
+                    self._callback_thread.start()
+
+    def _run_callbacks(self) -> None:
+        """Runs callbacks, in completion order, until the server is destroyed."""
+        core, handle = self._core, self._handle
+        while True:
+            try:
+                ids = core.next_notified(handle, 0.5)
+            except RuntimeError:  # a forked child, or the core is gone
+                return
+            if ids is None:
+                return
+            for tid in ids:
+                with self._callback_lock:
+                    task = self._callback_tasks.pop(tid, None)
+                result = core.take(handle, tid)
+                if task is not None and result is not None:
+                    task._finish_with_callback(*result)
+                core.release(handle, tid)
+
+    def wait(self, group: str | None = None) -> None:
+        """Blocks until every job of group (of all groups when None) is done."""
+        if self._destroyed:
+            return
+        try:
+            self._core.wait_group(self._handle, group, -1.0)
+        except self._core.Closed:
+            return
+
+    # -- local workers ---------------------------------------------------
+
+    def get_ncpus(self) -> int:
+        """The number of local worker processes."""
+        if self._destroyed:
+            return 0
+        return self._stats_by_node()["local"].ncpus
+
+    def set_ncpus(self, ncpus: int | str = "autodetect") -> None:
+        """Sets the number of local worker processes; running jobs finish."""
+        ncpus = _check_ncpus(ncpus)
+        if self._destroyed:
+            return
+        self._core_call(self._core.set_workers, ncpus)
+
+    def get_active_nodes(self) -> dict[str, int]:
+        """Connected nodes and their worker counts: {"local": ncpus, ...}."""
+        return {name: stat.ncpus for name, stat in self._stats_by_node().items()}
+
+    # -- statistics ------------------------------------------------------
+
+    def _stats_by_node(self) -> dict[str, Statistics]:
+        stats = {}
+        for line in self._core_call(self._core.stats).splitlines():
+            name, capacity, _running, jobs, busy = line.split("\t")
+            stats[name] = Statistics(int(capacity), int(jobs), float(busy))
+        return stats
+
+    def get_stats(self) -> dict[str, Statistics]:
+        """Job statistics per node: {node: stats with .ncpus .njobs .time .rworker}."""
+        if self._destroyed:
+            return {}
+        return self._stats_by_node()
+
+    def print_stats(self) -> None:
+        """Prints legacy pp's job statistics table."""
+        stats = self.get_stats()
+        walltime = time.time() - self._creation_time
+        total = sum(stat.njobs for stat in stats.values())
+        active = 0 if self._destroyed else self._core_call(self._core.pending)
+        print("Job execution statistics:")
+        print(" job count | % of all jobs | job time sum | time per job | job server")
+        for node, stat in stats.items():
+            if stat.njobs:
+                print("    %6i |        %6.2f |     %8.4f |  %11.6f | %s"
+                      % (stat.njobs, 100.0 * stat.njobs / total, stat.time,
+                         stat.time / stat.njobs, node))
+        print("Time elapsed since server creation", walltime)
+        print(active, "active tasks,", self.get_ncpus(), "cores")
+        print(flush=True)
+
+    # -- teardown --------------------------------------------------------
+
+    def destroy(self) -> None:
+        """Stops the workers; pending jobs are dropped and their tasks raise
+        DestroyedServerError."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        _live_servers.discard(self)
+        if self._core.forked():
+            return  # the Go runtime belongs to the parent process
+        self._core.close(self._handle)
+        thread = self._callback_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(CALLBACK_JOIN_TIMEOUT)
+
+    def __del__(self) -> None:
+        try:
+            self.destroy()
+        except Exception:
+            pass
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()

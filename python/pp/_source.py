@@ -1,0 +1,233 @@
+"""Turning a submitted function and its dependencies into shippable source.
+
+A worker rebuilds a job's namespace from source text, never from pickled code
+objects, so a job runs on any Python the node has. What ships for one
+``(func, depfuncs, modules)`` combination is computed once and cached; the
+key that identifies it to the Go core is derived from the content, so equal
+source shares a key and changed source gets a new one.
+"""
+
+from __future__ import annotations
+
+import ast
+import pickle
+import sys
+import textwrap
+import threading
+import types
+from typing import Any, Iterable, NamedTuple
+
+# Types whose instances never need a class shipped: checked first, it keeps
+# the per-submit scan of arguments cheap.
+PLAIN_TYPES = frozenset({
+    int, float, complex, str, bytes, bytearray, bool, type(None), tuple, list,
+    dict, set, frozenset, range, slice, memoryview,
+})
+
+# Cached shipments per server before the cache starts over, so functions made
+# in a loop cannot grow it without bound.
+MAX_CACHED_CALLS = 4096
+
+
+class Shipment(NamedTuple):
+    """What the Go core is handed for a function: its key and source blob."""
+
+    key: int
+    blob: bytes
+
+
+class Source(NamedTuple):
+    """One piece of source as the worker executes it."""
+
+    text: str
+    filename: str
+    lineno: int
+    required: bool  # False: a failure to define it is ignored in the worker
+
+
+def is_builtin_module(name: str | None) -> bool:
+    return name in ("builtins", "__builtin__") or name in sys.builtin_module_names
+
+
+def is_not_imported(obj: Any, modules: Iterable[str]) -> bool:
+    """True when obj's module is not among ``modules``, so its source ships."""
+    module = getattr(obj, "__module__", None)
+    if module is None or module == "__main__":
+        return True
+    if is_builtin_module(module):
+        return False
+    for entry in modules:
+        if module == entry or module.startswith(entry + "."):
+            return False
+    return True
+
+
+def is_pp(obj: Any) -> bool:
+    module = getattr(obj, "__module__", None) or ""
+    return module == "pp" or module.startswith("pp.")
+
+
+def class_hierarchy(cls: type) -> list[type]:
+    """cls and its bases, bases first, without ``object`` and builtins."""
+    return [c for c in reversed(cls.__mro__)
+            if c is not object and not is_builtin_module(getattr(c, "__module__", None))]
+
+
+def describe(obj: Any) -> str:
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    return repr(name) if name else repr(obj)
+
+
+def import_and_bind(obj: Any) -> tuple[str, str | None]:
+    """Source text binding a callable that has no source (``math.sqrt``,
+    ``str.upper``) to its name, and the module the worker must import."""
+    owner = getattr(obj, "__objclass__", None)
+    name = getattr(obj, "__name__", None)
+    if owner is not None:
+        module = getattr(owner, "__module__", None)
+        path = "%s.%s" % (owner.__qualname__, name)
+    else:
+        module = getattr(obj, "__module__", None)
+        path = getattr(obj, "__qualname__", None) or name
+    if not name or not path or "<" in path or module in (None, "__main__"):
+        raise ValueError(
+            "cannot ship function %s: it has no source code and cannot be "
+            "imported by name in a worker" % describe(obj))
+    if module in ("builtins", "__builtin__"):
+        return "%s = %s\n" % (name, path), None
+    return "import %s\n%s = %s.%s\n" % (module, name, module, path), module
+
+
+def has_source(obj: Any) -> bool:
+    return isinstance(obj, (types.FunctionType, type)) and not (
+        isinstance(obj, type) and is_builtin_module(obj.__module__))
+
+
+def source_of(obj: Any, required: bool) -> tuple[Source, str]:
+    """The source of a function or class and the name it defines."""
+    import inspect  # costly to import; only needed when the cache misses
+
+    try:
+        lines, lineno = inspect.getsourcelines(obj)
+        filename = inspect.getsourcefile(obj) or inspect.getfile(obj)
+    except (OSError, TypeError) as exc:
+        raise ValueError(
+            "cannot ship function %s: its source code is not available (it was "
+            "defined in an interactive session, by exec, or under 'python -c'); "
+            "define it in a .py file" % describe(obj)) from exc
+    text = textwrap.dedent("".join(lines))
+    name = obj.__name__
+    if name == "<lambda>":
+        name = lambda_name(text, obj)
+    return Source(text, filename, max(lineno, 1), required), name
+
+
+def lambda_name(text: str, func: Any) -> str:
+    """The variable a lambda was assigned to (``f = lambda x: ...``)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        tree = None
+    if tree is not None and len(tree.body) == 1:
+        stmt = tree.body[0]
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Lambda)):
+            return stmt.targets[0].id
+    raise ValueError(
+        "cannot ship function %s: an inline lambda has no name to call it by "
+        "in a worker; assign it first (f = lambda ...) and submit f" % describe(func))
+
+
+class Shipper:
+    """Builds and caches the shipments of one server."""
+
+    def __init__(self, proto: int) -> None:
+        self._proto = proto
+        self._lock = threading.Lock()
+        self._by_call: dict[tuple, Shipment] = {}
+        self._by_blob: dict[bytes, int] = {}
+
+    def ship(self, func: Any, depfuncs: tuple, auto: tuple, modules: tuple,
+             call_name: str | None = None) -> Shipment:
+        """The shipment for func with its explicit and automatic dependencies.
+
+        ``call_name`` overrides the dotted name the worker calls (a method
+        called through its class).
+        """
+        call = (func, depfuncs, auto, modules, call_name)
+        try:
+            cached = self._by_call.get(call)
+        except TypeError:  # an unhashable dependency: build every time
+            cached, call = None, None
+        if cached is not None:
+            return cached
+        blob = self._build(func, depfuncs, auto, modules, call_name)
+        with self._lock:
+            key = self._by_blob.setdefault(blob, len(self._by_blob) + 1)
+            shipment = Shipment(key, blob)
+            if call is not None:
+                if len(self._by_call) >= MAX_CACHED_CALLS:
+                    self._by_call.clear()
+                self._by_call[call] = shipment
+        return shipment
+
+    def _build(self, func: Any, depfuncs: tuple, auto: tuple, modules: tuple,
+               call_name: str | None) -> bytes:
+        modules = list(modules)
+        sources: list[Source] = []
+        seen: set[int] = set()
+
+        def add(obj: Any, required: bool) -> str | None:
+            if id(obj) in seen:
+                return None
+            seen.add(id(obj))
+            if has_source(obj):
+                source, name = source_of(obj, required)
+                sources.append(source)
+                return name
+            if not required and isinstance(obj, type):
+                return None  # a C type of an importable module: pickle finds it
+            text, module = import_and_bind(obj)
+            if module and module not in modules:
+                modules.append(module)
+            sources.append(Source(text, "<pp import of %s>" % describe(obj), 1, required))
+            return obj.__name__
+
+        if not callable(func):
+            raise TypeError("func must be callable, not %s" % type(func).__name__)
+        for dep in auto:
+            add(dep, required=False)
+        for dep in depfuncs:
+            if not callable(dep):
+                raise TypeError("depfuncs entries must be functions or classes, not %r" % (dep,))
+            add(dep, required=True)
+        name = add(func, required=True) if call_name is None else call_name
+        if name is None:  # func also listed among its dependencies
+            name = func.__name__
+        return pickle.dumps((name, sources, tuple(modules)), protocol=4)
+
+
+def find_modules(namespace: dict, prefix: str = "", visited: set | None = None) -> list[str]:
+    """Modules referenced from a globals() dict, recursively, except pp."""
+    visited = set() if visited is None else visited
+    if id(namespace) in visited:
+        return []
+    visited.add(id(namespace))
+    found = []
+    for name, obj in list(namespace.items()):
+        if isinstance(obj, types.ModuleType) and name not in ("__builtins__", "pp"):
+            if prefix == "" or obj.__name__ == prefix + name:
+                found.append(obj.__name__)
+                found.extend(find_modules(obj.__dict__, obj.__name__ + ".", visited))
+    return found
+
+
+def globals_dependencies(namespace: dict, modules: tuple) -> list[Any]:
+    """Functions and classes of a globals() dict that must ship as source."""
+    deps = []
+    for obj in list(namespace.values()):
+        if isinstance(obj, (types.FunctionType, type)) and has_source(obj) \
+                and is_not_imported(obj, modules) and not is_pp(obj):
+            deps.append(obj)
+    return deps

@@ -1,0 +1,198 @@
+"""The worker interpreter that ppgo's Go core runs: ``python -m pp.worker PROTO``.
+
+It reads job frames on file descriptor 3 and writes result frames on 4 (the
+format is in docs/WORKER_PROTOCOL.md and core/pool/frame.go). It imports
+nothing outside the standard library, so any Python 3 can serve as a worker.
+
+Each function key gets its own namespace, a fresh ``__main__`` module in which
+the job's modules are imported and its sources executed once. Before a job
+runs, that module is made ``sys.modules["__main__"]``, so instances of
+classes shipped with the job pickle and unpickle by their ``__main__`` names
+on both sides, and two functions that share a name never stand in for each
+other.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import pickle
+import signal
+import struct
+import sys
+import time
+import traceback
+import types
+
+HEADER = struct.Struct("<IBQQ")  # length, kind, job id, aux
+SOURCE_LEN = struct.Struct("<I")
+KIND_JOB = 1
+KIND_JOB_WITH_SOURCE = 2
+KIND_READY = 16
+KIND_RESULT = 17
+JOBS_FD = 3
+RESULTS_FD = 4
+
+EXEC_ERROR = "An error has occurred during the function execution"
+
+# Results smaller than this are joined to their header and written at once.
+SMALL_BODY = 1 << 16
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class Prepared:
+    """A function key's namespace and the callable to run in it."""
+
+    __slots__ = ("module", "func", "warnings")
+
+    def __init__(self, module: types.ModuleType, func, warnings: str) -> None:
+        self.module = module
+        self.func = func
+        self.warnings = warnings
+
+
+def compile_source(text: str, filename: str, lineno: int):
+    """Compiles shipped source so tracebacks name the client's file and line."""
+    tree = ast.parse(text, filename)
+    ast.increment_lineno(tree, max(lineno - 1, 0))
+    return compile(tree, filename, "exec")
+
+
+def prepare(blob: bytes) -> Prepared:
+    """Builds the namespace for a function key from its shipped source blob.
+
+    The blob is ``pickle((name, sources, modules))``: the dotted name to
+    call, a list of ``(text, filename, lineno, required)`` sources and the
+    module entries to import. A failed import or a failed optional source is
+    reported in the job's output, as legacy pp does, and the job goes on.
+    """
+    name, sources, modules = pickle.loads(blob)
+    module = types.ModuleType("__main__")
+    ns = module.__dict__
+    warnings = io.StringIO()
+    for entry in modules:
+        stmt = entry.strip()
+        if not stmt:
+            continue
+        if not stmt.startswith(("import ", "from ")):
+            stmt = "import " + stmt
+        try:
+            exec(compile(stmt, "<pp modules>", "exec"), ns)
+        except Exception:
+            warnings.write("pp: could not import module %r:\n" % entry)
+            warnings.write(traceback.format_exc())
+    sys.modules["__main__"] = module
+    for text, filename, lineno, required in sources:
+        try:
+            exec(compile_source(text, filename, lineno), ns)
+        except Exception:
+            if required:
+                raise
+    func = ns
+    for part in name.split("."):
+        func = func[part] if isinstance(func, dict) else getattr(func, part)
+    return Prepared(module, func, warnings.getvalue())
+
+
+class Worker:
+    """The job loop: one job at a time, in the order they arrive."""
+
+    def __init__(self, proto: int) -> None:
+        self.proto = proto
+        self.jobs = open(JOBS_FD, "rb", buffering=1 << 16)
+        self.results = RESULTS_FD
+        self.sources: dict[int, bytes] = {}
+        self.prepared: dict[int, Prepared] = {}
+        self.current: Prepared | None = None
+        self.stdout, self.stderr = sys.stdout, sys.stderr
+
+    def send(self, kind: int, job_id: int, aux: int, body: bytes = b"") -> None:
+        header = HEADER.pack(HEADER.size - 4 + len(body), kind, job_id, aux)
+        if len(body) < SMALL_BODY:
+            write_all(self.results, header + body)  # one write for a small result
+        else:
+            write_all(self.results, header)
+            write_all(self.results, body)
+
+    def read_frame(self):
+        """Returns (kind, job id, key, body) or None at end of input."""
+        header = self.jobs.read(HEADER.size)
+        if len(header) < HEADER.size:
+            return None
+        length, kind, job_id, key = HEADER.unpack(header)
+        size = length - (HEADER.size - 4)
+        body = self.jobs.read(size)
+        if len(body) < size:
+            return None
+        return kind, job_id, key, body
+
+    def run(self) -> None:
+        self.send(KIND_READY, os.getpid(), 0)
+        while True:
+            frame = self.read_frame()
+            if frame is None:
+                return
+            kind, job_id, key, body = frame
+            args = memoryview(body)
+            if kind == KIND_JOB_WITH_SOURCE:
+                (n,) = SOURCE_LEN.unpack_from(body)
+                self.sources[key] = bytes(args[4:4 + n])
+                args = args[4 + n:]
+            elif kind != KIND_JOB:
+                raise SystemExit("pp.worker: unknown frame kind %d" % kind)
+            started = time.perf_counter_ns()
+            data = self.execute(key, args)
+            self.send(KIND_RESULT, job_id, time.perf_counter_ns() - started, data)
+
+    def namespace(self, key: int) -> Prepared:
+        prepared = self.prepared.get(key)
+        if prepared is None:
+            prepared = prepare(self.sources[key])
+            if not prepared.warnings:
+                self.prepared[key] = prepared
+        if prepared is not self.current:
+            sys.modules["__main__"] = prepared.module
+            self.current = prepared
+        return prepared
+
+    def execute(self, key: int, args: memoryview) -> bytes:
+        """Runs one job; returns pickle((result, output)) like legacy pp."""
+        output = io.StringIO()
+        sys.stdout = sys.stderr = output
+        result = None
+        try:
+            prepared = self.namespace(key)
+            output.write(prepared.warnings)
+            result = prepared.func(*pickle.loads(args))
+        except BaseException:
+            print(EXEC_ERROR, file=output)
+            traceback.print_exc(file=output)
+            result = None
+        finally:
+            sys.stdout, sys.stderr = self.stdout, self.stderr
+        try:
+            return pickle.dumps((result, output.getvalue()), self.proto)
+        except Exception:
+            message = (output.getvalue()
+                       + "An error has occurred during the result pickling:\n"
+                       + traceback.format_exc())
+            return pickle.dumps((None, message), self.proto)
+
+
+def main() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: it is for the
+    # client, which tears its workers down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proto = int(sys.argv[1]) if len(sys.argv) > 1 else pickle.DEFAULT_PROTOCOL
+    sys.stdin = io.StringIO()
+    Worker(proto).run()
+
+
+if __name__ == "__main__":
+    main()
