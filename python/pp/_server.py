@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import pickle
 import sys
@@ -128,6 +127,8 @@ class Server:
         ncpus = _check_ncpus(ncpus)
         if not sys.executable:
             raise RuntimeError("pp: sys.executable is empty, so there is no Python to run workers")
+
+        import logging  # not at module level: workers import pp too, and must start fast
 
         self._logger = logging.getLogger("pp")
         if loglevel is not None:
