@@ -24,6 +24,12 @@ const (
 	respawnBackoffMin = 50 * time.Millisecond
 	respawnBackoffMax = 5 * time.Second
 
+	// pipeBufferSize is the kernel buffer asked for each worker pipe (the
+	// default is 64 KiB; unprivileged processes may go up to
+	// /proc/sys/fs/pipe-max-size, 1 MiB by default).
+	pipeBufferSize   = 1 << 20
+	fcntlSetPipeSize = 1031 // F_SETPIPE_SZ on Linux
+
 	// closeGrace is how long Close waits for killed workers to be reaped.
 	closeGrace = 2 * time.Second
 )

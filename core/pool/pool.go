@@ -272,6 +272,8 @@ func (p *Pool) start(w *worker) (jobs, results *os.File, err error) {
 		jobsW.Close()
 		return nil, nil, fmt.Errorf("start worker: results pipe: %w", err)
 	}
+	growPipe(jobsW)
+	growPipe(resultsW)
 	cmd := exec.Command(p.cfg.Argv[0], p.cfg.Argv[1:]...)
 	cmd.Env = p.cfg.Env
 	cmd.Dir = p.cfg.Dir
@@ -430,4 +432,16 @@ func (p *Pool) kill(w *worker) {
 	if w.proc != nil {
 		_ = w.proc.Kill()
 	}
+}
+
+// growPipe enlarges a pipe's kernel buffer so large arguments and results
+// cross in fewer wake-ups. It is only an optimization: failure is ignored.
+func growPipe(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, fcntlSetPipeSize, pipeBufferSize)
+	})
 }
