@@ -261,6 +261,16 @@ static PyObject *core_set_workers(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *core_workers(PyObject *self, PyObject *args) {
+    long long h;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
+        return NULL;
+    int n = ppgoWorkers(h);
+    if (n < 0)
+        return closed_error();
+    return PyLong_FromLong(n);
+}
+
 static PyObject *core_pending(PyObject *self, PyObject *args) {
     long long h;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
@@ -311,6 +321,7 @@ static PyMethodDef methods[] = {
     {"release", core_release, METH_VARARGS, "release(h, id)"},
     {"forget", core_forget, METH_VARARGS, "forget(h, id)"},
     {"set_workers", core_set_workers, METH_VARARGS, "set_workers(h, n)"},
+    {"workers", core_workers, METH_VARARGS, "workers(h) -> local worker count"},
     {"pending", core_pending, METH_VARARGS, "pending(h) -> unfinished jobs"},
     {"stats", core_stats, METH_VARARGS, "stats(h) -> tab-separated node lines"},
     {"worker_pids", core_worker_pids, METH_VARARGS, "worker_pids(h) -> space-separated pids"},

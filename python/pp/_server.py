@@ -143,6 +143,7 @@ class Server:
         self._restart = restart
         self._shipper = _source.Shipper(proto)
         self._registered: set[int] = set()
+        self._warned_idle = False
         self._register_lock = threading.Lock()
         self._callback_tasks: dict[int, Task] = {}
         self._callback_lock = threading.Lock()
@@ -238,8 +239,16 @@ class Server:
             self._callback_tasks[tid] = task
         return task
 
+    def _nothing_can_run(self) -> bool:
+        """True when nothing could ever run a job submitted now."""
+        return not self.ppservers and self.get_ncpus() == 0
+
     def _register(self, shipment: _source.Shipment) -> None:
         """Hands the core a function's source the first time its key is used."""
+        if not self._warned_idle and self._nothing_can_run():
+            self._warned_idle = True
+            self._logger.warning("pp: this server has no local workers and no remote nodes; "
+                                 "jobs wait until set_ncpus() adds workers")
         with self._register_lock:
             if shipment.key not in self._registered:
                 self._core_call(self._core.register, shipment.key, shipment.blob)
@@ -304,7 +313,7 @@ class Server:
         """The number of local worker processes."""
         if self._destroyed:
             return 0
-        return self._stats_by_node()["local"].ncpus
+        return self._core_call(self._core.workers)
 
     def set_ncpus(self, ncpus: int | str = "autodetect") -> None:
         """Sets the number of local worker processes; running jobs finish."""
@@ -324,6 +333,7 @@ class Server:
         for line in self._core_call(self._core.stats).splitlines():
             name, capacity, _running, jobs, busy = line.split("\t")
             stats[name] = Statistics(int(capacity), int(jobs), float(busy))
+        stats["local"].ncpus = self.get_ncpus()
         return stats
 
     def get_stats(self) -> dict[str, Statistics]:

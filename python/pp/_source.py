@@ -110,11 +110,11 @@ def source_of(obj: Any, required: bool) -> tuple[Source, str]:
     try:
         lines, lineno = inspect.getsourcelines(obj)
         filename = inspect.getsourcefile(obj) or inspect.getfile(obj)
-    except (OSError, TypeError) as exc:
+    except (OSError, TypeError):
         raise ValueError(
             "cannot ship function %s: its source code is not available (it was "
             "defined in an interactive session, by exec, or under 'python -c'); "
-            "define it in a .py file" % describe(obj)) from exc
+            "define it in a .py file" % describe(obj)) from None
     text = textwrap.dedent("".join(lines))
     name = obj.__name__
     if name == "<lambda>":
