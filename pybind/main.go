@@ -202,7 +202,9 @@ func ppgoSetWorkers(h C.longlong, n C.int) C.int {
 	if err != nil {
 		return -1
 	}
-	s.SetWorkers(int(n))
+	if err := s.SetWorkers(int(n)); err != nil {
+		return -2
+	}
 	return 0
 }
 

@@ -256,8 +256,12 @@ static PyObject *core_set_workers(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     rc = ppgoSetWorkers(h, n);
     Py_END_ALLOW_THREADS
-    if (rc < 0)
+    if (rc == -1)
         return closed_error();
+    if (rc < 0) {
+        PyErr_Format(PyExc_ValueError, "worker count must be >= 0, not %d", n);
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 

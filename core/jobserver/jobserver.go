@@ -45,7 +45,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Register makes source known as function key; submitting a key needs it
-// registered first. Registering a key again replaces its source.
+// registered first. Keys name content: workers cache a key's source, so a
+// key must never be reused for different source.
 func (s *Server) Register(key uint64, source []byte) {
 	s.funcsMu.Lock()
 	s.funcs[key] = &sched.Func{Key: key, Source: source}
@@ -64,16 +65,20 @@ func (s *Server) Submit(key uint64, args []byte, group string, notify bool) (uin
 }
 
 // SetWorkers changes the number of local workers at run time.
-func (s *Server) SetWorkers(n int) {
+func (s *Server) SetWorkers(n int) error {
+	if n < 0 {
+		return fmt.Errorf("jobserver: negative worker count %d", n)
+	}
 	if n < s.local.Workers() {
 		// Stop handing out the slots first so no job lands on a worker
 		// that is about to retire.
 		s.sched.SetCapacity(s.local, n*pool.JobsPerWorker)
 		s.local.SetWorkers(n)
-		return
+		return nil
 	}
 	s.local.SetWorkers(n)
 	s.sched.SetCapacity(s.local, s.local.Capacity())
+	return nil
 }
 
 // Workers is the target number of local workers.

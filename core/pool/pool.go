@@ -23,6 +23,9 @@ import (
 	"github.com/ppgo/ppgo/core/sched"
 )
 
+// errPoolClosed ends a worker that was still to start when the pool closed.
+var errPoolClosed = errors.New("pool closed")
+
 // Reporter receives the outcome of every job the pool was dispatched;
 // *sched.Scheduler is one.
 type Reporter interface {
@@ -48,6 +51,8 @@ type Config struct {
 type Pool struct {
 	cfg Config
 	rep Reporter
+
+	closing chan struct{} // closed by Close: wakes respawn delays
 
 	mu      sync.Mutex
 	closed  bool
@@ -80,7 +85,7 @@ func New(cfg Config, rep Reporter) (*Pool, error) {
 	if cfg.Name == "" {
 		cfg.Name = "local"
 	}
-	p := &Pool{cfg: cfg, rep: rep}
+	p := &Pool{cfg: cfg, rep: rep, closing: make(chan struct{})}
 	p.SetWorkers(cfg.Workers)
 	return p, nil
 }
@@ -170,6 +175,7 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
+	close(p.closing)
 	p.backlog = nil
 	for _, w := range p.workers {
 		p.retireLocked(w)
@@ -230,7 +236,14 @@ func (p *Pool) spawnLocked() {
 	go func() {
 		defer p.running.Done()
 		if delay > 0 {
-			time.Sleep(delay)
+			timer := time.NewTimer(delay)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+			case <-p.closing:
+				p.exited(w, errPoolClosed)
+				return
+			}
 		}
 		p.run(w)
 	}()
@@ -274,6 +287,16 @@ func (p *Pool) start(w *worker) (jobs, results *os.File, err error) {
 	}
 	growPipe(jobsW)
 	growPipe(resultsW)
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		jobsR.Close()
+		jobsW.Close()
+		resultsR.Close()
+		resultsW.Close()
+		return nil, nil, errPoolClosed
+	}
 	cmd := exec.Command(p.cfg.Argv[0], p.cfg.Argv[1:]...)
 	cmd.Env = p.cfg.Env
 	cmd.Dir = p.cfg.Dir

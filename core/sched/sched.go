@@ -197,7 +197,9 @@ func (s *Scheduler) Release(id uint64) {
 	if e == nil || !e.ready {
 		return
 	}
-	s.finishLocked(e)
+	if !isClosed(e.done) { // Close, or a job without Notify, finished it already
+		s.finishLocked(e)
+	}
 	delete(s.entries, id)
 }
 
