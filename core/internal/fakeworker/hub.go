@@ -1,0 +1,111 @@
+package fakeworker
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Hub is the test's side of the fake workers' side channel: it learns when
+// a worker starts and when a job blocks, and releases blocked jobs.
+type Hub struct {
+	Path     string // the unix socket; give it to workers in HubEnv
+	deadline time.Duration
+	starts   chan Event
+	blocks   chan Event
+}
+
+// Event is one message from a fake worker; conn is open (waiting for
+// release) for blocked jobs and exit-before-ready starts.
+type Event struct {
+	PID  int
+	ID   uint64    // blocked job
+	At   time.Time // worker's clock when it started
+	conn net.Conn
+}
+
+// Release lets a waiting worker go on.
+func (e Event) Release() {
+	e.conn.Write([]byte{1})
+	e.conn.Close()
+}
+
+// NewHub listens for fake workers until the test ends; waits for their
+// events fail the test after deadline.
+func NewHub(t testing.TB, deadline time.Duration) *Hub {
+	t.Helper()
+	// Not t.TempDir: a unix socket path must stay under 108 bytes.
+	dir, err := os.MkdirTemp("", "ppgo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Hub{Path: dir + "/hub", deadline: deadline, starts: make(chan Event, 256), blocks: make(chan Event, 256)}
+	ln, err := net.Listen("unix", h.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close(); os.RemoveAll(dir) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go h.serve(c)
+		}
+	}()
+	return h
+}
+
+func (h *Hub) serve(c net.Conn) {
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		c.Close()
+		return
+	}
+	f := strings.Fields(line)
+	num := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
+	switch f[0] {
+	case "start":
+		h.starts <- Event{PID: int(num(1)), At: time.Unix(0, num(2)), conn: c}
+	case "block":
+		h.blocks <- Event{ID: uint64(num(1)), PID: int(num(2)), conn: c}
+	}
+}
+
+// NextStart waits for the next worker to start.
+func (h *Hub) NextStart(t testing.TB) Event {
+	t.Helper()
+	return h.next(t, "worker start", h.starts)
+}
+
+// NextBlock waits for the next job to block.
+func (h *Hub) NextBlock(t testing.TB) Event {
+	t.Helper()
+	return h.next(t, "blocked job", h.blocks)
+}
+
+// PollStart returns a worker start that already happened, if any.
+func (h *Hub) PollStart() (Event, bool) {
+	select {
+	case e := <-h.starts:
+		return e, true
+	default:
+		return Event{}, false
+	}
+}
+
+func (h *Hub) next(t testing.TB, what string, ch chan Event) Event {
+	t.Helper()
+	select {
+	case e := <-ch:
+		return e
+	case <-time.After(h.deadline):
+		t.Fatalf("no %s within %v", what, h.deadline)
+		return Event{}
+	}
+}

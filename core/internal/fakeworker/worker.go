@@ -1,0 +1,154 @@
+// Package fakeworker is a stand-in worker interpreter for the Go tests of
+// core/pool and core/jobserver: a test binary re-executes itself as one. It
+// speaks the pipe protocol from its own encoding (as worker.py does, with
+// struct), not with core/pool's frame.go, so a framing bug on the Go side
+// cannot cancel itself out.
+package fakeworker
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ModeEnv selects the mode: "echo" serves jobs; "exit-before-ready"
+// exits with code 7 before sending READY. A job's args steer the echo
+// worker:
+//
+//	exit:N     exit with code N on reading the job
+//	kill       SIGKILL itself on reading the job
+//	sleep:D    sleep for the time.Duration D, then reply
+//	block      tell the hub "block ID PID" and reply once the hub answers
+//	wrong-id   reply with a job id the pool did not send
+//	bad-kind   reply with frame kind 99
+//	anything   reply at once
+//
+// Every reply is a RESULT frame whose body is a Reply in JSON and whose
+// aux (the job's run time) is Elapsed(job id).
+const (
+	ModeEnv = "PPGO_FAKE_WORKER"
+	// HubEnv is the unix socket of the test's hub. At start the worker
+	// says "start PID UNIXNANO" there; in exit-before-ready mode it then
+	// waits for the hub to answer before it exits.
+	HubEnv = "PPGO_FAKE_HUB"
+
+	ExitBeforeReadyCode = 7
+)
+
+type Reply struct {
+	PID       int    `json:"pid"`
+	ID        uint64 `json:"id"`
+	Key       uint64 `json:"key"`
+	HasSource bool   `json:"has_source"`
+	Source    string `json:"source"`
+	Args      string `json:"args"`
+}
+
+func Elapsed(id uint64) time.Duration { return time.Duration(id*1000 + 7) }
+
+// RunIfWorker turns the calling test binary into a fake worker, and exits,
+// when it was started as one (ModeEnv set); call it first in TestMain.
+func RunIfWorker() {
+	if mode := os.Getenv(ModeEnv); mode != "" {
+		os.Exit(run(mode))
+	}
+}
+
+func run(mode string) int {
+	hub := os.Getenv(HubEnv)
+	if hub != "" {
+		c, err := net.Dial("unix", hub)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fake worker: hub:", err)
+			return 1
+		}
+		fmt.Fprintf(c, "start %d %d\n", os.Getpid(), time.Now().UnixNano())
+		if mode == "exit-before-ready" {
+			var b [1]byte
+			c.Read(b[:])
+		}
+		c.Close()
+	}
+	if mode == "exit-before-ready" {
+		return ExitBeforeReadyCode
+	}
+	jobs := bufio.NewReader(os.NewFile(3, "jobs"))
+	results := os.NewFile(4, "results")
+	send := func(kind byte, id, aux uint64, body []byte) {
+		frame := make([]byte, 21+len(body))
+		binary.LittleEndian.PutUint32(frame[0:], uint32(17+len(body)))
+		frame[4] = kind
+		binary.LittleEndian.PutUint64(frame[5:], id)
+		binary.LittleEndian.PutUint64(frame[13:], aux)
+		copy(frame[21:], body)
+		if _, err := results.Write(frame); err != nil {
+			os.Exit(1)
+		}
+	}
+	send(16, uint64(os.Getpid()), 0, nil)
+	for {
+		var hdr [21]byte
+		if _, err := io.ReadFull(jobs, hdr[:]); err != nil {
+			return 0 // end of input: the pool retired this worker
+		}
+		n := binary.LittleEndian.Uint32(hdr[0:])
+		kind := hdr[4]
+		r := Reply{
+			PID: os.Getpid(),
+			ID:  binary.LittleEndian.Uint64(hdr[5:]),
+			Key: binary.LittleEndian.Uint64(hdr[13:]),
+		}
+		body := make([]byte, n-17)
+		if _, err := io.ReadFull(jobs, body); err != nil {
+			return 0
+		}
+		switch kind {
+		case 1:
+			r.Args = string(body)
+		case 2:
+			sl := binary.LittleEndian.Uint32(body)
+			r.HasSource = true
+			r.Source = string(body[4 : 4+sl])
+			r.Args = string(body[4+sl:])
+		default:
+			fmt.Fprintln(os.Stderr, "fake worker: unknown frame kind", kind)
+			return 2
+		}
+		replyKind, replyID := byte(17), r.ID
+		cmd, arg, _ := strings.Cut(r.Args, ":")
+		switch cmd {
+		case "exit":
+			code, _ := strconv.Atoi(arg)
+			return code
+		case "kill":
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		case "sleep":
+			d, _ := time.ParseDuration(arg)
+			time.Sleep(d)
+		case "block":
+			c, err := net.Dial("unix", hub)
+			if err != nil {
+				return 1
+			}
+			fmt.Fprintf(c, "block %d %d\n", r.ID, r.PID)
+			var b [1]byte
+			c.Read(b[:])
+			c.Close()
+		case "wrong-id":
+			replyID += 1000
+		case "bad-kind":
+			replyKind = 99
+		}
+		data, _ := json.Marshal(r)
+		send(replyKind, replyID, uint64(Elapsed(r.ID)), data)
+	}
+}

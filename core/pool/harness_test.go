@@ -1,0 +1,155 @@
+// The test harness: a pool of fake workers, the outcomes it reports, and
+// waits with a deadline.
+
+package pool
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ppgo/ppgo/core/internal/fakeworker"
+	"github.com/ppgo/ppgo/core/sched"
+)
+
+// deadline bounds every wait for something that should happen soon.
+const deadline = 10 * time.Second
+
+type report struct {
+	job *sched.Job
+	out sched.Outcome
+}
+
+// fakeReporter stands in for the scheduler: it records every outcome.
+type fakeReporter struct{ ch chan report }
+
+func (r *fakeReporter) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) { r.ch <- report{j, o} }
+
+// harness is a pool of fake workers, the hub they talk to, and the
+// outcomes the pool reported.
+type harness struct {
+	t   *testing.T
+	p   *Pool
+	rep *fakeReporter
+	hub *fakeworker.Hub
+
+	mu    sync.Mutex
+	funcs map[uint64]*sched.Func
+	id    uint64
+}
+
+func fakeConfig(mode, hubPath string, workers int) Config {
+	// Under -race a Go process sleeps a second at exit (atexit_sleep_ms)
+	// unless told not to; fake workers exit a lot.
+	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return Config{
+		Argv:    []string{os.Args[0], "-test.run=^$"},
+		Env:     append(os.Environ(), fakeworker.ModeEnv+"="+mode, fakeworker.HubEnv+"="+hubPath, "GORACE="+race),
+		Workers: workers,
+	}
+}
+
+func newHarness(t *testing.T, mode string, workers int, tweak func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, rep: &fakeReporter{ch: make(chan report, 256)}, hub: fakeworker.NewHub(t, deadline), funcs: map[uint64]*sched.Func{}}
+	cfg := fakeConfig(mode, h.hub.Path, workers)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	p, err := New(cfg, h.rep)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h.p = p
+	t.Cleanup(p.Close)
+	return h
+}
+
+func sourceOf(key uint64) string { return fmt.Sprintf("def f%d(): pass", key) }
+
+// dispatch hands the pool a job of function key; every job of one key
+// shares its *sched.Func, as the scheduler's do.
+func (h *harness) dispatch(key uint64, args string) *sched.Job {
+	h.mu.Lock()
+	f := h.funcs[key]
+	if f == nil {
+		f = &sched.Func{Key: key, Source: []byte(sourceOf(key))}
+		h.funcs[key] = f
+	}
+	h.id++
+	j := &sched.Job{ID: h.id, Func: f, Args: []byte(args)}
+	h.mu.Unlock()
+	h.p.Dispatch(j)
+	return j
+}
+
+func (h *harness) next() report {
+	h.t.Helper()
+	select {
+	case r := <-h.rep.ch:
+		return r
+	case <-time.After(deadline):
+		h.t.Fatalf("no outcome reported within %v", deadline)
+		return report{}
+	}
+}
+
+// done waits for the next outcome and checks it is j's successful reply.
+func (h *harness) done(j *sched.Job) fakeworker.Reply {
+	h.t.Helper()
+	r := h.next()
+	if r.job != j {
+		h.t.Fatalf("outcome for job %d (%q), want job %d (%q)", r.job.ID, r.job.Args, j.ID, j.Args)
+	}
+	return h.reply(r)
+}
+
+// reply checks r is a well-formed successful outcome and decodes it.
+func (h *harness) reply(r report) fakeworker.Reply {
+	h.t.Helper()
+	if r.out.Lost != nil {
+		h.t.Fatalf("job %d (%q) lost: %v", r.job.ID, r.job.Args, r.out.Lost)
+	}
+	var rep fakeworker.Reply
+	if err := json.Unmarshal(r.out.Data, &rep); err != nil {
+		h.t.Fatalf("job %d: result %q: %v", r.job.ID, r.out.Data, err)
+	}
+	if rep.ID != r.job.ID || rep.Key != r.job.Func.Key || rep.Args != string(r.job.Args) {
+		h.t.Fatalf("job %d key %d args %q: worker saw %+v", r.job.ID, r.job.Func.Key, r.job.Args, rep)
+	}
+	if rep.HasSource && rep.Source != sourceOf(rep.Key) {
+		h.t.Fatalf("job %d: worker got source %q, want %q", r.job.ID, rep.Source, sourceOf(rep.Key))
+	}
+	if want := fakeworker.Elapsed(r.job.ID); r.out.Elapsed != want {
+		h.t.Fatalf("job %d: Elapsed %v, want %v", r.job.ID, r.out.Elapsed, want)
+	}
+	return rep
+}
+
+// lost waits for the next outcome and checks it reports j lost with an
+// error containing every one of want.
+func (h *harness) lost(j *sched.Job, want ...string) error {
+	h.t.Helper()
+	r := h.next()
+	if r.job != j {
+		h.t.Fatalf("outcome for job %d, want job %d", r.job.ID, j.ID)
+	}
+	if r.out.Lost == nil {
+		h.t.Fatalf("job %d (%q) was not lost: data %q", j.ID, j.Args, r.out.Data)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.out.Lost.Error(), w) {
+			h.t.Errorf("job %d lost with %q, which does not contain %q", j.ID, r.out.Lost, w)
+		}
+	}
+	return r.out.Lost
+}
+
+func TestMain(m *testing.M) {
+	fakeworker.RunIfWorker()
+	os.Exit(m.Run())
+}
