@@ -133,7 +133,9 @@ class Server:
         self._logger = logging.getLogger("pp")
         if loglevel is not None:
             self._logger.setLevel(loglevel)
-        self.secret = secret if secret is not None else os.environ.get("PP_SECRET", self.default_secret)
+        if secret is None:
+            secret = os.environ.get("PP_SECRET", self.default_secret)
+        self.secret = secret
         self.socket_timeout = socket_timeout
         self.ppservers = [self._parse_node(entry) for entry in ppservers]
         if self.ppservers:
@@ -141,7 +143,7 @@ class Server:
                                  "jobs run on local workers only")
         self._proto = proto
         self._restart = restart
-        self._shipper = _source.Shipper(proto)
+        self._shipper = _source.Shipper()
         self._registered: set[int] = set()
         self._warned_idle = False
         self._register_lock = threading.Lock()
@@ -166,7 +168,8 @@ class Server:
         try:
             return host, int(port) if port else Server.default_port
         except ValueError:
-            raise ValueError("ppservers entry %r: port %r is not a number" % (entry, port)) from None
+            raise ValueError("ppservers entry %r: port %r is not a number"
+                             % (entry, port)) from None
 
     # -- submitting ------------------------------------------------------
 

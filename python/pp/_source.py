@@ -142,8 +142,7 @@ def lambda_name(text: str, func: Any) -> str:
 class Shipper:
     """Builds and caches the shipments of one server."""
 
-    def __init__(self, proto: int) -> None:
-        self._proto = proto
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_call: dict[tuple, Shipment] = {}
         self._by_blob: dict[bytes, int] = {}

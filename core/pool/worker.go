@@ -1,0 +1,274 @@
+package pool
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/ppgo/ppgo/core/sched"
+)
+
+// The life of one worker process: spawn, the writer and reader goroutines
+// on its pipes, and what happens when it exits.
+
+// worker is one worker process and the jobs it holds.
+type worker struct {
+	in chan *sched.Job // closed to make the worker exit once idle
+
+	// Guarded by Pool.mu.
+	proc     *os.Process
+	inflight []*sched.Job
+	retiring bool // in is closed; no new jobs
+	ready    bool
+}
+
+// spawnLocked adds a worker at once (so jobs can be assigned to it) and
+// starts its process on a goroutine: a process must never be forked from a
+// thread that may exit, since Pdeathsig fires when the forking thread dies.
+func (p *Pool) spawnLocked() {
+	w := &worker{in: make(chan *sched.Job, JobsPerWorker)}
+	p.workers = append(p.workers, w)
+	p.takeBacklogLocked(w)
+	p.running.Add(1)
+	delay := p.backoff
+	go func() {
+		defer p.running.Done()
+		if delay > 0 {
+			timer := time.NewTimer(delay)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+			case <-p.closing:
+				p.exited(w, errPoolClosed)
+				return
+			}
+		}
+		p.run(w)
+	}()
+}
+
+// run starts w's process and serves it until it exits.
+func (p *Pool) run(w *worker) {
+	jobs, results, err := p.start(w)
+	if err != nil {
+		p.exited(w, err)
+		return
+	}
+	go p.writeLoop(w, jobs)
+	readErr := p.readLoop(w, results)
+	results.Close()
+	state, waitErr := w.proc.Wait()
+	pid := w.proc.Pid
+	switch {
+	case readErr != nil && !errors.Is(readErr, io.ErrUnexpectedEOF):
+		// A protocol error: the worker was killed for it, so its exit
+		// status would only say "SIGKILL".
+		p.exited(w, fmt.Errorf("worker process %d: %w", pid, readErr))
+	case waitErr != nil:
+		p.exited(w, fmt.Errorf("worker process %d: %w", pid, waitErr))
+	default:
+		p.exited(w, fmt.Errorf("worker process %d %s", pid, describeExit(state)))
+	}
+}
+
+// start launches the worker interpreter with its two pipes.
+func (p *Pool) start(w *worker) (jobs, results *os.File, err error) {
+	jobsR, jobsW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("start worker: jobs pipe: %w", err)
+	}
+	resultsR, resultsW, err := os.Pipe()
+	if err != nil {
+		jobsR.Close()
+		jobsW.Close()
+		return nil, nil, fmt.Errorf("start worker: results pipe: %w", err)
+	}
+	growPipe(jobsW)
+	growPipe(resultsW)
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		jobsR.Close()
+		jobsW.Close()
+		resultsR.Close()
+		resultsW.Close()
+		return nil, nil, errPoolClosed
+	}
+	cmd := exec.Command(p.cfg.Argv[0], p.cfg.Argv[1:]...)
+	cmd.Env = p.cfg.Env
+	cmd.Dir = p.cfg.Dir
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = []*os.File{jobsR, resultsW} // fds 3 and 4
+	// A worker must not outlive its client, even one killed with SIGKILL.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
+	jobsR.Close()
+	resultsW.Close()
+	if err != nil {
+		jobsW.Close()
+		resultsR.Close()
+		return nil, nil, fmt.Errorf("start worker %s: %w", p.cfg.Argv[0], err)
+	}
+	p.mu.Lock()
+	w.proc = cmd.Process
+	if p.closed {
+		_ = w.proc.Kill()
+	}
+	p.mu.Unlock()
+	return jobsW, resultsR, nil
+}
+
+// writeLoop sends w its jobs, batching those that queue up into one write,
+// and sends a function's source only the first time w sees its key.
+func (p *Pool) writeLoop(w *worker, jobs *os.File) {
+	defer jobs.Close()
+	bw := bufio.NewWriterSize(jobs, 64<<10)
+	known := make(map[uint64]bool)
+	write := func(j *sched.Job) error {
+		var source []byte
+		if !known[j.Func.Key] {
+			source = j.Func.Source
+			known[j.Func.Key] = true
+		}
+		return writeJobFrame(bw, j.ID, j.Func.Key, source, j.Args)
+	}
+	var err error
+	for j := range w.in {
+		err = write(j)
+		for more := err == nil; more; {
+			select {
+			case j, ok := <-w.in:
+				if !ok {
+					more = false
+					break
+				}
+				err = write(j)
+				more = err == nil
+			default:
+				more = false
+			}
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		// The worker is gone or the job cannot be framed; the reader reports
+		// w's jobs as lost once the process exits. Kill it so that happens
+		// even if it is stuck, then drain so Dispatch never blocks.
+		p.mu.Lock()
+		if w.proc != nil {
+			_ = w.proc.Kill()
+		}
+		p.mu.Unlock()
+		for range w.in {
+		}
+	}
+}
+
+// readLoop handles w's frames until its results pipe closes; a clean EOF
+// returns nil.
+func (p *Pool) readLoop(w *worker, results *os.File) error {
+	br := bufio.NewReaderSize(results, 64<<10)
+	for {
+		h, err := readFrameHeader(br)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read frame: %w", err)
+		}
+		body := make([]byte, h.body)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return fmt.Errorf("read frame body: %w", err)
+		}
+		switch h.kind {
+		case kindReady:
+			p.mu.Lock()
+			w.ready = true
+			p.backoff = 0
+			p.mu.Unlock()
+		case kindResult:
+			if err := p.finish(w, h.id, body, time.Duration(h.aux)); err != nil {
+				p.kill(w)
+				return err
+			}
+		default:
+			p.kill(w)
+			return fmt.Errorf("unknown frame kind %d", h.kind)
+		}
+	}
+}
+
+// finish hands a result to the reporter, after making sure the pool has a
+// worker for the next job (a replacement when restarting after every job).
+func (p *Pool) finish(w *worker, id uint64, data []byte, elapsed time.Duration) error {
+	p.mu.Lock()
+	if len(w.inflight) == 0 || w.inflight[0].ID != id {
+		p.mu.Unlock()
+		return fmt.Errorf("result for job %d, which the worker was not running", id)
+	}
+	j := w.inflight[0]
+	w.inflight = slices.Delete(w.inflight, 0, 1)
+	if p.cfg.Restart && !w.retiring && !p.closed {
+		p.retireLocked(w)
+		p.spawnLocked()
+	}
+	p.takeBacklogLocked(w)
+	p.mu.Unlock()
+	p.rep.Finish(p, j, sched.Outcome{Data: data, Elapsed: elapsed})
+	return nil
+}
+
+// exited removes a worker whose process is gone, replaces it if the pool
+// still wants it, and reports the jobs it held as lost.
+func (p *Pool) exited(w *worker, cause error) {
+	p.mu.Lock()
+	p.workers = slices.DeleteFunc(p.workers, func(o *worker) bool { return o == w })
+	wasRetiring := w.retiring
+	p.retireLocked(w)
+	lost := w.inflight
+	w.inflight = nil
+	if !p.closed && !wasRetiring {
+		if !w.ready {
+			p.backoff = min(max(2*p.backoff, respawnBackoffMin), respawnBackoffMax)
+			cause = fmt.Errorf("%w before it was ready", cause)
+		}
+		p.spawnLocked()
+	}
+	p.mu.Unlock()
+	for _, j := range lost {
+		p.rep.Finish(p, j, sched.Outcome{Lost: cause})
+	}
+}
+
+func (p *Pool) kill(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w.proc != nil {
+		_ = w.proc.Kill()
+	}
+}
+
+// growPipe enlarges a pipe's kernel buffer so large arguments and results
+// cross in fewer wake-ups. It is only an optimization: failure is ignored.
+func growPipe(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, fcntlSetPipeSize, pipeBufferSize)
+	})
+}

@@ -1,0 +1,169 @@
+package sched
+
+import "time"
+
+// The client's side of a job: waiting for it, taking its result, groups,
+// and the notification queue that feeds callbacks.
+
+// Wait blocks until job id is finished or timeout passes (a negative
+// timeout waits for ever) and reports whether it is finished. A job the
+// scheduler no longer knows counts as finished.
+func (s *Scheduler) Wait(id uint64, timeout time.Duration) bool {
+	s.mu.Lock()
+	e := s.entries[id]
+	s.mu.Unlock()
+	if e == nil {
+		return true
+	}
+	return waitChan(e.done, timeout)
+}
+
+// Result returns job id's result once it has one.
+func (s *Scheduler) Result(id uint64) (Result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil || !e.ready {
+		return Result{}, false
+	}
+	return e.result, true
+}
+
+// Release marks a Notify job as finished once its client has handled the
+// notification (run the callback), and forgets it.
+func (s *Scheduler) Release(id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil || !e.ready {
+		return
+	}
+	if !isClosed(e.done) { // Close, or a job without Notify, finished it already
+		s.finishLocked(e)
+	}
+	delete(s.entries, id)
+}
+
+// Forget drops the record of job id. A job still pending keeps running, but
+// its result is dropped when it arrives.
+func (s *Scheduler) Forget(id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil {
+		return
+	}
+	if !e.ready {
+		e.discard = true
+		return
+	}
+	if !isClosed(e.done) {
+		s.finishLocked(e)
+	}
+	delete(s.entries, id)
+}
+
+// WaitGroup blocks until every job of group (every job at all when all is
+// true) is finished, or timeout passes; it reports whether they are.
+func (s *Scheduler) WaitGroup(group string, all bool, timeout time.Duration) bool {
+	s.mu.Lock()
+	g := &s.all
+	if !all {
+		g = s.groups[group]
+	}
+	if g == nil || g.pending == 0 {
+		s.mu.Unlock()
+		return true
+	}
+	idle := g.idle
+	s.mu.Unlock()
+	return waitChan(idle, timeout)
+}
+
+// NextNotified returns the IDs of up to max completed Notify jobs, waiting
+// up to timeout for one. ok is false once the scheduler is closed.
+func (s *Scheduler) NextNotified(max int, timeout time.Duration) (ids []uint64, ok bool) {
+	for attempt := 0; attempt < 2; attempt++ {
+		s.mu.Lock()
+		if n := min(len(s.notified), max); n > 0 {
+			ids = append([]uint64(nil), s.notified[:n]...)
+			s.notified = s.notified[n:]
+			if len(s.notified) == 0 {
+				s.notified = nil
+			}
+			s.mu.Unlock()
+			return ids, true
+		}
+		closed := s.closed
+		s.mu.Unlock()
+		if closed || attempt == 1 {
+			return nil, !closed
+		}
+		timer := time.NewTimer(timeout)
+		select {
+		case <-s.wakeup:
+		case <-s.closedCh:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	return nil, true
+}
+
+func (s *Scheduler) groupLocked(name string) *groupState {
+	g := s.groups[name]
+	if g == nil {
+		g = &groupState{}
+		s.groups[name] = g
+	}
+	return g
+}
+
+func (g *groupState) add() {
+	if g.pending == 0 {
+		g.idle = make(chan struct{})
+	}
+	g.pending++
+}
+
+// done counts one job out and reports whether the group is now idle.
+func (g *groupState) done() bool {
+	g.pending--
+	if g.pending == 0 {
+		close(g.idle)
+		return true
+	}
+	return false
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func waitChan(ch chan struct{}, timeout time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+	}
+	if timeout == 0 {
+		return false
+	}
+	if timeout < 0 {
+		<-ch
+		return true
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
