@@ -268,8 +268,14 @@ class Server:
     def _collect(self, tid: int) -> tuple[int, bytes]:
         return self._core_call(self._core.result, tid, -1.0)
 
-    def _wait_job(self, tid: int) -> None:
-        self._core_call(self._core.wait, tid, -1.0)
+    def _wait_callback_task(self, task: Task) -> None:
+        if threading.current_thread() is self._callback_thread:
+            # A callback waits for another job's callback: run them here, as
+            # nothing else would while this thread is busy.
+            while not task.finished and self._run_notified(0.05):
+                pass
+            return
+        self._core_call(self._core.wait, task.tid, -1.0)
 
     def _forget(self, tid: int) -> None:
         if not self._destroyed:
@@ -285,21 +291,27 @@ class Server:
 
     def _run_callbacks(self) -> None:
         """Runs callbacks, in completion order, until the server is destroyed."""
+        while self._run_notified(0.5):
+            pass
+
+    def _run_notified(self, timeout: float) -> bool:
+        """Runs the callbacks of jobs that completed within timeout; False
+        once the server is closed."""
         core, handle = self._core, self._handle
-        while True:
-            try:
-                ids = core.next_notified(handle, 0.5)
-            except RuntimeError:  # a forked child, or the core is gone
-                return
-            if ids is None:
-                return
-            for tid in ids:
-                with self._callback_lock:
-                    task = self._callback_tasks.pop(tid, None)
-                result = core.take(handle, tid)
-                if task is not None and result is not None:
-                    task._finish_with_callback(*result)
-                core.release(handle, tid)
+        try:
+            ids = core.next_notified(handle, timeout)
+        except RuntimeError:  # a forked child, or the core is gone
+            return False
+        if ids is None:
+            return False
+        for tid in ids:
+            with self._callback_lock:
+                task = self._callback_tasks.pop(tid, None)
+            result = core.take(handle, tid)
+            if task is not None and result is not None:
+                task._finish_with_callback(*result)
+            core.release(handle, tid)
+        return True
 
     def wait(self, group: str | None = None) -> None:
         """Blocks until every job of group (of all groups when None) is done."""

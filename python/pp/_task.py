@@ -57,7 +57,7 @@ class Task:
         if self.finished:
             return
         if self._callback is not None:
-            self._server._wait_job(self.tid)
+            self._server._wait_callback_task(self)
             if not self.finished:
                 raise DestroyedServerError(DESTROYED_MESSAGE)
             return
