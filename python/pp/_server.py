@@ -268,11 +268,19 @@ class Server:
     def _collect(self, tid: int) -> tuple[int, bytes]:
         return self._core_call(self._core.result, tid, -1.0)
 
+    def _job_done(self, tid: int) -> bool:
+        if self._destroyed:
+            return False
+        try:
+            return self._core.wait(self._handle, tid, 0.0)
+        except self._core.Closed:
+            return False
+
     def _wait_callback_task(self, task: Task) -> None:
         if threading.current_thread() is self._callback_thread:
             # A callback waits for another job's callback: run them here, as
             # nothing else would while this thread is busy.
-            while not task.finished and self._run_notified(0.05):
+            while not task._finished and self._run_notified(0.05):
                 pass
             return
         self._core_call(self._core.wait, task.tid, -1.0)

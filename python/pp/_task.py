@@ -26,7 +26,7 @@ class Task:
     it is done; ``wait()`` blocks until it is.
     """
 
-    __slots__ = ("_server", "tid", "group", "finished", "_callback", "_callbackargs",
+    __slots__ = ("_server", "tid", "group", "_finished", "_callback", "_callbackargs",
                  "_sresult", "_result", "_unpickled", "_lock", "__weakref__")
 
     def __init__(self, server: Server, tid: int, callback: Callable | None,
@@ -34,7 +34,7 @@ class Task:
         self._server = server
         self.tid = tid
         self.group = group
-        self.finished = False
+        self._finished = False
         self._callback = callback
         self._callbackargs = callbackargs
         self._sresult: bytes | None = None
@@ -42,8 +42,17 @@ class Task:
         self._unpickled = False
         self._lock = threading.Lock()
 
+    @property
+    def finished(self) -> bool:
+        """Whether the job is done (and, with a callback, the callback ran)."""
+        if self._finished:
+            return True
+        if self._callback is not None:
+            return False
+        return self._server._job_done(self.tid)
+
     def __call__(self, raw_result: bool = False) -> Any:
-        if not self.finished:
+        if not self._finished:
             self.wait()
         if raw_result:
             return self._sresult
@@ -54,15 +63,15 @@ class Task:
     def wait(self) -> None:
         """Blocks until the job is done (for a job with a callback: until
         the callback has run)."""
-        if self.finished:
+        if self._finished:
             return
         if self._callback is not None:
             self._server._wait_callback_task(self)
-            if not self.finished:
+            if not self._finished:
                 raise DestroyedServerError(DESTROYED_MESSAGE)
             return
         with self._lock:
-            if not self.finished:
+            if not self._finished:
                 self._store(*self._server._collect(self.tid))
 
     def __repr__(self) -> str:
@@ -71,7 +80,7 @@ class Task:
 
     def __del__(self) -> None:
         # A task dropped unfinished must not leave its result in the core.
-        if not self.finished:
+        if not self._finished:
             try:
                 self._server._forget(self.tid)
             except Exception:
@@ -84,7 +93,7 @@ class Task:
             message = "pp: %s\n" % payload.decode("utf-8", "replace")
             payload = pickle.dumps((None, message), protocol=self._server._proto)
         self._sresult = payload
-        self.finished = True
+        self._finished = True
 
     def _unpickle(self) -> None:
         with self._lock:
@@ -107,4 +116,4 @@ class Task:
             self._server._logger.exception(
                 "callback of job %d raised; its result is still available from the task",
                 self.tid)
-        self.finished = True
+        self._finished = True
