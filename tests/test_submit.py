@@ -306,3 +306,11 @@ def test_many_different_functions_on_one_worker(server1):
         server1.submit(jobs.square, (4,)),
     ]
     assert [t() for t in tasks] == [9, 7, 3.0, 9, 5.0, 16]
+
+
+def test_globals_with_a_sourceless_function_still_submits(server):
+    # globals() may hold functions whose source cannot be found (made by exec);
+    # only explicit dependencies must ship, so the job still runs.
+    namespace = {"square": jobs.square}
+    exec("def made_by_exec(x):\n    return x\n", namespace)
+    assert server.submit(jobs.square, (6,), globals=namespace)() == 36

@@ -196,7 +196,10 @@ class Shipper:
         if not callable(func):
             raise TypeError("func must be callable, not %s" % type(func).__name__)
         for dep in auto:
-            add(dep, required=False)
+            try:
+                add(dep, required=False)
+            except ValueError:
+                pass  # found implicitly; pickle may still find it by import
         for dep in depfuncs:
             if not callable(dep):
                 raise TypeError("depfuncs entries must be functions or classes, not %r" % (dep,))
