@@ -13,6 +13,7 @@ import "C"
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -71,21 +72,26 @@ func ppgoRegister(h C.longlong, key C.ulonglong, source unsafe.Pointer, sourceLe
 	return 0
 }
 
+// ppgoSubmit queues a job and returns its id. On error it sets errOut, and
+// closed when the error is that the server is gone.
+//
 //export ppgoSubmit
 func ppgoSubmit(h C.longlong, key C.ulonglong, args unsafe.Pointer, argsLen C.size_t,
-	group *C.char, groupLen C.size_t, notify C.int, errOut **C.char) C.ulonglong {
+	group *C.char, groupLen C.size_t, notify C.int, errOut **C.char, closed *C.int) C.ulonglong {
 	s, err := handles.get(int64(h))
-	if err != nil {
-		cError(errOut, err)
-		return 0
+	if err == nil {
+		data := bytes.Clone(unsafe.Slice((*byte)(args), int(argsLen)))
+		var id uint64
+		id, err = s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0)
+		if err == nil {
+			return C.ulonglong(id)
+		}
 	}
-	data := bytes.Clone(unsafe.Slice((*byte)(args), int(argsLen)))
-	id, err := s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0)
-	if err != nil {
-		cError(errOut, err)
-		return 0
+	if errors.Is(err, errNoServer) || errors.Is(err, sched.ErrClosed) {
+		*closed = 1
 	}
-	return C.ulonglong(id)
+	cError(errOut, err)
+	return 0
 }
 
 // ppgoWait waits up to ms milliseconds for job id to finish: 1 finished,

@@ -117,21 +117,23 @@ static PyObject *core_submit(PyObject *self, PyObject *args) {
     Py_buffer data;
     const char *group;
     Py_ssize_t group_len;
-    int notify;
+    int notify, closed = 0;
     char *err = NULL;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy*s#p", &h, &key, &data,
                                               &group, &group_len, &notify))
         return NULL;
     if (data.len >= PPGO_RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err);
+        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err,
+                        &closed);
         Py_END_ALLOW_THREADS
     } else {
-        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err);
+        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err,
+                        &closed);
     }
     PyBuffer_Release(&data);
     if (err)
-        return go_error(ClosedError, err);
+        return go_error(closed ? ClosedError : PyExc_ValueError, err);
     return PyLong_FromUnsignedLongLong(id);
 }
 

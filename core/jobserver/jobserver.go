@@ -4,6 +4,7 @@
 package jobserver
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +12,9 @@ import (
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/sched"
 )
+
+// ErrJobTooLarge is returned by Submit for a job too big to frame.
+var ErrJobTooLarge = errors.New("job too large")
 
 // Config configures a Server.
 type Config struct {
@@ -60,6 +64,10 @@ func (s *Server) Submit(key uint64, args []byte, group string, notify bool) (uin
 	s.funcsMu.RUnlock()
 	if f == nil {
 		return 0, fmt.Errorf("jobserver: function key %d is not registered", key)
+	}
+	if size := uint64(len(args)) + uint64(len(f.Source)) + 4; size > pool.MaxFrameBody {
+		return 0, fmt.Errorf("%w: %d bytes of arguments and source, the limit is %d",
+			ErrJobTooLarge, size, uint64(pool.MaxFrameBody))
 	}
 	return s.sched.Submit(&sched.Job{Group: group, Func: f, Args: args, Notify: notify})
 }

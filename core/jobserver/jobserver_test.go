@@ -311,3 +311,16 @@ func TestMain(m *testing.M) {
 	fakeworker.RunIfWorker()
 	os.Exit(m.Run())
 }
+
+func TestServerRefusesJobTooLargeToFrame(t *testing.T) {
+	s, _ := newServer(t, 1, 0)
+	s.Register(1, []byte("src"))
+	// Reserved, never touched: the kernel backs none of it.
+	huge := make([]byte, pool.MaxFrameBody)
+	if _, err := s.Submit(1, huge, "", false); !errors.Is(err, ErrJobTooLarge) {
+		t.Fatalf("Submit of %d bytes: err = %v, want ErrJobTooLarge", len(huge), err)
+	}
+	if n := s.Pending(); n != 0 {
+		t.Errorf("refused job left %d pending", n)
+	}
+}
