@@ -17,7 +17,7 @@ __distribution__ = "ppgo"
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
     "Server": "pp._server",
-    "Template": "pp._server",
+    "Template": "pp._template",
     "Statistics": "pp._server",
     "DestroyedServerError": "pp._errors",
 }

@@ -77,28 +77,6 @@ class Statistics:
         return "Statistics(ncpus=%d, njobs=%d, time=%.6f)" % (self.ncpus, self.njobs, self.time)
 
 
-class Template:
-    """A reusable job definition: ``.submit(*args)`` submits ``func(*args)``."""
-
-    def __init__(self, job_server: Server, func: Callable, depfuncs: tuple = (),
-                 modules: tuple = (), callback: Callable | None = None,
-                 callbackargs: tuple = (), group: str = "default",
-                 globals: dict | None = None) -> None:
-        self.job_server = job_server
-        self.func = func
-        self.depfuncs = depfuncs
-        self.modules = modules
-        self.callback = callback
-        self.callbackargs = callbackargs
-        self.group = group
-        self.globals = globals
-
-    def submit(self, *args: Any) -> Task:
-        return self.job_server.submit(self.func, args, self.depfuncs, self.modules,
-                                      self.callback, self.callbackargs, self.group,
-                                      self.globals)
-
-
 class Server:
     """Parallel Python execution server: runs jobs on local worker processes."""
 
