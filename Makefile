@@ -9,7 +9,7 @@ GO     ?= go
 # cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
 export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install demo test test-go test-python vet clean
+.PHONY: all venv install demo test test-go test-python lint clean
 
 all: install
 
@@ -18,7 +18,7 @@ $(VPY):
 	$(VPY) -m pip install -q --upgrade pip
 
 venv: $(VPY)
-	$(VPY) -m pip install -q pytest pytest-timeout
+	$(VPY) -m pip install -q pytest pytest-timeout flake8 mypy
 
 # Installs the package the way users do: pip builds the Go extension.
 install: venv
@@ -27,16 +27,20 @@ install: venv
 demo: install
 	cd examples && ../$(VPY) sum_primes.py
 
-vet:
+# Style and static checks: gofmt, go vet, flake8 (PEP 8), mypy (the typed API).
+lint: venv
+	@test -z "$$(gofmt -l core pybind)" || { gofmt -l core pybind; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(VPY) -m flake8 --max-line-length 100 python tests examples setup.py
+	$(VPY) -m mypy --ignore-missing-imports python/pp
 
-test-go: vet
+test-go:
 	$(GO) test -race -count=1 ./...
 
 test-python: install
 	$(VPY) -m pytest -q tests
 
-test: test-go test-python
+test: lint test-go test-python
 
 clean:
 	rm -rf $(VENV) build dist python/*.egg-info

@@ -34,6 +34,7 @@ atexit.register(_destroy_live_servers)
 
 
 def _detect_ncpus() -> int:
+    n: int | None
     try:
         n = os.sysconf("SC_NPROCESSORS_ONLN")
     except (AttributeError, ValueError, OSError):

@@ -82,7 +82,8 @@ def import_and_bind(obj: Any) -> tuple[str, str | None]:
     """Source text binding a callable that has no source (``math.sqrt``,
     ``str.upper``) to its name, and the module the worker must import."""
     owner = getattr(obj, "__objclass__", None)
-    name = getattr(obj, "__name__", None)
+    name: str | None = getattr(obj, "__name__", None)
+    path: str | None
     if owner is not None:
         module = getattr(owner, "__module__", None)
         path = "%s.%s" % (owner.__qualname__, name)
@@ -154,9 +155,9 @@ class Shipper:
         ``call_name`` overrides the dotted name the worker calls (a method
         called through its class).
         """
-        call = (func, depfuncs, auto, modules, call_name)
+        call: tuple | None = (func, depfuncs, auto, modules, call_name)
         try:
-            cached = self._by_call.get(call)
+            cached = self._by_call.get(call)  # type: ignore[arg-type]
         except TypeError:  # an unhashable dependency: build every time
             cached, call = None, None
         if cached is not None:
@@ -173,7 +174,7 @@ class Shipper:
 
     def _build(self, func: Any, depfuncs: tuple, auto: tuple, modules: tuple,
                call_name: str | None) -> bytes:
-        modules = list(modules)
+        imports = list(modules)
         sources: list[Source] = []
         seen: set[int] = set()
 
@@ -188,8 +189,8 @@ class Shipper:
             if not required and isinstance(obj, type):
                 return None  # a C type of an importable module: pickle finds it
             text, module = import_and_bind(obj)
-            if module and module not in modules:
-                modules.append(module)
+            if module and module not in imports:
+                imports.append(module)
             sources.append(Source(text, "<pp import of %s>" % describe(obj), 1, required))
             return obj.__name__
 
@@ -207,7 +208,7 @@ class Shipper:
         name = add(func, required=True) if call_name is None else call_name
         if name is None:  # func also listed among its dependencies
             name = func.__name__
-        return pickle.dumps((name, sources, tuple(modules)), protocol=4)
+        return pickle.dumps((name, sources, tuple(imports)), protocol=4)
 
 
 def find_modules(namespace: dict, prefix: str = "", visited: set | None = None) -> list[str]:

@@ -99,6 +99,7 @@ class Task:
         with self._lock:
             if self._unpickled:
                 return
+            assert self._sresult is not None, "unpickling a task that has no result"
             self._result, output = pickle.loads(self._sresult)
             self._unpickled = True
         if output:
@@ -109,6 +110,7 @@ class Task:
         try:
             self._store(status, payload)
             self._unpickle()
+            assert self._callback is not None
             self._callback(*self._callbackargs, self._result)
         except DestroyedServerError:
             return
