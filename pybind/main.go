@@ -127,11 +127,10 @@ func ppgoResult(h C.longlong, id C.ulonglong, status *C.int, size *C.size_t) C.i
 	return 1
 }
 
-// ppgoCopyResult copies job id's payload into dst (sized by ppgoResult)
-// and, when forget is set, drops the job's record.
+// ppgoCopyResult copies job id's payload into dst, sized by ppgoResult.
 //
 //export ppgoCopyResult
-func ppgoCopyResult(h C.longlong, id C.ulonglong, dst unsafe.Pointer, forget C.int) {
+func ppgoCopyResult(h C.longlong, id C.ulonglong, dst unsafe.Pointer) {
 	s, err := handles.get(int64(h))
 	if err != nil {
 		return
@@ -139,9 +138,6 @@ func ppgoCopyResult(h C.longlong, id C.ulonglong, dst unsafe.Pointer, forget C.i
 	if r, ok := s.Result(uint64(id)); ok {
 		p := payload(r)
 		copy(unsafe.Slice((*byte)(dst), len(p)), p)
-	}
-	if forget != 0 {
-		s.Forget(uint64(id))
 	}
 }
 

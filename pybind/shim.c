@@ -137,8 +137,8 @@ static PyObject *core_submit(PyObject *self, PyObject *args) {
     return PyLong_FromUnsignedLongLong(id);
 }
 
-/* Builds (status, bytes) from job id's result; forget drops the record. */
-static PyObject *take_result(long long h, unsigned long long id, int forget) {
+/* Builds (status, bytes) from job id's result, which stays in the core. */
+static PyObject *take_result(long long h, unsigned long long id) {
     int status = 0;
     size_t size = 0;
     int rc = ppgoResult(h, id, &status, &size);
@@ -149,12 +149,14 @@ static PyObject *take_result(long long h, unsigned long long id, int forget) {
     PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (payload == NULL)
         return NULL;
-    ppgoCopyResult(h, id, PyBytes_AS_STRING(payload), forget);
+    ppgoCopyResult(h, id, PyBytes_AS_STRING(payload));
     return Py_BuildValue("(iN)", status, payload);
 }
 
 /* result(handle, id, timeout) -> (status, bytes) | None on timeout.
- * Waits for a job without a callback and forgets it once taken. */
+ * Waits for a job without a callback; the result stays in the core until
+ * forget(), so an interrupt between here and the caller storing it loses
+ * nothing. */
 static PyObject *core_result(PyObject *self, PyObject *args) {
     struct job_ctx c;
     double timeout;
@@ -167,7 +169,7 @@ static PyObject *core_result(PyObject *self, PyObject *args) {
         return closed_error();
     if (rc == 0)
         Py_RETURN_NONE;
-    return take_result(c.h, c.id, 1);
+    return take_result(c.h, c.id);
 }
 
 /* take(handle, id) -> (status, bytes) | None: a completed job's result,
@@ -177,7 +179,7 @@ static PyObject *core_take(PyObject *self, PyObject *args) {
     unsigned long long id;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "LK", &h, &id))
         return NULL;
-    return take_result(h, id, 0);
+    return take_result(h, id);
 }
 
 /* wait(handle, id, timeout) -> bool: whether the job is finished. */

@@ -73,6 +73,7 @@ class Task:
         with self._lock:
             if not self._finished:
                 self._store(*self._server._collect(self.tid))
+                self._server._forget(self.tid)
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "pending"
