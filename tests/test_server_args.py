@@ -52,6 +52,37 @@ def test_import_pp_starts_no_worker_processes(tmp_path):
     assert "threads 1" in proc.stdout.splitlines()
 
 
+@pytest.mark.ppgo_only
+def test_go_runtime_loads_with_the_first_server(tmp_path):
+    code = textwrap.dedent("""
+        import sys
+        import pp
+        pp.Server, pp.Template
+        print("before", "pp._core" in sys.modules)
+        server = pp.Server(1)
+        print("after", "pp._core" in sys.modules)
+        server.destroy()
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path),
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["before", "False", "after", "True"]
+
+
+@pytest.mark.ppgo_only
+def test_extension_does_not_link_libpython():
+    # Linking libpython would tie the wheel to the build machine's Python.
+    import importlib.util
+
+    path = importlib.util.find_spec("pp._core").origin
+    with open(path, "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    proc = subprocess.run(["ldd", path], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "libc.so" in proc.stdout
+    assert "libpython" not in proc.stdout
+
+
 # -- ncpus --------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", ["2", 2.0, [2], None])
