@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -315,8 +316,14 @@ func TestMain(m *testing.M) {
 func TestServerRefusesJobTooLargeToFrame(t *testing.T) {
 	s, _ := newServer(t, 1, 0)
 	s.Register(1, []byte("src"))
-	// Reserved, never touched: the kernel backs none of it.
-	huge := make([]byte, pool.MaxFrameBody)
+	// Address space only (mmap'd, never touched): a make() of 4 GiB would be
+	// zeroed, and paged in, on reuse.
+	huge, err := syscall.Mmap(-1, 0, pool.MaxFrameBody, syscall.PROT_READ,
+		syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_NORESERVE)
+	if err != nil {
+		t.Skipf("cannot reserve %d bytes of address space: %v", pool.MaxFrameBody, err)
+	}
+	defer syscall.Munmap(huge)
 	if _, err := s.Submit(1, huge, "", false); !errors.Is(err, ErrJobTooLarge) {
 		t.Fatalf("Submit of %d bytes: err = %v, want ErrJobTooLarge", len(huge), err)
 	}
