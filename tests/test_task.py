@@ -66,6 +66,18 @@ def test_job_exception_returns_none_and_prints_traceback(server, capfd):
     assert "Traceback" in out
 
 
+@pytest.mark.ppgo_only
+def test_job_traceback_names_the_users_file_and_line(server, capfd):
+    import inspect
+
+    assert server.submit(jobs.divide, (1, 0))() is None
+    out, _ = capfd.readouterr()
+    lines, first = inspect.getsourcelines(jobs.divide)
+    line = first + next(i for i, text in enumerate(lines) if "/" in text and "def" not in text)
+    assert 'File "%s", line %d, in divide' % (inspect.getsourcefile(jobs.divide), line) in out
+    assert "pp/worker.py" not in out  # the worker's own frames are noise
+
+
 def test_job_exception_message_is_printed(server, capfd):
     assert server.submit(jobs.raise_value_error, ("a very particular message",))() is None
     out, _ = capfd.readouterr()

@@ -170,9 +170,12 @@ class Worker:
             prepared = self.namespace(key)
             output.write(prepared.warnings)
             result = prepared.func(*pickle.loads(args))
-        except BaseException:
+        except BaseException as exc:
             print(EXEC_ERROR, file=output)
-            traceback.print_exc(file=output)
+            # Start the traceback below this frame: the worker's own loop is
+            # noise to the user reading it.
+            tb = exc.__traceback__
+            traceback.print_exception(type(exc), exc, tb.tb_next if tb else None, file=output)
             result = None
         finally:
             sys.stdout, sys.stderr = self.stdout, self.stderr
