@@ -244,18 +244,6 @@ func ppgoStats(h C.longlong) *C.char {
 	return C.CString(b.String())
 }
 
-// ppgoWorkerPIDs lists the local workers' pids, space separated, in a
-// malloc'd string.
-//
-//export ppgoWorkerPIDs
-func ppgoWorkerPIDs(h C.longlong) *C.char {
-	s, err := handles.get(int64(h))
-	if err != nil {
-		return nil
-	}
-	return C.CString(strings.Trim(fmt.Sprint(s.WorkerPIDs()), "[]"))
-}
-
 //export ppgoClose
 func ppgoClose(h C.longlong) {
 	if s := handles.remove(int64(h)); s != nil {

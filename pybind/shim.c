@@ -289,21 +289,18 @@ static PyObject *core_pending(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(n);
 }
 
-/* Calls returning a malloc'd string from Go: stats(h), worker_pids(h). */
-static PyObject *string_call(PyObject *args, char *(*fn)(long long)) {
+/* stats(h) -> tab-separated node lines; Go malloc'd the string. */
+static PyObject *core_stats(PyObject *self, PyObject *args) {
     long long h;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
         return NULL;
-    char *s = fn(h);
+    char *s = ppgoStats(h);
     if (s == NULL)
         return closed_error();
     PyObject *out = PyUnicode_FromString(s);
     free(s);
     return out;
 }
-
-static PyObject *core_stats(PyObject *self, PyObject *args) { return string_call(args, ppgoStats); }
-static PyObject *core_worker_pids(PyObject *self, PyObject *args) { return string_call(args, ppgoWorkerPIDs); }
 
 static PyObject *core_close(PyObject *self, PyObject *args) {
     long long h;
@@ -332,7 +329,6 @@ static PyMethodDef methods[] = {
     {"workers", core_workers, METH_VARARGS, "workers(h) -> local worker count"},
     {"pending", core_pending, METH_VARARGS, "pending(h) -> unfinished jobs"},
     {"stats", core_stats, METH_VARARGS, "stats(h) -> tab-separated node lines"},
-    {"worker_pids", core_worker_pids, METH_VARARGS, "worker_pids(h) -> space-separated pids"},
     {"close", core_close, METH_VARARGS, "close(h)"},
     {"forked", core_forked, METH_NOARGS, "forked() -> whether this is a forked child"},
     {NULL, NULL, 0, NULL},
@@ -351,9 +347,6 @@ PyMODINIT_FUNC PyInit__core(void) {
         Py_DECREF(m);
         return NULL;
     }
-    PyModule_AddIntConstant(m, "STATUS_DONE", 0);
-    PyModule_AddIntConstant(m, "STATUS_FAILED", 1);
-    PyModule_AddIntConstant(m, "STATUS_CANCELLED", 2);
     pthread_atfork(NULL, NULL, mark_forked);
     return m;
 }

@@ -11,7 +11,7 @@ from pp._errors import DestroyedServerError
 if TYPE_CHECKING:
     from pp._server import Server
 
-# Statuses of a finished job, as pp._core reports them.
+# Statuses of a finished job, as pp._core reports them (core/sched's Status).
 STATUS_DONE, STATUS_FAILED, STATUS_CANCELLED = 0, 1, 2
 
 DESTROYED_MESSAGE = "Server was destroyed before the job completion"
