@@ -1,0 +1,39 @@
+package wire
+
+import "time"
+
+// Limits and defaults of the protocol, named in one place. SPEC.md explains
+// each one; changing a limit that a peer must share means a new Version.
+const (
+	// Version is the protocol version this package speaks. A peer that
+	// speaks another version is refused during the handshake.
+	Version = 1
+
+	// headerSize is the frame header: body length (uint32, big-endian)
+	// followed by the message type (uint8). The length counts the type
+	// byte and the msgpack body.
+	headerSize = 4 + 1
+
+	// DefaultMaxFrame bounds a frame after the handshake: the largest job
+	// (arguments plus function source) or result one connection carries.
+	DefaultMaxFrame = 1 << 30
+
+	// HandshakeMaxFrame bounds every frame before the peer has proven it
+	// knows the secret, so an unauthenticated peer cannot make us allocate.
+	HandshakeMaxFrame = 4 << 10
+
+	// DefaultHandshakeTimeout bounds the whole handshake.
+	DefaultHandshakeTimeout = 5 * time.Second
+
+	// DefaultSilence is how long a connection may stay silent before the
+	// peer is presumed dead. Both ends send a heartbeat when they have sent
+	// nothing for a quarter of it, so only a dead peer or a dead network
+	// reaches it; a job may run for any length of time.
+	DefaultSilence = 20 * time.Second
+
+	// NonceSize is the size of each side's handshake challenge.
+	NonceSize = 32
+
+	// DefaultPort is the TCP (and discovery UDP) port of a ppserver.
+	DefaultPort = 60000
+)

@@ -1,0 +1,157 @@
+package wire
+
+import "fmt"
+
+// Type identifies a message; it is the byte after a frame's length.
+type Type uint8
+
+// Message types. Handshake messages come first, in this order, each at
+// most once; the rest flow after a successful handshake.
+const (
+	TypeHello   Type = 1 // server → client: version and challenge
+	TypeAuth    Type = 2 // client → server: proof, and the client's challenge
+	TypeWelcome Type = 3 // server → client: proof, and how much work to send
+	TypeRefused Type = 4 // server → client: why the handshake failed
+
+	TypeJob       Type = 16 // client → server: run a job
+	TypeResult    Type = 17 // server → client: a job's outcome
+	TypeCredits   Type = 18 // server → client: new number of jobs in flight allowed
+	TypeHeartbeat Type = 19 // either way: "still here" after a quiet spell
+	TypeGoodbye   Type = 20 // server → client: draining, send no more jobs
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeHello:
+		return "Hello"
+	case TypeAuth:
+		return "Auth"
+	case TypeWelcome:
+		return "Welcome"
+	case TypeRefused:
+		return "Refused"
+	case TypeJob:
+		return "Job"
+	case TypeResult:
+		return "Result"
+	case TypeCredits:
+		return "Credits"
+	case TypeHeartbeat:
+		return "Heartbeat"
+	case TypeGoodbye:
+		return "Goodbye"
+	}
+	return fmt.Sprintf("Type(%d)", uint8(t))
+}
+
+// Message is any frame body.
+type Message interface {
+	MessageType() Type
+}
+
+// Hello opens the handshake: the server's protocol version and challenge.
+type Hello struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Version  int
+	Nonce    []byte
+}
+
+// Auth answers Hello: the client's version, its own challenge, and its
+// proof of the secret over both challenges.
+type Auth struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Version  int
+	Nonce    []byte
+	Proof    []byte
+}
+
+// Welcome accepts the client: the server's proof of the secret, which the
+// client checks before it trusts anything else, and the node's size.
+type Welcome struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Proof    []byte
+	// Workers is the node's number of worker processes (for statistics).
+	Workers int
+	// Credits is how many jobs the client may have in flight at once.
+	Credits int
+}
+
+// Refused ends a failed handshake with a reason meant for a human.
+type Refused struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Reason   string
+}
+
+// Job asks the server to run function Key on Args. Source accompanies the
+// first job of each key on a connection and is empty afterwards.
+type Job struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	ID       uint64
+	Key      uint64
+	Source   []byte
+	Args     []byte
+}
+
+// Result reports job ID. Lost is empty when Data holds the worker's
+// serialized result; otherwise it says why the node could not complete the
+// job (a worker died), and the client may run it elsewhere.
+type Result struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	ID        uint64
+	Data      []byte
+	ElapsedNS int64
+	Lost      string
+}
+
+// Credits changes how many jobs the client may have in flight.
+type Credits struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Credits  int
+}
+
+// Heartbeat is sent by either side after a quiet spell.
+type Heartbeat struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Goodbye tells the client the server is shutting down: it will finish
+// and report the jobs it has, and must not be sent more.
+type Goodbye struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Reason   string
+}
+
+func (*Hello) MessageType() Type     { return TypeHello }
+func (*Auth) MessageType() Type      { return TypeAuth }
+func (*Welcome) MessageType() Type   { return TypeWelcome }
+func (*Refused) MessageType() Type   { return TypeRefused }
+func (*Job) MessageType() Type       { return TypeJob }
+func (*Result) MessageType() Type    { return TypeResult }
+func (*Credits) MessageType() Type   { return TypeCredits }
+func (*Heartbeat) MessageType() Type { return TypeHeartbeat }
+func (*Goodbye) MessageType() Type   { return TypeGoodbye }
+
+// newMessage returns an empty message of type t to decode into.
+func newMessage(t Type) (Message, error) {
+	switch t {
+	case TypeHello:
+		return &Hello{}, nil
+	case TypeAuth:
+		return &Auth{}, nil
+	case TypeWelcome:
+		return &Welcome{}, nil
+	case TypeRefused:
+		return &Refused{}, nil
+	case TypeJob:
+		return &Job{}, nil
+	case TypeResult:
+		return &Result{}, nil
+	case TypeCredits:
+		return &Credits{}, nil
+	case TypeHeartbeat:
+		return &Heartbeat{}, nil
+	case TypeGoodbye:
+		return &Goodbye{}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown message type %d", ErrMalformed, uint8(t))
+}
