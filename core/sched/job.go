@@ -32,6 +32,10 @@ type Outcome struct {
 	// fault of the job's own code (worker died, connection broke): the
 	// scheduler re-queues it or, after too many attempts, fails it.
 	Lost error
+	// Unsent marks a lost job the node never started (it was handed over
+	// as the node disconnected): it is re-queued without counting an
+	// attempt against it.
+	Unsent bool
 	// Elapsed is the time the job ran on the node.
 	Elapsed time.Duration
 }

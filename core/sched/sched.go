@@ -152,6 +152,8 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 			ns.busy += o.Elapsed
 		}
 		s.completeLocked(e, Result{Status: StatusDone, Data: o.Data})
+	case o.Unsent:
+		s.queue.PushFront(j)
 	case j.attempts+1 < s.maxAttempts:
 		j.attempts++
 		s.queue.PushFront(j)
