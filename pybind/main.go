@@ -46,14 +46,19 @@ func splitNUL(p *C.char, n C.size_t) []string {
 
 //export ppgoNew
 func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
-	dir *C.char, workers C.int, restart C.int, errOut **C.char) C.longlong {
-	cfg := jobserver.Config{Pool: pool.Config{
-		Argv:    splitNUL(argv, argvLen),
-		Env:     splitNUL(env, envLen),
-		Dir:     C.GoString(dir),
-		Workers: int(workers),
-		Restart: restart != 0,
-	}}
+	dir *C.char, workers C.int, restart C.int, secret *C.char, secretLen C.size_t,
+	silenceMS C.longlong, errOut **C.char) C.longlong {
+	cfg := jobserver.Config{
+		Pool: pool.Config{
+			Argv:    splitNUL(argv, argvLen),
+			Env:     splitNUL(env, envLen),
+			Dir:     C.GoString(dir),
+			Workers: int(workers),
+			Restart: restart != 0,
+		},
+		Secret:  C.GoStringN(secret, C.int(secretLen)),
+		Silence: time.Duration(silenceMS) * time.Millisecond,
+	}
 	s, err := jobserver.New(cfg)
 	if err != nil {
 		cError(errOut, err)
@@ -229,7 +234,8 @@ func ppgoPending(h C.longlong) C.longlong {
 }
 
 // ppgoStats describes every node as lines of
-// "name\tcapacity\trunning\tjobs\tbusy_seconds", in a malloc'd string.
+// "name\tworkers\tconnected\trunning\tjobs\tbusy_seconds", in a malloc'd
+// string.
 //
 //export ppgoStats
 func ppgoStats(h C.longlong) *C.char {
@@ -238,10 +244,52 @@ func ppgoStats(h C.longlong) *C.char {
 		return nil
 	}
 	var b strings.Builder
-	for _, n := range s.Stats() {
-		fmt.Fprintf(&b, "%s\t%d\t%d\t%d\t%.9f\n", n.Name, n.Capacity, n.Running, n.Jobs, n.Busy.Seconds())
+	for _, n := range s.Nodes() {
+		connected := 0
+		if n.Connected {
+			connected = 1
+		}
+		fmt.Fprintf(&b, "%s\t%d\t%d\t%d\t%d\t%.9f\n",
+			n.Name, n.Workers, connected, n.Running, n.Jobs, n.Busy.Seconds())
 	}
 	return C.CString(b.String())
+}
+
+// ppgoConnect adds the ppserver at addr ("host:port"); 0 on success, -1
+// for an unknown handle, -2 with errOut set otherwise.
+//
+//export ppgoConnect
+func ppgoConnect(h C.longlong, addr *C.char, errOut **C.char) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	if err := s.Connect(C.GoString(addr)); err != nil {
+		cError(errOut, err)
+		return -2
+	}
+	return 0
+}
+
+// ppgoNextEvent waits up to ms for a node event: 1 with level and a
+// malloc'd message set, 0 on timeout, -1 once the server is closed.
+//
+//export ppgoNextEvent
+func ppgoNextEvent(h C.longlong, ms C.int, level *C.int, msg **C.char) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	e, got, ok := s.NextEvent(time.Duration(ms) * time.Millisecond)
+	switch {
+	case !ok:
+		return -1
+	case !got:
+		return 0
+	}
+	*level = C.int(e.Level)
+	*msg = C.CString(e.Message)
+	return 1
 }
 
 //export ppgoClose

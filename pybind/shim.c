@@ -82,16 +82,20 @@ static int wait_group_slice(void *ctx, int ms) {
     return ppgoWaitGroup(c->h, (char *)c->group, c->len, c->all, ms);
 }
 
+/* new(argv, env, cwd, workers, restart, secret, silence_seconds) -> handle */
 static PyObject *core_new(PyObject *self, PyObject *args) {
-    const char *argv, *env, *dir;
-    Py_ssize_t argv_len, env_len;
+    const char *argv, *env, *dir, *secret;
+    Py_ssize_t argv_len, env_len, secret_len;
     int workers, restart;
+    double silence;
     char *err = NULL;
-    if (check_fork() < 0 || !PyArg_ParseTuple(args, "y#y#sip", &argv, &argv_len,
-                                              &env, &env_len, &dir, &workers, &restart))
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "y#y#sips#d", &argv, &argv_len,
+                                              &env, &env_len, &dir, &workers, &restart,
+                                              &secret, &secret_len, &silence))
         return NULL;
     long long h = ppgoNew((char *)argv, argv_len, (char *)env, env_len, (char *)dir,
-                          workers, restart, &err);
+                          workers, restart, (char *)secret, secret_len,
+                          silence > 0 ? (long long)(silence * 1000) : 0, &err);
     if (err)
         return go_error(PyExc_RuntimeError, err);
     return PyLong_FromLongLong(h);
@@ -302,6 +306,41 @@ static PyObject *core_stats(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* connect(h, "host:port"): adds a remote node, dialled in the background. */
+static PyObject *core_connect(PyObject *self, PyObject *args) {
+    long long h;
+    const char *addr;
+    char *err = NULL;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "Ls", &h, &addr))
+        return NULL;
+    int rc = ppgoConnect(h, (char *)addr, &err);
+    if (rc == -1)
+        return closed_error();
+    if (err)
+        return go_error(PyExc_ValueError, err);
+    Py_RETURN_NONE;
+}
+
+/* next_event(h, timeout) -> (level, message) | () on timeout | None once closed */
+static PyObject *core_next_event(PyObject *self, PyObject *args) {
+    long long h;
+    double timeout;
+    int level = 0, rc;
+    char *msg = NULL;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "Ld", &h, &timeout))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ppgoNextEvent(h, (int)timeout_ms(timeout < 0 ? 0 : timeout), &level, &msg);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        Py_RETURN_NONE;
+    if (rc == 0)
+        return PyTuple_New(0);
+    PyObject *out = Py_BuildValue("(is)", level, msg);
+    free(msg);
+    return out;
+}
+
 static PyObject *core_close(PyObject *self, PyObject *args) {
     long long h;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
@@ -315,7 +354,8 @@ static PyObject *core_close(PyObject *self, PyObject *args) {
 static PyObject *core_forked(PyObject *self, PyObject *unused) { return PyBool_FromLong(forked); }
 
 static PyMethodDef methods[] = {
-    {"new", core_new, METH_VARARGS, "new(argv, env, cwd, workers, restart) -> handle"},
+    {"new", core_new, METH_VARARGS,
+     "new(argv, env, cwd, workers, restart, secret, silence) -> handle"},
     {"register", core_register, METH_VARARGS, "register(h, key, source)"},
     {"submit", core_submit, METH_VARARGS, "submit(h, key, args, group, notify) -> id"},
     {"result", core_result, METH_VARARGS, "result(h, id, timeout) -> (status, bytes) | None"},
@@ -329,6 +369,9 @@ static PyMethodDef methods[] = {
     {"workers", core_workers, METH_VARARGS, "workers(h) -> local worker count"},
     {"pending", core_pending, METH_VARARGS, "pending(h) -> unfinished jobs"},
     {"stats", core_stats, METH_VARARGS, "stats(h) -> tab-separated node lines"},
+    {"connect", core_connect, METH_VARARGS, "connect(h, addr): add a remote node"},
+    {"next_event", core_next_event, METH_VARARGS,
+     "next_event(h, timeout) -> (level, message) | () | None"},
     {"close", core_close, METH_VARARGS, "close(h)"},
     {"forked", core_forked, METH_NOARGS, "forked() -> whether this is a forked child"},
     {NULL, NULL, 0, NULL},

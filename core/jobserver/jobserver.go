@@ -1,16 +1,23 @@
 // Package jobserver is the client-side engine behind one pp.Server: a
-// scheduler, the local worker pool it dispatches to, and the registry of
-// shipped functions. The Python binding holds one per Server.
+// scheduler, the nodes it dispatches to (the local worker pool and remote
+// ppservers, named or discovered), the registry of shipped functions, and
+// the queue of node events the client reports to its user. The Python
+// binding holds one per Server.
 package jobserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/ppgo/ppgo/core/node"
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/wire"
 )
 
 // ErrJobTooLarge is returned by Submit for a job too big to frame.
@@ -20,24 +27,44 @@ var ErrJobTooLarge = errors.New("job too large")
 type Config struct {
 	Pool        pool.Config
 	MaxAttempts int // 0: sched.DefaultMaxAttempts
+	// Secret authenticates this client to remote nodes.
+	Secret string
+	// Silence is how long a node may stay silent before it is presumed
+	// dead; 0 means wire.DefaultSilence.
+	Silence time.Duration
 }
 
-// Server runs jobs on its local pool (and, later, remote nodes).
+// Server runs jobs on its local pool and on remote nodes.
 type Server struct {
-	sched *sched.Scheduler
-	local *pool.Pool
+	cfg    Config
+	sched  *sched.Scheduler
+	local  *pool.Pool
+	events *eventQueue
 
 	funcsMu sync.RWMutex
 	funcs   map[uint64]*sched.Func
+
+	remotesMu sync.Mutex
+	closed    bool
+	remotes   map[string]*node.Remote // by "host:port"
+	probes    []context.CancelFunc
 
 	closeOnce sync.Once
 }
 
 // New starts a server; its workers start in the background.
 func New(cfg Config) (*Server, error) {
+	if cfg.Silence <= 0 || cfg.Silence > wire.DefaultSilence {
+		// Nodes send heartbeats, so a longer tolerance (legacy pp's
+		// socket_timeout of an hour) would only delay noticing a dead one.
+		cfg.Silence = wire.DefaultSilence
+	}
 	s := &Server{
-		sched: sched.New(sched.Config{MaxAttempts: cfg.MaxAttempts}),
-		funcs: make(map[uint64]*sched.Func),
+		cfg:     cfg,
+		sched:   sched.New(sched.Config{MaxAttempts: cfg.MaxAttempts}),
+		events:  newEventQueue(),
+		funcs:   make(map[uint64]*sched.Func),
+		remotes: make(map[string]*node.Remote),
 	}
 	local, err := pool.New(cfg.Pool, s.sched)
 	if err != nil {
@@ -65,9 +92,9 @@ func (s *Server) Submit(key uint64, args []byte, group string, notify bool) (uin
 	if f == nil {
 		return 0, fmt.Errorf("jobserver: function key %d is not registered", key)
 	}
-	if size := uint64(len(args)) + uint64(len(f.Source)) + 4; size > pool.MaxFrameBody {
+	if size, limit := uint64(len(args))+uint64(len(f.Source)), s.jobLimit(); size > limit {
 		return 0, fmt.Errorf("%w: %d bytes of arguments and source, the limit is %d",
-			ErrJobTooLarge, size, uint64(pool.MaxFrameBody))
+			ErrJobTooLarge, size, limit)
 	}
 	return s.sched.Submit(&sched.Job{Group: group, Func: f, Args: args, Notify: notify})
 }
@@ -120,13 +147,23 @@ func (s *Server) NextNotified(max int, timeout time.Duration) ([]uint64, bool) {
 // Pending counts submitted jobs not yet finished.
 func (s *Server) Pending() int { return s.sched.Pending() }
 
-// Stats snapshots every node's counters.
-func (s *Server) Stats() []sched.NodeStats { return s.sched.Stats() }
-
-// Close cancels pending jobs and stops the workers.
+// Close cancels pending jobs, disconnects from remote nodes and stops the
+// workers.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.sched.Close()
+		s.remotesMu.Lock()
+		s.closed = true
+		remotes := slices.Collect(maps.Values(s.remotes))
+		probes := s.probes
+		s.remotesMu.Unlock()
+		for _, stop := range probes {
+			stop()
+		}
+		for _, r := range remotes {
+			r.Close()
+		}
 		s.local.Close()
+		s.events.close()
 	})
 }

@@ -120,7 +120,7 @@ func TestServerRunsJobs(t *testing.T) {
 		t.Error("result kept after Forget")
 	}
 
-	st := s.Stats()
+	st := s.Nodes()
 	if len(st) != 1 || st[0].Name != "local" || st[0].Capacity != pool.JobsPerWorker ||
 		st[0].Jobs != 4 || st[0].Running != 0 || st[0].Busy <= 0 {
 		t.Errorf("Stats = %+v", st)
@@ -175,7 +175,7 @@ func TestServerJobKillsEveryWorker(t *testing.T) {
 func TestServerSetWorkers(t *testing.T) {
 	s, h := newServer(t, 1, 0)
 	s.Register(1, []byte("src"))
-	capacity := func() int { return s.Stats()[0].Capacity }
+	capacity := func() int { return s.Nodes()[0].Capacity }
 
 	s.SetWorkers(3)
 	if s.Workers() != 3 || capacity() != 3*pool.JobsPerWorker {
@@ -202,7 +202,7 @@ func TestServerSetWorkers(t *testing.T) {
 		t.Fatalf("after shrink: Workers %d capacity %d", s.Workers(), capacity())
 	}
 	later := []uint64{submit(t, s, 1, "block", "", false), submit(t, s, 1, "block", "", false)}
-	if st := s.Stats()[0]; st.Running != 3 || s.Pending() != 5 {
+	if st := s.Nodes()[0]; st.Running != 3 || s.Pending() != 5 {
 		t.Fatalf("Running %d Pending %d, want 3 and 5", st.Running, s.Pending())
 	}
 	for _, e := range blocked {
@@ -216,7 +216,7 @@ func TestServerSetWorkers(t *testing.T) {
 		if e.ID != id {
 			t.Fatalf("blocked job %d, want %d", e.ID, id)
 		}
-		if st := s.Stats()[0]; st.Running != 1 {
+		if st := s.Nodes()[0]; st.Running != 1 {
 			t.Fatalf("later job %d: %d running with capacity 1", i, st.Running)
 		}
 		e.Release()
@@ -252,13 +252,13 @@ func TestServerSetWorkersNegative(t *testing.T) {
 	if err := s.SetWorkers(-1); err == nil {
 		t.Error("SetWorkers(-1) returned no error")
 	}
-	if w, c := s.Workers(), s.Stats()[0].Capacity; c != w*pool.JobsPerWorker {
+	if w, c := s.Workers(), s.Nodes()[0].Capacity; c != w*pool.JobsPerWorker {
 		t.Errorf("after SetWorkers(-1): %d workers but scheduler capacity %d", w, c)
 	}
 	id := submit(t, s, 1, "x", "", false)
 	if !s.Wait(id, time.Second) {
 		t.Fatalf("job never dispatched after SetWorkers(-1) (workers %d, capacity %d)",
-			s.Workers(), s.Stats()[0].Capacity)
+			s.Workers(), s.Nodes()[0].Capacity)
 	}
 }
 

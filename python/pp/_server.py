@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
+import socket
 import sys
 import threading
 import time
@@ -79,7 +80,8 @@ class Statistics:
 
 
 class Server:
-    """Parallel Python execution server: runs jobs on local worker processes."""
+    """Parallel Python execution server: runs jobs on local worker processes
+    and on remote ppserver nodes."""
 
     default_port = 60000
     default_secret = "epo20pdosl;dksldkmm"
@@ -94,8 +96,14 @@ class Server:
         for entry in ppservers:
             if not isinstance(entry, str):
                 raise TypeError("ppservers entries must be strings, not %r" % (entry,))
-        if broadcast is not None and not isinstance(broadcast, str):
-            raise TypeError("broadcast argument must be a string")
+        if broadcast is not None:
+            if not isinstance(broadcast, str):
+                raise TypeError("broadcast argument must be a string")
+            try:
+                socket.inet_aton(broadcast)
+            except OSError:
+                raise ValueError("broadcast address %r is not a valid IPv4 address"
+                                 % broadcast) from None
         if secret is not None and not isinstance(secret, str):
             raise TypeError("secret must be of a string type")
         if not isinstance(proto, int) or isinstance(proto, bool):
@@ -115,11 +123,14 @@ class Server:
         if secret is None:
             secret = os.environ.get("PP_SECRET", self.default_secret)
         self.secret = secret
+        if not isinstance(socket_timeout, (int, float)) or socket_timeout <= 0:
+            raise ValueError("socket_timeout must be a positive number of seconds, not %r"
+                             % (socket_timeout,))
         self.socket_timeout = socket_timeout
-        self.ppservers = [self._parse_node(entry) for entry in ppservers]
-        if self.ppservers:
-            self._logger.warning("remote ppservers are not supported yet by this version; "
-                                 "jobs run on local workers only")
+        nodes = [self._parse_node(entry) for entry in ppservers]
+        self.ppservers = [node for node in nodes if "*" not in node[0]]
+        self.auto_ppservers = [node for node in nodes if "*" in node[0]]
+        self._broadcast = broadcast
         self._proto = proto
         self._restart = restart
         self._shipper = _source.Shipper()
@@ -129,17 +140,46 @@ class Server:
         self._callback_tasks: dict[int, Task] = {}
         self._callback_lock = threading.Lock()
         self._callback_thread: threading.Thread | None = None
+        self._events_thread: threading.Thread | None = None
 
         from pp import _core  # loads the Go runtime: once per process, on first use
 
         self._core = _core
         argv = [sys.executable, "-m", "pp.worker", str(proto)]
         self._handle = _core.new(_nul_join(argv), _nul_join(_worker_environment()),
-                                 os.getcwd(), ncpus, bool(restart))
+                                 os.getcwd(), ncpus, bool(restart), secret,
+                                 float(socket_timeout))
         self._destroyed = False
         self._creation_time = time.time()
         _live_servers.add(self)
+        if nodes:
+            self._connect_nodes()
         self._logger.info("pp local server started with %d workers (ppgo %s)", ncpus, version)
+
+    def _connect_nodes(self) -> None:
+        """Starts connecting to the named ppservers and discovering the
+        wildcard ones, in the background; a thread reports what happens."""
+        self._events_thread = threading.Thread(
+            target=self._report_node_events, name="pp-nodes", daemon=True)
+        self._events_thread.start()
+        for host, port in self.ppservers:
+            self._core_call(self._core.connect, "%s:%d" % (host, port))
+        for host, port in self.auto_ppservers:
+            self._core_call(self._core.discover, "%s:%d" % (host, port), self._broadcast or "")
+
+    def _report_node_events(self) -> None:
+        """Logs node events (connected, refused, lost) until destroy()."""
+        core, handle = self._core, self._handle
+        while True:
+            try:
+                event = core.next_event(handle, 0.5)
+            except RuntimeError:  # a forked child, or the core is gone
+                return
+            if event is None:
+                return
+            if event:
+                level, message = event
+                self._logger.log(level, "pp: %s", message)
 
     @staticmethod
     def _parse_node(entry: str) -> tuple[str, int]:
@@ -223,7 +263,7 @@ class Server:
 
     def _nothing_can_run(self) -> bool:
         """True when nothing could ever run a job submitted now."""
-        return not self.ppservers and self.get_ncpus() == 0
+        return not self.ppservers and not self.auto_ppservers and self.get_ncpus() == 0
 
     def _register(self, shipment: _source.Shipment) -> None:
         """Hands the core a function's source the first time its key is used."""
@@ -325,18 +365,24 @@ class Server:
         self._core_call(self._core.set_workers, ncpus)
 
     def get_active_nodes(self) -> dict[str, int]:
-        """Connected nodes and their worker counts: {"local": ncpus, ...}."""
-        return {name: stat.ncpus for name, stat in self._stats_by_node().items()}
+        """Connected nodes and their worker counts: {"local": ncpus, "host:port": n}."""
+        if self._destroyed:
+            return {}
+        return {name: stat.ncpus for name, (stat, connected) in self._node_table().items()
+                if connected}
 
     # -- statistics ------------------------------------------------------
 
-    def _stats_by_node(self) -> dict[str, Statistics]:
-        stats = {}
+    def _node_table(self) -> dict[str, tuple[Statistics, bool]]:
+        """Every node the server knows: its statistics and whether it is connected."""
+        table = {}
         for line in self._core_call(self._core.stats).splitlines():
-            name, capacity, _running, jobs, busy = line.split("\t")
-            stats[name] = Statistics(int(capacity), int(jobs), float(busy))
-        stats["local"].ncpus = self.get_ncpus()
-        return stats
+            name, workers, connected, _running, jobs, busy = line.split("\t")
+            table[name] = (Statistics(int(workers), int(jobs), float(busy)), connected == "1")
+        return table
+
+    def _stats_by_node(self) -> dict[str, Statistics]:
+        return {name: stat for name, (stat, _) in self._node_table().items()}
 
     def get_stats(self) -> dict[str, Statistics]:
         """Job statistics per node: {node: stats with .ncpus .njobs .time .rworker}."""
@@ -373,9 +419,9 @@ class Server:
         if self._core.forked():
             return  # the Go runtime belongs to the parent process
         self._core.close(self._handle)
-        thread = self._callback_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(CALLBACK_JOIN_TIMEOUT)
+        for thread in (self._callback_thread, self._events_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(CALLBACK_JOIN_TIMEOUT)
 
     def __del__(self) -> None:
         try:

@@ -208,7 +208,10 @@ class Shipper:
         name = add(func, required=True) if call_name is None else call_name
         if name is None:  # func also listed among its dependencies
             name = func.__name__
-        return pickle.dumps((name, sources, tuple(imports)), protocol=4)
+        # Plain tuples, not Source: a node's worker unpickles the blob
+        # without the pp package.
+        plain = [tuple(source) for source in sources]
+        return pickle.dumps((name, plain, tuple(imports)), protocol=4)
 
 
 def find_modules(namespace: dict, prefix: str = "", visited: set | None = None) -> list[str]:

@@ -1,0 +1,98 @@
+package jobserver
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ppgo/ppgo/core/node"
+	"github.com/ppgo/ppgo/core/pool"
+	"github.com/ppgo/ppgo/core/wire"
+)
+
+// NodeInfo describes one node for get_active_nodes and get_stats.
+type NodeInfo struct {
+	Name      string
+	Workers   int  // worker processes (remote: as the node announced)
+	Connected bool // always true for the local pool
+	Capacity  int  // jobs the scheduler may hand it at once
+	Running   int
+	Jobs      int
+	Busy      time.Duration
+}
+
+// Connect adds the ppserver at addr ("host:port"): it is dialled in the
+// background, joins the scheduler once authenticated, and is redialled
+// with backoff whenever it goes away. Adding a known node does nothing.
+func (s *Server) Connect(addr string) error {
+	return s.addRemote(addr, true)
+}
+
+// addRemote adds a node, or kicks a known one that is disconnected.
+func (s *Server) addRemote(addr string, redial bool) error {
+	s.remotesMu.Lock()
+	defer s.remotesMu.Unlock()
+	if s.closed {
+		return fmt.Errorf("jobserver: connect %s: server closed", addr)
+	}
+	if r := s.remotes[addr]; r != nil {
+		if !r.State().Connected {
+			r.Kick()
+		}
+		return nil
+	}
+	r := node.New(node.Config{
+		Addr:    addr,
+		Secret:  s.cfg.Secret,
+		Redial:  redial,
+		Silence: s.cfg.Silence,
+		Events:  s.nodeEvent,
+	}, s.sched)
+	s.remotes[addr] = r
+	s.sched.AddNode(r, 0) // capacity arrives with the node's credits
+	r.Start()
+	return nil
+}
+
+// nodeEvent turns a node's connection change into a user-facing event.
+func (s *Server) nodeEvent(e node.Event) {
+	level := LevelWarning
+	if e.Kind == node.Connected {
+		level = LevelInfo
+	}
+	s.events.push(Event{Level: level, Message: e.String()})
+}
+
+// NextEvent returns the next node event, waiting up to timeout (<0: no
+// limit). ok is false once the server is closed and no event is left.
+func (s *Server) NextEvent(timeout time.Duration) (e Event, got, ok bool) {
+	return s.events.next(timeout)
+}
+
+// Nodes describes the local pool and every remote node, in the order added.
+func (s *Server) Nodes() []NodeInfo {
+	stats := s.sched.Stats()
+	s.remotesMu.Lock()
+	defer s.remotesMu.Unlock()
+	out := make([]NodeInfo, 0, len(stats))
+	for _, st := range stats {
+		info := NodeInfo{Name: st.Name, Capacity: st.Capacity, Running: st.Running, Jobs: st.Jobs, Busy: st.Busy}
+		if r := s.remotes[st.Name]; r != nil {
+			state := r.State()
+			info.Workers, info.Connected = state.Workers, state.Connected
+		} else {
+			info.Workers, info.Connected = s.local.Workers(), true
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// jobLimit is the largest job (arguments plus source) every node can take.
+func (s *Server) jobLimit() uint64 {
+	s.remotesMu.Lock()
+	defer s.remotesMu.Unlock()
+	if len(s.remotes) > 0 || len(s.probes) > 0 {
+		return wire.DefaultMaxFrame - 64 // room for the Job frame's other fields
+	}
+	return pool.MaxFrameBody - 4
+}

@@ -1,0 +1,88 @@
+package jobserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ppgo/ppgo/core/internal/fakeworker"
+	"github.com/ppgo/ppgo/core/pool"
+	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/serve"
+)
+
+// fakePool describes n fake workers reporting to hub h.
+func fakePool(h *fakeworker.Hub, n int) pool.Config {
+	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return pool.Config{
+		Argv:    []string{os.Args[0], "-test.run=^$"},
+		Env:     append(os.Environ(), fakeworker.ModeEnv+"=echo", fakeworker.HubEnv+"="+h.Path, "GORACE="+race),
+		Workers: n,
+	}
+}
+
+// startNode runs a ppserver node with n fake workers on a loopback port.
+func startNode(t *testing.T, n int, secret string) (*serve.Server, string) {
+	t.Helper()
+	h := fakeworker.NewHub(t, deadline)
+	node, err := serve.New(serve.Config{Pool: fakePool(h, n), Secret: secret})
+	if err != nil {
+		t.Fatalf("serve.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go node.Serve(ln)
+	t.Cleanup(node.Close)
+	return node, ln.Addr().String()
+}
+
+// newClient is a jobserver with local fake workers, connected to addrs.
+func newClient(t *testing.T, local int, secret string, addrs ...string) *Server {
+	t.Helper()
+	h := fakeworker.NewHub(t, deadline)
+	s, err := New(Config{Pool: fakePool(h, local), Secret: secret})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(s.Close)
+	for _, a := range addrs {
+		if err := s.Connect(a); err != nil {
+			t.Fatalf("Connect(%s): %v", a, err)
+		}
+	}
+	return s
+}
+
+func TestRemoteJobsRunOnNode(t *testing.T) {
+	node, addr := startNode(t, 2, "s3cret")
+	s := newClient(t, 0, "s3cret", addr)
+	s.Register(1, []byte("src-one"))
+	var ids []uint64
+	for i := range 50 {
+		ids = append(ids, submit(t, s, 1, fmt.Sprint("job-", i), "", false))
+	}
+	for i, id := range ids {
+		r := result(t, s, id, sched.StatusDone)
+		var rep fakeworker.Reply
+		if err := json.Unmarshal(r.Data, &rep); err != nil {
+			t.Fatalf("job %d: %v", id, err)
+		}
+		if rep.Args != fmt.Sprint("job-", i) || rep.HasSource && rep.Source != "src-one" {
+			t.Errorf("job %d: reply %+v", id, rep)
+		}
+	}
+	if st := node.Stats(); st.Jobs != 50 || st.Clients != 1 {
+		t.Errorf("node stats %+v", st)
+	}
+	nodes := s.Nodes()
+	if len(nodes) != 2 || nodes[1].Name != addr || !nodes[1].Connected || nodes[1].Workers != 2 || nodes[1].Jobs != 50 {
+		t.Errorf("Nodes = %+v", nodes)
+	}
+	_ = time.Second
+}

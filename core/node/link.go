@@ -1,0 +1,215 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/wire"
+)
+
+// link is one authenticated connection to a node: a writer goroutine that
+// sends queued jobs in batches, and the reader (run's caller) that turns
+// results into outcomes.
+type link struct {
+	r    *Remote
+	conn *wire.Conn
+
+	mu       sync.Mutex
+	closed   bool
+	inflight map[uint64]*sched.Job // queued or sent, not yet reported
+	queue    []*sched.Job          // not yet written
+	wake     chan struct{}         // capacity 1: the queue is not empty
+
+	known map[uint64]bool // function keys whose source this connection has; writer only
+}
+
+// lostJobs are a closed link's unreported jobs.
+type lostJobs struct {
+	sent, unsent []*sched.Job
+}
+
+func newLink(r *Remote, conn *wire.Conn) *link {
+	return &link{
+		r:        r,
+		conn:     conn,
+		inflight: make(map[uint64]*sched.Job),
+		wake:     make(chan struct{}, 1),
+		known:    make(map[uint64]bool),
+	}
+}
+
+// enqueue queues j for the writer; false if the link is closed.
+func (l *link) enqueue(j *sched.Job) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.inflight[j.ID] = j
+	l.queue = append(l.queue, j)
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// shutdown closes the link and returns the jobs it will never report.
+func (l *link) shutdown() lostJobs {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	var lost lostJobs
+	queued := make(map[uint64]bool, len(l.queue))
+	for _, j := range l.queue {
+		queued[j.ID] = true
+		lost.unsent = append(lost.unsent, j)
+	}
+	for id, j := range l.inflight {
+		if !queued[id] {
+			lost.sent = append(lost.sent, j)
+		}
+	}
+	l.queue, l.inflight = nil, nil
+	return lost
+}
+
+// run serves the connection until it breaks or the node is closed.
+func (l *link) run() error {
+	writerErr := make(chan error, 1)
+	stopWriter := make(chan struct{})
+	go func() { writerErr <- l.writeLoop(stopWriter) }()
+	err := l.readLoop()
+	l.conn.Close()
+	close(stopWriter)
+	if werr := <-writerErr; werr != nil && errors.Is(err, net.ErrClosed) {
+		err = werr // the writer failed first and closed the connection
+	}
+	return err
+}
+
+func (l *link) readLoop() error {
+	silence := l.r.cfg.Silence
+	for {
+		if err := l.conn.NetConn().SetReadDeadline(time.Now().Add(silence)); err != nil {
+			return err
+		}
+		m, err := l.conn.Read()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("node silent for %v", silence)
+			}
+			return err
+		}
+		switch m := m.(type) {
+		case *wire.Result:
+			if err := l.result(m); err != nil {
+				return err
+			}
+		case *wire.Credits:
+			if m.Credits < 0 {
+				return fmt.Errorf("%w: negative credits %d", wire.ErrMalformed, m.Credits)
+			}
+			l.r.rep.SetCapacity(l.r, m.Credits)
+		case *wire.Goodbye:
+			l.r.log.Info("node is shutting down", "reason", m.Reason)
+			l.r.rep.SetCapacity(l.r, 0)
+		case *wire.Heartbeat:
+		default:
+			return fmt.Errorf("%w: unexpected %v from a node", wire.ErrMalformed, m.MessageType())
+		}
+	}
+}
+
+// result reports a job's outcome to the scheduler.
+func (l *link) result(m *wire.Result) error {
+	l.mu.Lock()
+	j := l.inflight[m.ID]
+	delete(l.inflight, m.ID)
+	l.mu.Unlock()
+	if j == nil {
+		return fmt.Errorf("%w: result for job %d, which this connection does not carry", wire.ErrMalformed, m.ID)
+	}
+	o := sched.Outcome{Data: m.Data, Elapsed: time.Duration(m.ElapsedNS)}
+	if m.Lost != "" {
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.r.cfg.Addr, m.Lost)}
+	}
+	l.r.rep.Finish(l.r, j, o)
+	return nil
+}
+
+// writeLoop sends queued jobs, each batch with one flush, and a heartbeat
+// after a quiet spell. It closes the connection when writing fails.
+func (l *link) writeLoop(stop <-chan struct{}) error {
+	silence := l.r.cfg.Silence
+	quiet := time.NewTimer(silence / 4)
+	defer quiet.Stop()
+	var batch []*sched.Job
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-quiet.C:
+			if err := l.flush(nil, silence); err != nil {
+				l.conn.Close()
+				return err
+			}
+		case <-l.wake:
+			l.mu.Lock()
+			batch, l.queue = l.queue, batch[:0]
+			l.mu.Unlock()
+			if err := l.flush(batch, silence); err != nil {
+				l.conn.Close()
+				return err
+			}
+			clear(batch)
+		}
+		quiet.Reset(silence / 4)
+	}
+}
+
+// flush writes jobs (a heartbeat when there are none) and flushes them.
+func (l *link) flush(jobs []*sched.Job, silence time.Duration) error {
+	if err := l.conn.NetConn().SetWriteDeadline(time.Now().Add(silence)); err != nil {
+		return err
+	}
+	if len(jobs) == 0 {
+		if err := l.conn.Write(&wire.Heartbeat{}); err != nil {
+			return err
+		}
+	}
+	for _, j := range jobs {
+		m := wire.Job{ID: j.ID, Key: j.Func.Key, Args: j.Args}
+		first := !l.known[j.Func.Key]
+		if first {
+			m.Source = j.Func.Source
+		}
+		err := l.conn.Write(&m)
+		if errors.Is(err, wire.ErrFrameTooLarge) {
+			l.tooLarge(j, err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("send job %d: %w", j.ID, err)
+		}
+		l.known[j.Func.Key] = true
+	}
+	return l.conn.Flush()
+}
+
+// tooLarge gives back a job this connection cannot carry; it may still
+// fit another node.
+func (l *link) tooLarge(j *sched.Job, err error) {
+	l.mu.Lock()
+	_, ours := l.inflight[j.ID]
+	delete(l.inflight, j.ID)
+	l.mu.Unlock()
+	if ours {
+		l.r.rep.Finish(l.r, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", l.r.cfg.Addr, err)})
+	}
+}

@@ -1,0 +1,330 @@
+// Package serve is the node side of a ppserver: it accepts client
+// connections, authenticates them (core/auth), and runs the jobs they send
+// (core/wire) on the node's own worker pool (core/pool), streaming results
+// back as they finish. One pool serves every client; each connection has
+// its own function cache and credit window.
+//
+// Lock order: Server.mu before session.mu. Neither is held while calling
+// into the pool, which may report a job's outcome from inside Dispatch.
+package serve
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ppgo/ppgo/core/pool"
+	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/wire"
+)
+
+// ErrClosed is returned by Serve once the server has been shut down.
+var ErrClosed = errors.New("serve: server closed")
+
+// Config describes a node.
+type Config struct {
+	// Pool describes the worker interpreters; Pool.Workers must be > 0.
+	Pool pool.Config
+	// Secret is the shared secret clients must prove; it must not be empty
+	// (auth.CheckListen decides which secret a listen address allows).
+	Secret string
+	// Silence is how long a client may stay silent before it is presumed
+	// gone; 0 means wire.DefaultSilence.
+	Silence time.Duration
+	// HandshakeTimeout bounds authentication; 0 means
+	// wire.DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// MaxFrame bounds a job or result frame; 0 means wire.DefaultMaxFrame.
+	MaxFrame uint32
+	// CreditsPerWorker is how many jobs per worker a client may have in
+	// flight; more than one hides the network round trip. 0 means
+	// DefaultCreditsPerWorker.
+	CreditsPerWorker int
+	// Logger receives connection events and errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultCreditsPerWorker keeps each worker fed while results travel back.
+const DefaultCreditsPerWorker = 2
+
+// Stats is a snapshot of a node's counters.
+type Stats struct {
+	Workers      int
+	Clients      int           // connected, authenticated clients
+	Running      int           // jobs handed to the pool, not yet finished
+	Jobs         uint64        // jobs completed since start
+	Busy         time.Duration // summed run time of completed jobs
+	Started      time.Time
+	IdleSince    time.Time // when the last client left (or Started); zero while any is connected
+	AuthFailures uint64
+}
+
+// Server is a node: a worker pool and the clients it serves.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	pool *pool.Pool
+
+	mu        sync.Mutex
+	closed    bool
+	draining  bool
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	lastJobID uint64
+	jobs      map[uint64]*remoteJob
+	funcs     map[[sha256.Size]byte]*sched.Func
+	lastKey   uint64
+	stats     Stats
+	drained   chan struct{} // closed when draining and no job is running
+	wg        sync.WaitGroup
+}
+
+// remoteJob ties a pool job to the client that sent it.
+type remoteJob struct {
+	sess     *session
+	clientID uint64
+}
+
+// New checks cfg and starts the node's workers.
+func New(cfg Config) (*Server, error) {
+	if cfg.Secret == "" {
+		return nil, errors.New("serve: no secret")
+	}
+	if cfg.Pool.Workers <= 0 {
+		return nil, fmt.Errorf("serve: need at least one worker, got %d", cfg.Pool.Workers)
+	}
+	if cfg.Silence <= 0 {
+		cfg.Silence = wire.DefaultSilence
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = wire.DefaultHandshakeTimeout
+	}
+	if cfg.MaxFrame == 0 {
+		cfg.MaxFrame = wire.DefaultMaxFrame
+	}
+	if cfg.CreditsPerWorker <= 0 {
+		cfg.CreditsPerWorker = DefaultCreditsPerWorker
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := time.Now()
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*session]struct{}),
+		jobs:      make(map[uint64]*remoteJob),
+		funcs:     make(map[[sha256.Size]byte]*sched.Func),
+		stats:     Stats{Started: now, IdleSince: now},
+		drained:   make(chan struct{}),
+	}
+	p, err := pool.New(cfg.Pool, s)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	s.pool = p
+	return s, nil
+}
+
+// Serve accepts clients on ln until Shutdown or Close, then returns
+// ErrClosed. It closes ln on return.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed || s.draining {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.stopping() {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: wait, do not spin.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed, retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("serve: accept: %w", err)
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(nc)
+		}()
+	}
+}
+
+func (s *Server) stopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed || s.draining
+}
+
+// Stats returns a snapshot of the node's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Workers = s.pool.Workers()
+	st.Clients = len(s.sessions)
+	st.Running = len(s.jobs)
+	return st
+}
+
+// Shutdown stops accepting clients, tells connected ones to send no more
+// jobs, and waits for running jobs to finish and their results to be sent
+// until ctx is done. Then it closes every connection and the workers.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	if !s.draining {
+		s.draining = true
+		for ln := range s.listeners {
+			ln.Close()
+		}
+		for sess := range s.sessions {
+			sess.goodbye("server shutting down")
+		}
+		s.checkDrainedLocked()
+	}
+	s.mu.Unlock()
+
+	var err error
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("serve: shutdown: %d jobs still running: %w", s.Stats().Running, ctx.Err())
+	}
+	s.Close()
+	return err
+}
+
+// Close drops every connection and kills the workers at once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	sessions := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+
+	for _, sess := range sessions {
+		sess.close()
+	}
+	s.pool.Close()
+	s.wg.Wait()
+}
+
+func (s *Server) checkDrainedLocked() {
+	if s.draining && len(s.jobs) == 0 {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+}
+
+// handle authenticates one connection and serves it until it ends.
+func (s *Server) handle(nc net.Conn) {
+	sess, err := s.accept(nc)
+	if err != nil {
+		nc.Close()
+		return
+	}
+	sess.run()
+
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	if len(s.sessions) == 0 {
+		s.stats.IdleSince = time.Now()
+	}
+	s.mu.Unlock()
+}
+
+// register gives a client's function source a node-wide key. Equal source
+// from any client shares one key, so workers exec it once.
+func (s *Server) register(source []byte) *sched.Func {
+	sum := sha256.Sum256(source)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.funcs[sum]; f != nil {
+		return f
+	}
+	s.lastKey++
+	f := &sched.Func{Key: s.lastKey, Source: source}
+	s.funcs[sum] = f
+	return f
+}
+
+// run hands a client's job to the pool, or refuses it while draining.
+func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args []byte) {
+	s.mu.Lock()
+	if s.draining || s.closed {
+		s.mu.Unlock()
+		sess.report(wire.Result{ID: clientID, Lost: "server shutting down"})
+		return
+	}
+	s.lastJobID++
+	j := &sched.Job{ID: s.lastJobID, Func: f, Args: args}
+	s.jobs[j.ID] = &remoteJob{sess: sess, clientID: clientID}
+	s.mu.Unlock()
+	s.pool.Dispatch(j)
+}
+
+// Finish implements pool.Reporter: the outcome goes back to the client
+// that sent the job, if it is still connected.
+func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
+	s.mu.Lock()
+	rj := s.jobs[j.ID]
+	delete(s.jobs, j.ID)
+	if rj != nil && o.Lost == nil {
+		s.stats.Jobs++
+		s.stats.Busy += o.Elapsed
+	}
+	s.checkDrainedLocked()
+	s.mu.Unlock()
+	if rj == nil {
+		return
+	}
+	r := wire.Result{ID: rj.clientID, Data: o.Data, ElapsedNS: int64(o.Elapsed)}
+	if o.Lost != nil {
+		r.Data = nil
+		r.Lost = o.Lost.Error()
+	}
+	rj.sess.report(r)
+}

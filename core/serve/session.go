@@ -1,0 +1,254 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ppgo/ppgo/core/auth"
+	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/wire"
+)
+
+// session is one authenticated client connection. Its reader goroutine
+// turns Job frames into pool jobs; its writer goroutine sends results,
+// heartbeats and the goodbye.
+type session struct {
+	srv    *Server
+	conn   *wire.Conn
+	log    *slog.Logger
+	funcs  map[uint64]*sched.Func // client key → node function; reader only
+	window int                    // credits granted to the client
+
+	mu      sync.Mutex
+	results []wire.Result
+	bye     string // non-empty: send Goodbye with this reason
+	byeSent bool
+	ended   bool
+	wake    chan struct{} // capacity 1: the writer has something to do
+	running int           // jobs taken from the client, not yet reported
+}
+
+// accept authenticates nc and registers its session.
+func (s *Server) accept(nc net.Conn) (*session, error) {
+	log := s.log.With("client", nc.RemoteAddr().String())
+	conn := wire.NewConn(nc)
+	window := s.pool.Workers() * s.cfg.CreditsPerWorker
+	err := auth.Server(conn, []byte(s.cfg.Secret), auth.Offer{Workers: s.pool.Workers(), Credits: window}, s.cfg.HandshakeTimeout)
+	if err != nil {
+		s.mu.Lock()
+		s.stats.AuthFailures++
+		s.mu.Unlock()
+		if errors.Is(err, auth.ErrWrongSecret) {
+			log.Warn("client refused: wrong secret")
+		} else {
+			log.Warn("client refused: handshake failed", "err", err)
+		}
+		return nil, err
+	}
+	conn.SetMaxFrame(s.cfg.MaxFrame)
+	sess := &session{
+		srv:    s,
+		conn:   conn,
+		log:    log,
+		funcs:  make(map[uint64]*sched.Func),
+		window: window,
+		wake:   make(chan struct{}, 1),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.draining {
+		return nil, ErrClosed
+	}
+	s.sessions[sess] = struct{}{}
+	s.stats.IdleSince = time.Time{}
+	log.Info("client connected")
+	return sess, nil
+}
+
+// run serves the session until the client leaves, breaks the protocol,
+// goes silent, or the server closes it.
+func (sess *session) run() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		sess.writeLoop()
+	}()
+	err := sess.readLoop()
+	sess.close()
+	<-writerDone
+	switch {
+	case err == nil || isClosedConn(err):
+		sess.log.Info("client disconnected")
+	default:
+		sess.log.Warn("client connection closed", "err", err)
+	}
+}
+
+func (sess *session) readLoop() error {
+	silence := sess.srv.cfg.Silence
+	for {
+		if err := sess.conn.SetDeadline(time.Now().Add(silence)); err != nil {
+			return err
+		}
+		m, err := sess.conn.Read()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("client silent for %v", silence)
+			}
+			return err
+		}
+		switch m := m.(type) {
+		case *wire.Job:
+			if err := sess.job(m); err != nil {
+				return err
+			}
+		case *wire.Heartbeat:
+		default:
+			return fmt.Errorf("%w: unexpected %v from a client", wire.ErrMalformed, m.MessageType())
+		}
+	}
+}
+
+// job checks a client's job against the protocol and starts it.
+func (sess *session) job(m *wire.Job) error {
+	f := sess.funcs[m.Key]
+	switch {
+	case len(m.Source) > 0:
+		f = sess.srv.register(m.Source)
+		sess.funcs[m.Key] = f
+	case f == nil:
+		return fmt.Errorf("%w: job %d uses function key %d before sending its source", wire.ErrMalformed, m.ID, m.Key)
+	}
+	sess.mu.Lock()
+	if sess.running >= sess.window {
+		sess.mu.Unlock()
+		return fmt.Errorf("%w: client exceeded its %d credits", wire.ErrMalformed, sess.window)
+	}
+	sess.running++
+	sess.mu.Unlock()
+	sess.srv.run(sess, m.ID, f, m.Args)
+	return nil
+}
+
+// report queues a job's outcome for the writer.
+func (sess *session) report(r wire.Result) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.ended {
+		return
+	}
+	sess.running--
+	sess.results = append(sess.results, r)
+	sess.signalLocked()
+}
+
+// goodbye asks the writer to tell the client the server is draining.
+func (sess *session) goodbye(reason string) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.bye == "" {
+		sess.bye = reason
+		sess.signalLocked()
+	}
+}
+
+func (sess *session) signalLocked() {
+	select {
+	case sess.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close ends the session; its reader and writer return soon after.
+func (sess *session) close() {
+	sess.mu.Lock()
+	if !sess.ended {
+		sess.ended = true
+		sess.results = nil
+		sess.signalLocked()
+	}
+	sess.mu.Unlock()
+	sess.conn.Close()
+}
+
+// writeLoop sends results in batches, one flush per batch, a heartbeat
+// after a quiet spell, and the goodbye; after a goodbye it closes the
+// connection once every job the client sent has been reported.
+func (sess *session) writeLoop() {
+	quiet := sess.srv.cfg.Silence / 4
+	timer := time.NewTimer(quiet)
+	defer timer.Stop()
+	var batch []wire.Result
+	for {
+		select {
+		case <-sess.wake:
+		case <-timer.C:
+			if err := sess.send(&wire.Heartbeat{}); err != nil {
+				sess.fail(err)
+				return
+			}
+			timer.Reset(quiet)
+			continue
+		}
+		sess.mu.Lock()
+		if sess.ended {
+			sess.mu.Unlock()
+			return
+		}
+		batch, sess.results = sess.results, batch[:0]
+		bye := sess.bye
+		sayBye := bye != "" && !sess.byeSent
+		sess.byeSent = sess.byeSent || sayBye
+		finished := sess.byeSent && sess.running == 0
+		sess.mu.Unlock()
+
+		for i := range batch {
+			if err := sess.conn.Write(&batch[i]); err != nil {
+				sess.fail(fmt.Errorf("send result of job %d: %w", batch[i].ID, err))
+				return
+			}
+			batch[i] = wire.Result{} // let the payload go
+		}
+		if sayBye {
+			if err := sess.conn.Write(&wire.Goodbye{Reason: bye}); err != nil {
+				sess.fail(err)
+				return
+			}
+		}
+		if err := sess.conn.Flush(); err != nil {
+			sess.fail(err)
+			return
+		}
+		if finished {
+			sess.close()
+			return
+		}
+		timer.Reset(quiet)
+	}
+}
+
+// send writes and flushes one message.
+func (sess *session) send(m wire.Message) error {
+	if err := sess.conn.Write(m); err != nil {
+		return err
+	}
+	return sess.conn.Flush()
+}
+
+// fail closes a session whose connection can no longer be written.
+func (sess *session) fail(err error) {
+	if !isClosedConn(err) {
+		sess.log.Warn("client connection failed", "err", err)
+	}
+	sess.close()
+}
+
+func isClosedConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}
