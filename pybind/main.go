@@ -271,6 +271,23 @@ func ppgoConnect(h C.longlong, addr *C.char, errOut **C.char) C.int {
 	return 0
 }
 
+// ppgoDiscover starts autodiscovery for a ppservers pattern, sending probes
+// to broadcast when it is not empty; 0 on success, -1 for an unknown
+// handle, -2 with errOut set otherwise.
+//
+//export ppgoDiscover
+func ppgoDiscover(h C.longlong, pattern *C.char, broadcast *C.char, errOut **C.char) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	if err := s.Discover(C.GoString(pattern), C.GoString(broadcast)); err != nil {
+		cError(errOut, err)
+		return -2
+	}
+	return 0
+}
+
 // ppgoNextEvent waits up to ms for a node event: 1 with level and a
 // malloc'd message set, 0 on timeout, -1 once the server is closed.
 //

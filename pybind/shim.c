@@ -321,6 +321,21 @@ static PyObject *core_connect(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* discover(h, pattern, broadcast): finds ppservers by UDP broadcast. */
+static PyObject *core_discover(PyObject *self, PyObject *args) {
+    long long h;
+    const char *pattern, *broadcast;
+    char *err = NULL;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "Lss", &h, &pattern, &broadcast))
+        return NULL;
+    int rc = ppgoDiscover(h, (char *)pattern, (char *)broadcast, &err);
+    if (rc == -1)
+        return closed_error();
+    if (err)
+        return go_error(PyExc_ValueError, err);
+    Py_RETURN_NONE;
+}
+
 /* next_event(h, timeout) -> (level, message) | () on timeout | None once closed */
 static PyObject *core_next_event(PyObject *self, PyObject *args) {
     long long h;
@@ -370,6 +385,7 @@ static PyMethodDef methods[] = {
     {"pending", core_pending, METH_VARARGS, "pending(h) -> unfinished jobs"},
     {"stats", core_stats, METH_VARARGS, "stats(h) -> tab-separated node lines"},
     {"connect", core_connect, METH_VARARGS, "connect(h, addr): add a remote node"},
+    {"discover", core_discover, METH_VARARGS, "discover(h, pattern, broadcast)"},
     {"next_event", core_next_event, METH_VARARGS,
      "next_event(h, timeout) -> (level, message) | () | None"},
     {"close", core_close, METH_VARARGS, "close(h)"},

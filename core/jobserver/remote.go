@@ -1,9 +1,12 @@
 package jobserver
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
+	"github.com/ppgo/ppgo/core/discovery"
 	"github.com/ppgo/ppgo/core/node"
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/wire"
@@ -95,4 +98,36 @@ func (s *Server) jobLimit() uint64 {
 		return wire.DefaultMaxFrame - 64 // room for the Job frame's other fields
 	}
 	return pool.MaxFrameBody - 4
+}
+
+// Discover looks for ppservers matching entry ("*", "*:port", "10.0.*.*")
+// by UDP broadcast, to broadcast when it is not empty, and connects to
+// every node it hears, while jobs run, until Close. A node that goes away
+// is dialled again when it is heard again.
+func (s *Server) Discover(entry, broadcast string) error {
+	pattern, err := discovery.ParsePattern(entry)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.remotesMu.Lock()
+	if s.closed {
+		s.remotesMu.Unlock()
+		cancel()
+		return fmt.Errorf("jobserver: discover %s: server closed", entry)
+	}
+	s.probes = append(s.probes, cancel)
+	s.remotesMu.Unlock()
+
+	cfg := discovery.ProbeConfig{Pattern: pattern, Broadcast: broadcast}
+	go func() {
+		err := discovery.Probe(ctx, cfg, func(addr netip.AddrPort) {
+			_ = s.addRemote(addr.String(), false) // fails only once closed
+		})
+		if err != nil && ctx.Err() == nil {
+			s.events.push(Event{Level: LevelWarning,
+				Message: fmt.Sprintf("autodiscovery of %q stopped: %v", entry, err)})
+		}
+	}()
+	return nil
 }

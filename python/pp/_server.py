@@ -153,7 +153,11 @@ class Server:
         self._creation_time = time.time()
         _live_servers.add(self)
         if nodes:
-            self._connect_nodes()
+            try:
+                self._connect_nodes()
+            except BaseException:
+                self.destroy()
+                raise
         self._logger.info("pp local server started with %d workers (ppgo %s)", ncpus, version)
 
     def _connect_nodes(self) -> None:
@@ -179,7 +183,7 @@ class Server:
                 return
             if event:
                 level, message = event
-                self._logger.log(level, "pp: %s", message)
+                self._logger.log(level, "%s", message)
 
     @staticmethod
     def _parse_node(entry: str) -> tuple[str, int]:
