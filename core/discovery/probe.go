@@ -1,0 +1,96 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// ProbeConfig describes a client looking for ppservers.
+type ProbeConfig struct {
+	// Pattern says which nodes count and gives the port; its broadcast
+	// address is where probes go unless Broadcast is set.
+	Pattern Pattern
+	// Broadcast overrides Pattern's broadcast address.
+	Broadcast string
+	// MinInterval is the first wait between probes, doubling up to
+	// MaxInterval; 0 means DefaultMinProbeInterval and
+	// DefaultMaxProbeInterval (or MinInterval, if more).
+	MinInterval, MaxInterval time.Duration
+	// Logger gets what is sent and heard at Debug level; nil discards.
+	Logger *slog.Logger
+}
+
+// Probe looks for ppservers until ctx is done, calling found with the
+// address of every announcement it hears from a node cfg.Pattern matches:
+// the announcer's source IP and its announced TCP port. found is called on
+// Probe's goroutine, once per announcement heard, so the same node comes
+// again and again; it should return quickly. Probe binds the pattern's
+// port, shared with any other prober or announcer on this host, and
+// returns an error at once if it cannot, and nil once ctx is done.
+func Probe(ctx context.Context, cfg ProbeConfig, found func(netip.AddrPort)) error {
+	if cfg.Pattern.port == 0 {
+		return errors.New("discovery: probe without a pattern")
+	}
+	if found == nil {
+		return errors.New("discovery: probe without a found function")
+	}
+	minWait := cfg.MinInterval
+	if minWait == 0 {
+		minWait = DefaultMinProbeInterval
+	}
+	maxWait := cfg.MaxInterval
+	if maxWait == 0 {
+		maxWait = max(DefaultMaxProbeInterval, minWait)
+	}
+	if minWait < 0 || maxWait < minWait {
+		return fmt.Errorf("discovery: probe intervals %v to %v: want 0 < min <= max", minWait, maxWait)
+	}
+	dst, err := broadcastAddr(cfg.Broadcast, cfg.Pattern.Broadcast())
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	port := cfg.Pattern.Port()
+	e, err := openEndpoint(ctx, "", port, netip.AddrPortFrom(dst, uint16(port)), logger(cfg.Logger))
+	if err != nil {
+		return err
+	}
+	return e.run(ctx, &prober{e: e, pattern: cfg.Pattern, found: found, wait: minWait, maxWait: maxWait})
+}
+
+type prober struct {
+	e             *endpoint
+	pattern       Pattern
+	found         func(netip.AddrPort)
+	next          time.Time // the next probe; zero sends at once
+	wait, maxWait time.Duration
+}
+
+func (p *prober) tick(now time.Time) time.Time {
+	if !now.Before(p.next) {
+		p.e.broadcast(message{kind: kindClient})
+		p.next = now.Add(p.wait)
+		p.wait = min(2*p.wait, p.maxWait)
+	}
+	return p.next
+}
+
+func (p *prober) heard(m message, from netip.AddrPort) {
+	if m.kind != kindServer {
+		return
+	}
+	if from.Addr().IsUnspecified() {
+		return // nothing to connect to
+	}
+	if !p.pattern.Match(from.Addr()) {
+		p.e.log.Debug("discovery: announcement outside the pattern", "from", from, "pattern", p.pattern.String())
+		return
+	}
+	p.found(netip.AddrPortFrom(from.Addr().Unmap(), m.port))
+}
