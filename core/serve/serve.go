@@ -80,7 +80,7 @@ type Server struct {
 	funcs     map[[sha256.Size]byte]*sched.Func
 	lastKey   uint64
 	stats     Stats
-	drained   chan struct{} // closed when draining and no job is running
+	drained   chan struct{} // closed when draining, no job is running and every session has ended
 	wg        sync.WaitGroup
 }
 
@@ -249,8 +249,11 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// checkDrainedLocked closes drained once the last job has finished and the
+// last session has ended: a job leaves s.jobs before its session has sent
+// the result, and a draining session closes itself after its last result.
 func (s *Server) checkDrainedLocked() {
-	if s.draining && len(s.jobs) == 0 {
+	if s.draining && len(s.jobs) == 0 && len(s.sessions) == 0 {
 		select {
 		case <-s.drained:
 		default:
@@ -273,6 +276,7 @@ func (s *Server) handle(nc net.Conn) {
 	if len(s.sessions) == 0 {
 		s.stats.IdleSince = time.Now()
 	}
+	s.checkDrainedLocked()
 	s.mu.Unlock()
 }
 
