@@ -61,6 +61,12 @@ func (c *Conn) Close() error { return c.nc.Close() }
 // limit is refused with ErrFrameTooLarge and nothing is written.
 func (c *Conn) Write(m Message) error {
 	c.body.Reset()
+	defer func() {
+		if c.body.Cap() > 4*ioBufferSize {
+			// Do not pin the memory of one large job for the connection's life.
+			c.body = bytes.Buffer{}
+		}
+	}()
 	if err := c.enc.Encode(m); err != nil {
 		return fmt.Errorf("wire: encode %v: %w", m.MessageType(), err)
 	}
@@ -74,10 +80,6 @@ func (c *Conn) Write(m Message) error {
 		return err
 	}
 	_, err := c.w.Write(c.body.Bytes())
-	if c.body.Cap() > 4*ioBufferSize {
-		// Do not pin the memory of one large job for the connection's life.
-		c.body = bytes.Buffer{}
-	}
 	return err
 }
 
@@ -118,6 +120,9 @@ func (c *Conn) Read() (Message, error) {
 
 // decode fills m from body, which must hold exactly one msgpack value.
 func decode(body []byte, m Message) error {
+	if err := validate(body, fieldCount[m.MessageType()]); err != nil {
+		return fmt.Errorf("%w: %v body: %v", ErrMalformed, m.MessageType(), err)
+	}
 	r := bytes.NewReader(body)
 	dec := msgpack.NewDecoder(r)
 	if err := dec.Decode(m); err != nil {

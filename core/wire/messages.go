@@ -131,6 +131,12 @@ func (*Credits) MessageType() Type   { return TypeCredits }
 func (*Heartbeat) MessageType() Type { return TypeHeartbeat }
 func (*Goodbye) MessageType() Type   { return TypeGoodbye }
 
+// fieldCount is how many fields each message type has on the wire.
+var fieldCount = map[Type]int{
+	TypeHello: 2, TypeAuth: 3, TypeWelcome: 3, TypeRefused: 1,
+	TypeJob: 4, TypeResult: 4, TypeCredits: 1, TypeHeartbeat: 0, TypeGoodbye: 1,
+}
+
 // newMessage returns an empty message of type t to decode into.
 func newMessage(t Type) (Message, error) {
 	switch t {
