@@ -1,0 +1,56 @@
+package wire_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+
+	"github.com/ppgo/ppgo/core/wire"
+)
+
+// FuzzRead feeds arbitrary bytes to Conn.Read under the handshake limit,
+// which is what an unauthenticated peer reaches. Read must not panic, must
+// fail only with the documented errors, must not allocate much more than
+// the input (a peer's announced lengths are not a licence to allocate),
+// and every message it decodes must re-encode to a stream that decodes to
+// the same message, and re-encode to the same bytes again.
+func FuzzRead(f *testing.F) {
+	for _, m := range samples {
+		f.Add(encode(f, m))
+	}
+	f.Add(encode(f, samples...))
+	f.Add(frame(wire.TypeJob, 0x94, 0x05, 0xcc, 0xff, 0xc0, 0xc4, 0x00))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, byte(wire.TypeJob)})
+	f.Add([]byte{0, 0, 0, 0, 0})
+	f.Add(frame(wire.TypeHello, 0x92, 0x01, 0xc5, 0x10, 0x00))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := wire.NewConn(newStreamConn(in))
+		for {
+			before := allocated()
+			m, err := c.Read()
+			if n := allocated() - before; n > 512<<10 {
+				t.Fatalf("Read of a %d-byte input allocated %d bytes", len(in), n)
+			}
+			if err != nil {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+					!errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrFrameTooLarge) {
+					t.Fatalf("undocumented error %v", err)
+				}
+				return
+			}
+			once := encode(t, m)
+			back, err := readAll(once, wire.DefaultMaxFrame)
+			if !errors.Is(err, io.EOF) || len(back) != 1 {
+				t.Fatalf("%+v re-encoded as % x, which reads as %+v, %v", m, once, back, err)
+			}
+			if !reflect.DeepEqual(back[0], m) {
+				t.Fatalf("%+v re-encoded reads as %+v", m, back[0])
+			}
+			if twice := encode(t, back[0]); !bytes.Equal(twice, once) {
+				t.Fatalf("%+v encodes as % x, then as % x", m, once, twice)
+			}
+		}
+	})
+}
