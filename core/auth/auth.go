@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ppgo/ppgo/core/wire"
@@ -202,7 +203,8 @@ func CheckListen(secret, host string) (string, error) {
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)

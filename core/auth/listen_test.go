@@ -17,6 +17,8 @@ func TestCheckListen(t *testing.T) {
 		{"", "127.8.9.10", auth.DefaultSecret},
 		{"", "::1", auth.DefaultSecret},
 		{"", "localhost", auth.DefaultSecret},
+		{"", "[::1]", auth.DefaultSecret},
+		{"", "LocalHost", auth.DefaultSecret},
 		{auth.DefaultSecret, "127.0.0.1", auth.DefaultSecret},
 		{auth.DefaultSecret, "::1", auth.DefaultSecret},
 		{auth.DefaultSecret, "localhost", auth.DefaultSecret},
