@@ -4,7 +4,8 @@
 // secret with an HMAC over a role label and both nonces. No secret crosses
 // the wire, a recorded transcript is useless against fresh nonces, and the
 // client verifies the server before it trusts, let alone unpickles,
-// anything the server sends.
+// anything the server sends. Both sides then derive per-direction session
+// keys and seal the connection: every later frame carries a MAC.
 package auth
 
 import (
@@ -28,6 +29,12 @@ const DefaultSecret = "epo20pdosl;dksldkmm"
 const (
 	clientLabel = "ppgo client proof v1"
 	serverLabel = "ppgo server proof v1"
+)
+
+// Labels of the session keys, one per direction (see sessionKeys).
+const (
+	clientToServerLabel = "ppgo session client-to-server v1"
+	serverToClientLabel = "ppgo session server-to-client v1"
 )
 
 // ReasonWrongSecret is the Refused reason a client turns into
@@ -58,6 +65,19 @@ func proof(secret []byte, label string, serverNonce, clientNonce []byte) []byte 
 	mac.Write(serverNonce)
 	mac.Write(clientNonce)
 	return mac.Sum(nil)
+}
+
+// seal derives the session keys from the secret and both nonces and seals
+// c with them, so that every later frame is authenticated: a peer that
+// relayed the handshake still cannot speak on the connection.
+func seal(c *wire.Conn, secret, serverNonce, clientNonce []byte, client bool) {
+	c2s := proof(secret, clientToServerLabel, serverNonce, clientNonce)
+	s2c := proof(secret, serverToClientLabel, serverNonce, clientNonce)
+	if client {
+		c.Seal(c2s, s2c)
+	} else {
+		c.Seal(s2c, c2s)
+	}
 }
 
 func newNonce() ([]byte, error) {
@@ -104,11 +124,15 @@ func Server(c *wire.Conn, secret []byte, offer Offer, timeout time.Duration) err
 		refuse(c, ReasonWrongSecret)
 		return ErrWrongSecret
 	}
-	return send(c, &wire.Welcome{
+	if err := send(c, &wire.Welcome{
 		Proof:   proof(secret, serverLabel, nonce, a.Nonce),
 		Workers: offer.Workers,
 		Credits: offer.Credits,
-	})
+	}); err != nil {
+		return err
+	}
+	seal(c, secret, nonce, a.Nonce, false)
+	return nil
 }
 
 // Client runs the client side of the handshake on c within timeout and
@@ -162,6 +186,7 @@ func Client(c *wire.Conn, secret []byte, timeout time.Duration) (Offer, error) {
 		if m.Credits < 0 || m.Workers < 0 {
 			return Offer{}, fmt.Errorf("%w: negative offer %d credits, %d workers", ErrProtocol, m.Credits, m.Workers)
 		}
+		seal(c, secret, h.Nonce, nonce, true)
 		return Offer{Workers: m.Workers, Credits: m.Credits}, nil
 	default:
 		return Offer{}, fmt.Errorf("%w: expected Welcome, got %v", ErrProtocol, m.MessageType())

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ type Conn struct {
 	body bytes.Buffer // reused encoding buffer of the writer
 	enc  *msgpack.Encoder
 	hdr  [headerSize]byte
+
+	send *sealer                // writer side, once sealed
+	recv atomic.Pointer[sealer] // reader side, once sealed
 }
 
 // NewConn wraps nc. Frames are limited to HandshakeMaxFrame until
@@ -71,6 +75,9 @@ func (c *Conn) Write(m Message) error {
 		return fmt.Errorf("wire: encode %v: %w", m.MessageType(), err)
 	}
 	size := uint64(c.body.Len()) + 1
+	if c.send != nil {
+		size += TagSize
+	}
 	if limit := uint64(c.maxFrame.Load()); size > limit {
 		return fmt.Errorf("%w: %v of %d bytes, the limit is %d", ErrFrameTooLarge, m.MessageType(), size, limit)
 	}
@@ -79,8 +86,14 @@ func (c *Conn) Write(m Message) error {
 	if _, err := c.w.Write(c.hdr[:]); err != nil {
 		return err
 	}
-	_, err := c.w.Write(c.body.Bytes())
-	return err
+	if _, err := c.w.Write(c.body.Bytes()); err != nil {
+		return err
+	}
+	if c.send != nil {
+		_, err := c.w.Write(c.send.tag(m.MessageType(), c.body.Bytes()))
+		return err
+	}
+	return nil
 }
 
 // Flush sends buffered messages.
@@ -111,6 +124,16 @@ func (c *Conn) Read() (Message, error) {
 	body := make([]byte, size-1)
 	if _, err := io.ReadFull(c.r, body); err != nil {
 		return nil, unexpectedEOF(err)
+	}
+	if recv := c.recv.Load(); recv != nil {
+		if len(body) < TagSize {
+			return nil, fmt.Errorf("%w: %v frame too short for its MAC", ErrMalformed, m.MessageType())
+		}
+		at := len(body) - TagSize
+		if !hmac.Equal(body[at:], recv.tag(m.MessageType(), body[:at])) {
+			return nil, fmt.Errorf("%w: %v frame fails its MAC (altered, injected or replayed)", ErrMalformed, m.MessageType())
+		}
+		body = body[:at]
 	}
 	if err := decode(body, m); err != nil {
 		return nil, err
