@@ -1,0 +1,328 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ppgo/ppgo/core/wire"
+)
+
+// Settings is everything the command line and the config file decide.
+type Settings struct {
+	Help, Version bool
+
+	Debug     bool
+	Quiet     bool
+	LogFormat string
+
+	Autodiscovery bool
+	Interface     string
+	Broadcast     string
+	Port          int
+
+	Workers int
+	Restart bool
+	Proto   int
+	Secret  string // "" until resolved: -s, config, then PP_SECRET
+	Python  string // --python or [general] python; "" means look for one
+
+	IdleTimeout   time.Duration // -t; 0 means never exit for idleness
+	SocketTimeout time.Duration // -k
+	PIDFile       string
+	Config        string
+}
+
+// Legacy ppserver's defaults.
+const (
+	defaultInterface     = "0.0.0.0"
+	defaultBroadcast     = "255.255.255.255"
+	defaultProto         = 4
+	defaultSocketTimeout = 3600 * time.Second
+	defaultLogFormat     = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+	maxProto             = 5 // pickle.HIGHEST_PROTOCOL of every Python we run
+)
+
+// defaultSettings are the values before the config file and the flags.
+func defaultSettings() Settings {
+	return Settings{
+		LogFormat:     defaultLogFormat,
+		Interface:     defaultInterface,
+		Broadcast:     defaultBroadcast,
+		Port:          wire.DefaultPort,
+		Workers:       runtime.NumCPU(),
+		Proto:         defaultProto,
+		SocketTimeout: defaultSocketTimeout,
+	}
+}
+
+// UsageError is a mistake on the command line or in the config file:
+// ppserver exits with status 2 and points at -h.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &UsageError{fmt.Sprintf(format, args...)}
+}
+
+// option is one setting: its command-line flag, its config file key, and
+// how a value is stored. Flags and config keys share set, so the same
+// value means the same thing in both places.
+type option struct {
+	flag    string // "p" for -p, "python" for --python; "" for config only
+	section string // config file section; "" for command line only
+	key     string
+	arg     string // the argument's name in help; "" for a switch
+	set     func(s *Settings, v string) error
+}
+
+func boolOption(field func(*Settings) *bool) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		b, err := parseBool(v)
+		if err != nil {
+			return err
+		}
+		*field(s) = b
+		return nil
+	}
+}
+
+func stringOption(field func(*Settings) *string) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		*field(s) = v
+		return nil
+	}
+}
+
+// options lists every flag and config key, in the order of legacy help.
+var options = []option{
+	{flag: "h", arg: "", set: boolOption(func(s *Settings) *bool { return &s.Help })},
+	{flag: "help", set: boolOption(func(s *Settings) *bool { return &s.Help })},
+	{flag: "version", set: boolOption(func(s *Settings) *bool { return &s.Version })},
+	{flag: "d", section: "general", key: "debug", set: boolOption(func(s *Settings) *bool { return &s.Debug })},
+	{flag: "q", section: "general", key: "quiet", set: boolOption(func(s *Settings) *bool { return &s.Quiet })},
+	{flag: "f", arg: "FORMAT", set: func(s *Settings, v string) error {
+		if _, err := parseLogFormat(v); err != nil {
+			return err
+		}
+		s.LogFormat = v
+		return nil
+	}},
+	{flag: "a", section: "network", key: "autodiscovery", set: boolOption(func(s *Settings) *bool { return &s.Autodiscovery })},
+	{flag: "r", section: "general", key: "restart", set: boolOption(func(s *Settings) *bool { return &s.Restart })},
+	{flag: "n", section: "general", key: "proto", arg: "PROTO", set: func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxProto {
+			return fmt.Errorf("pickle protocol must be a number from 0 to %d, not %q", maxProto, v)
+		}
+		s.Proto = n
+		return nil
+	}},
+	{flag: "c", arg: "CONFIG", set: stringOption(func(s *Settings) *string { return &s.Config })},
+	{flag: "i", section: "network", key: "interface", arg: "INTERFACE", set: func(s *Settings, v string) error {
+		if v == "" {
+			return nil // legacy: an empty -i keeps the default
+		}
+		if strings.ContainsAny(v, " /") {
+			return fmt.Errorf("%q is not a host name or IP address", v)
+		}
+		s.Interface = v
+		return nil
+	}},
+	{flag: "b", section: "network", key: "broadcast", arg: "BROADCAST", set: func(s *Settings, v string) error {
+		if v == "" {
+			return nil
+		}
+		if net.ParseIP(v) == nil {
+			return fmt.Errorf("broadcast address must be an IP address, not %q", v)
+		}
+		s.Broadcast = v
+		return nil
+	}},
+	{flag: "p", section: "network", key: "port", arg: "PORT", set: func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port must be a number from 1 to 65535, not %q", v)
+		}
+		s.Port = n
+		return nil
+	}},
+	{flag: "w", section: "general", key: "workers", arg: "NWORKERS", set: func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("number of workers must be a whole number of at least 1, not %q", v)
+		}
+		s.Workers = n
+		return nil
+	}},
+	{flag: "s", section: "general", key: "secret", arg: "SECRET", set: func(s *Settings, v string) error {
+		if v != "" { // legacy: an empty -s leaves the secret to the config file or PP_SECRET
+			s.Secret = v
+		}
+		return nil
+	}},
+	{flag: "t", section: "network", key: "timeout", arg: "SECONDS", set: func(s *Settings, v string) error {
+		d, err := parseSeconds(v)
+		if err != nil {
+			return err
+		}
+		s.IdleTimeout = d
+		return nil
+	}},
+	{flag: "k", section: "network", key: "socket_timeout", arg: "SECONDS", set: func(s *Settings, v string) error {
+		d, err := parseSeconds(v)
+		if err != nil {
+			return err
+		}
+		s.SocketTimeout = d
+		return nil
+	}},
+	{flag: "P", section: "general", key: "pid_file", arg: "PIDFILE", set: stringOption(func(s *Settings) *string { return &s.PIDFile })},
+	{flag: "python", section: "general", key: "python", arg: "PATH", set: stringOption(func(s *Settings) *string { return &s.Python })},
+}
+
+func lookupFlag(name string) *option {
+	for i := range options {
+		if options[i].flag == name {
+			return &options[i]
+		}
+	}
+	return nil
+}
+
+// parseBool accepts what Python's configparser getboolean accepts.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "yes", "true", "on":
+		return true, nil
+	case "0", "no", "false", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("expected a boolean (yes/no, true/false, on/off, 1/0), not %q", v)
+}
+
+// parseSeconds reads a positive number of seconds; fractions are allowed
+// (legacy takes whole seconds only).
+func parseSeconds(v string) (time.Duration, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0) || f > 1e9 {
+		return 0, fmt.Errorf("expected a positive number of seconds, not %q", v)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// flagSetting is one flag given on the command line, applied after the
+// config file so that flags win, as in legacy ppserver.
+type flagSetting struct {
+	opt   *option
+	value string
+}
+
+// parseCommandLine reads args the way legacy ppserver's getopt did:
+// single-letter flags that may be grouped (-da) and whose argument may be
+// attached (-p60000) or follow, plus --python, --help and --version. It
+// returns the flags in the order given.
+func parseCommandLine(args []string) ([]flagSetting, error) {
+	var out []flagSetting
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 < len(args) {
+				return nil, usageErrorf("unexpected argument %q", args[i+1])
+			}
+			return out, nil
+		case strings.HasPrefix(a, "--"):
+			name, value, hasValue := strings.Cut(a[2:], "=")
+			o := lookupFlag(name)
+			if o == nil || len(name) == 1 {
+				return nil, usageErrorf("unknown option --%s", name)
+			}
+			switch {
+			case o.arg == "" && hasValue:
+				return nil, usageErrorf("option --%s takes no argument", name)
+			case o.arg == "":
+				value = "1"
+			case !hasValue:
+				i++
+				if i == len(args) {
+					return nil, usageErrorf("option --%s needs an argument (%s)", name, o.arg)
+				}
+				value = args[i]
+			}
+			out = append(out, flagSetting{o, value})
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			for j := 1; j < len(a); j++ {
+				name := a[j : j+1]
+				o := lookupFlag(name)
+				if o == nil {
+					return nil, usageErrorf("unknown option -%s", name)
+				}
+				if o.arg == "" {
+					out = append(out, flagSetting{o, "1"})
+					continue
+				}
+				value := a[j+1:]
+				if value == "" {
+					i++
+					if i == len(args) {
+						return nil, usageErrorf("option -%s needs an argument (%s)", name, o.arg)
+					}
+					value = args[i]
+				}
+				out = append(out, flagSetting{o, value})
+				break
+			}
+		default:
+			return nil, usageErrorf("unexpected argument %q (ppserver takes only options)", a)
+		}
+	}
+	return out, nil
+}
+
+// flagName is how a flag is spelled on the command line.
+func flagName(o *option) string {
+	if len(o.flag) == 1 {
+		return "-" + o.flag
+	}
+	return "--" + o.flag
+}
+
+// loadSettings turns the command line into Settings: defaults, then the
+// config file named by -c, then the other flags. getenv supplies
+// PP_SECRET when neither names a secret. Warnings are about the config
+// file, for the log.
+func loadSettings(args []string, readFile func(string) ([]byte, error), getenv func(string) string) (s Settings, warnings []string, err error) {
+	flags, err := parseCommandLine(args)
+	if err != nil {
+		return Settings{}, nil, err
+	}
+	s = defaultSettings()
+	for _, f := range flags {
+		if f.opt.flag == "c" {
+			s.Config = f.value
+		}
+	}
+	if s.Config != "" {
+		data, err := readFile(s.Config)
+		if err != nil {
+			return Settings{}, nil, usageErrorf("config file: %v", err)
+		}
+		if warnings, err = applyConfig(&s, s.Config, data); err != nil {
+			return Settings{}, nil, err
+		}
+	}
+	for _, f := range flags {
+		if err := f.opt.set(&s, f.value); err != nil {
+			return Settings{}, nil, usageErrorf("%s: %v", flagName(f.opt), err)
+		}
+	}
+	if s.Secret == "" {
+		s.Secret = getenv("PP_SECRET")
+	}
+	return s, warnings, nil
+}

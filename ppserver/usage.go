@@ -1,0 +1,56 @@
+package main
+
+import "fmt"
+
+// usage is the -h text, laid out like legacy ppserver's.
+func usage() string {
+	build := ""
+	if standalone {
+		build = ", standalone build with an embedded Python"
+	}
+	return fmt.Sprintf(`Parallel Python Server (ppgo ppserver %s%s)
+
+Usage: ppserver [options]
+
+Runs jobs for pp clients on this machine: pp.Server(ppservers=("host:port",)).
+
+Options:
+  -h, --help       show this help message and exit
+  --version        print the version and exit
+  -d               set the log level to debug
+  -q               quiet: log errors only, no start-up banner
+  -f FORMAT        log format, Python logging style
+                   (default %q)
+  -a               enable autodiscovery: announce this server by UDP broadcast
+  -r               restart the worker process after each job
+  -n PROTO         pickle protocol of job results (default %d)
+  -c CONFIG        read options from an INI config file ([general] and
+                   [network] sections; flags given here override it)
+  -i INTERFACE     address to listen on (default %s, every interface)
+  -b BROADCAST     broadcast address for autodiscovery (default %s)
+  -p PORT          TCP port to listen on (default %d)
+  -w NWORKERS      number of worker processes (default: the number of CPUs)
+  -s SECRET        secret clients must know (default: $PP_SECRET)
+  -t SECONDS       exit once no client has been connected for this long
+  -k SECONDS       socket timeout: a silent client is dropped after this long,
+                   at most %v as clients heartbeat (default %v)
+  -P PIDFILE       write the server's PID to this file, remove it on exit
+  --python PATH    Python for the workers (default: %s)
+
+Send SIGUSR1 to print statistics; SIGTERM or SIGINT to stop after running
+jobs finish (a second one stops at once).
+
+Security: a ppserver runs whatever code its clients send. Without a secret
+(-s, the config file, or PP_SECRET), or with legacy pp's default one, it
+starts only on loopback (-i 127.0.0.1) and refuses any other interface.
+The -s option overrides the config file and the PP_SECRET variable.
+`, version, build, defaultLogFormat, defaultProto, defaultInterface, defaultBroadcast,
+		defaultSettings().Port, maxSilence, defaultSocketTimeout, defaultPythonHelp())
+}
+
+func defaultPythonHelp() string {
+	if standalone {
+		return "the embedded one"
+	}
+	return "python3 beside ppserver, else on PATH"
+}
