@@ -9,7 +9,7 @@ GO     ?= go
 # cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
 export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install demo test test-go test-python lint clean
+.PHONY: all venv install demo test test-go test-python lint clean ppserver ppserver-standalone lint-ppserver
 
 all: install
 
@@ -23,6 +23,17 @@ venv: $(VPY)
 # Installs the package the way users do: pip builds the Go extension.
 install: venv
 	$(VPY) -m pip install -q --force-reinstall --no-deps .
+
+# The ppserver binary on its own (`make install` also puts one in .venv/bin).
+# Static, like the one in the wheel; the standalone build embeds a Python
+# (go-embed-python, ~40 MB) for nodes that have none.
+PPSERVER_LDFLAGS = -s -w -X main.version=$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+ppserver:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PPSERVER_LDFLAGS)" -o build/ppserver ./ppserver
+
+ppserver-standalone:
+	CGO_ENABLED=0 $(GO) build -tags standalone -trimpath -ldflags "$(PPSERVER_LDFLAGS)" -o build/ppserver-standalone ./ppserver
 
 demo: install
 	cd examples && ../$(VPY) sum_primes.py
@@ -40,7 +51,12 @@ test-go:
 test-python: install
 	$(VPY) -m pytest -q tests
 
-test: lint test-go test-python
+# ppserver's files, in both builds (lint vets the default one).
+lint-ppserver:
+	@test -z "$$(gofmt -l ppserver)" || { gofmt -l ppserver; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet -tags standalone ./ppserver/...
+
+test: lint lint-ppserver test-go test-python
 
 clean:
 	rm -rf $(VENV) build dist python/*.egg-info
