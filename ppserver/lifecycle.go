@@ -66,6 +66,11 @@ func (n *node) run(sigs <-chan os.Signal) int {
 // and send their results, for at most drainTimeout or until a second
 // stop signal.
 func (n *node) shutdown(sigs <-chan os.Signal) int {
+	if n.discover != nil {
+		// Stop inviting clients before turning them away.
+		n.discover.stop()
+		n.discover = nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	done := make(chan error, 1)

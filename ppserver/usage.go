@@ -33,7 +33,7 @@ Options:
   -s SECRET        secret clients must know (default: $PP_SECRET)
   -t SECONDS       exit once no client has been connected for this long
   -k SECONDS       socket timeout: a silent client is dropped after this long,
-                   at most %v as clients heartbeat (default %v)
+                   at most %g s as clients heartbeat (default %g)
   -P PIDFILE       write the server's PID to this file, remove it on exit
   --python PATH    Python for the workers (default: %s)
 
@@ -45,7 +45,7 @@ Security: a ppserver runs whatever code its clients send. Without a secret
 starts only on loopback (-i 127.0.0.1) and refuses any other interface.
 The -s option overrides the config file and the PP_SECRET variable.
 `, version, build, defaultLogFormat, defaultProto, defaultInterface, defaultBroadcast,
-		defaultSettings().Port, maxSilence, defaultSocketTimeout, defaultPythonHelp())
+		defaultSettings().Port, maxSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp())
 }
 
 func defaultPythonHelp() string {

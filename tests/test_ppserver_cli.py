@@ -443,8 +443,9 @@ def standalone_binary():
     if go is None:
         pytest.skip("the standalone test builds ppserver with Go, and go is not on PATH")
     target = os.path.join(REPO, "build", "ppserver-standalone")
-    r = subprocess.run([go, "build", "-tags", "standalone", "-trimpath", "-o", target,
-                        "./ppserver"], cwd=REPO, capture_output=True, text=True, timeout=600,
+    cmd = [go, "build", "-tags", "standalone", "-trimpath", "-ldflags=-s -w",
+           "-o", target, "./ppserver"]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, CGO_ENABLED="0"))
     if r.returncode != 0:
         pytest.skip("cannot build the standalone ppserver: %s" % r.stderr.strip())
