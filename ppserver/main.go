@@ -183,16 +183,15 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 	n.served = make(chan error, 1)
 	go func() { n.served <- n.srv.Serve(ln) }()
 
+	// "Listening on" comes last: scripts wait for it as the sign of a
+	// server ready for clients.
 	log.Info(fmt.Sprintf("Parallel Python Server (ppgo ppserver %s)", version))
-	log.Info(fmt.Sprintf("Listening on %s with %d worker(s) (pid %d)",
-		net.JoinHostPort(s.Interface, strconv.Itoa(s.Port)), s.Workers, os.Getpid()))
 	log.Info(fmt.Sprintf("Workers run Python %s: %s (%s)", n.python.Version, n.python.Path, n.python.From))
 	if s.Autodiscovery {
 		n.discover = startAnnouncer(s, log)
 	}
-	if s.IdleTimeout > 0 {
-		log.Debug(fmt.Sprintf("ppserver will exit after %v with no client connected", s.IdleTimeout))
-	}
+	log.Info(fmt.Sprintf("Listening on %s with %d worker(s) (pid %d)",
+		net.JoinHostPort(s.Interface, strconv.Itoa(s.Port)), s.Workers, os.Getpid()))
 	return n, nil
 }
 
