@@ -134,7 +134,7 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 
 	log.Debug("settings", "config", s.Config, "interface", s.Interface, "port", s.Port,
 		"workers", s.Workers, "restart", s.Restart, "proto", s.Proto, "python", s.Python,
-		"idle_timeout", s.IdleTimeout, "silence", min(s.SocketTimeout, maxSilence),
+		"idle_timeout", s.IdleTimeout, "silence", min(max(s.SocketTimeout, wire.MinSilence), maxSilence),
 		"autodiscovery", s.Autodiscovery, "broadcast", s.Broadcast, "pid_file", s.PIDFile)
 	dir, err := os.Getwd()
 	if err != nil {
@@ -173,7 +173,7 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 			Name:    "ppserver",
 		},
 		Secret:  secret,
-		Silence: min(s.SocketTimeout, maxSilence),
+		Silence: min(max(s.SocketTimeout, wire.MinSilence), maxSilence),
 		Logger:  log,
 	})
 	if err != nil {

@@ -1,6 +1,10 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ppgo/ppgo/core/wire"
+)
 
 // usage is the -h text, laid out like legacy ppserver's.
 func usage() string {
@@ -33,7 +37,7 @@ Options:
   -s SECRET        secret clients must know (default: $PP_SECRET)
   -t SECONDS       exit once no client has been connected for this long
   -k SECONDS       socket timeout: a silent client is dropped after this long,
-                   at most %g s as clients heartbeat (default %g)
+                   kept within %g to %g s as clients heartbeat (default %g)
   -P PIDFILE       write the server's PID to this file, remove it on exit
   --python PATH    Python for the workers (default: %s)
 
@@ -45,7 +49,7 @@ Security: a ppserver runs whatever code its clients send. Without a secret
 starts only on loopback (-i 127.0.0.1) and refuses any other interface.
 The -s option overrides the config file and the PP_SECRET variable.
 `, version, build, defaultLogFormat, defaultProto, defaultInterface, defaultBroadcast,
-		defaultSettings().Port, maxSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp())
+		defaultSettings().Port, wire.MinSilence.Seconds(), maxSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp())
 }
 
 func defaultPythonHelp() string {

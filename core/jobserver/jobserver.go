@@ -59,6 +59,7 @@ func New(cfg Config) (*Server, error) {
 		// socket_timeout of an hour) would only delay noticing a dead one.
 		cfg.Silence = wire.DefaultSilence
 	}
+	cfg.Silence = max(cfg.Silence, wire.MinSilence)
 	s := &Server{
 		cfg:     cfg,
 		sched:   sched.New(sched.Config{MaxAttempts: cfg.MaxAttempts}),

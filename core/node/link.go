@@ -147,7 +147,7 @@ func (l *link) result(m *wire.Result) error {
 // after a quiet spell. It closes the connection when writing fails.
 func (l *link) writeLoop(stop <-chan struct{}) error {
 	silence := l.r.cfg.Silence
-	quiet := time.NewTimer(silence / 4)
+	quiet := time.NewTimer(wire.Quiet(silence))
 	defer quiet.Stop()
 	var batch []*sched.Job
 	for {
@@ -169,7 +169,7 @@ func (l *link) writeLoop(stop <-chan struct{}) error {
 			}
 			clear(batch)
 		}
-		quiet.Reset(silence / 4)
+		quiet.Reset(wire.Quiet(silence))
 	}
 }
 

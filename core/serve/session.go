@@ -181,7 +181,7 @@ func (sess *session) close() {
 // after a quiet spell, and the goodbye; after a goodbye it closes the
 // connection once every job the client sent has been reported.
 func (sess *session) writeLoop() {
-	quiet := sess.srv.cfg.Silence / 4
+	quiet := wire.Quiet(sess.srv.cfg.Silence)
 	timer := time.NewTimer(quiet)
 	defer timer.Stop()
 	var batch []wire.Result

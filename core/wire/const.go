@@ -2,6 +2,13 @@ package wire
 
 import "time"
 
+// Quiet is how long a sender with silence limit silence may go without
+// writing: HeartbeatInterval, or a quarter of a limit shorter than four
+// heartbeats (only tests set one).
+func Quiet(silence time.Duration) time.Duration {
+	return min(HeartbeatInterval, silence/4)
+}
+
 // Limits and defaults of the protocol, named in one place. SPEC.md explains
 // each one; changing a limit that a peer must share means a new Version.
 const (
@@ -27,9 +34,18 @@ const (
 
 	// DefaultSilence is how long a connection may stay silent before the
 	// peer is presumed dead. Both ends send a heartbeat when they have sent
-	// nothing for a quarter of it, so only a dead peer or a dead network
+	// nothing for HeartbeatInterval, so only a dead peer or a dead network
 	// reaches it; a job may run for any length of time.
 	DefaultSilence = 20 * time.Second
+
+	// HeartbeatInterval is the longest either end stays quiet. It is fixed,
+	// not negotiated, so any silence limit of at least MinSilence on the
+	// other end is safe.
+	HeartbeatInterval = time.Second
+
+	// MinSilence is the shortest silence limit user-facing settings
+	// (socket_timeout, ppserver -k) may ask for: four heartbeats.
+	MinSilence = 4 * HeartbeatInterval
 
 	// NonceSize is the size of each side's handshake challenge.
 	NonceSize = 32
