@@ -1,0 +1,532 @@
+"""Benchmark workloads, run inside the interpreter of the library under test.
+
+`bench/run.py` starts this script once per (library, workload), each time in
+a fresh process, with the interpreter whose environment holds the library:
+
+    python bench/workloads.py --lib ppgo --workload tiny --out result.json
+
+It imports only the standard library and the library under test, runs one
+workload, and writes one JSON object to --out: {"status": "ok", "metrics":
+{...}, "info": {...}}, or {"status": "unavailable", "reason": ...} when the
+workload cannot run for this library (a remote row without a ppserver). Any
+exception propagates: a non-zero exit is reported as "error" by run.py.
+
+Libraries: ppgo, pp170 (pp 1.7.0) and ppft all provide `import pp` and are
+driven through `server.submit(func, (x,))`; pool is multiprocessing.Pool
+(`apply_async(func, (x,))`); ppe is concurrent.futures.ProcessPoolExecutor
+(`submit(func, x)`). Every executor gets N = os.cpu_count() workers (the
+cpu workload also runs a 1-worker baseline). Throughput workloads first run
+one warm-up job per worker; startup is measured cold.
+
+Job functions live at module level here: the pp-like libraries ship their
+source, the process pools pickle them by reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import importlib.metadata
+import json
+import multiprocessing
+import os
+import resource
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+PP_LIBS = ("ppgo", "pp170", "ppft")
+POOL_LIBS = ("pool", "ppe")
+LIBS = PP_LIBS + POOL_LIBS
+# The distribution that must provide `import pp` for each pp-like library.
+PP_DISTRIBUTIONS = {"ppgo": "ppgo", "pp170": "pp", "ppft": "ppft"}
+
+MIB = 1024 * 1024
+REMOTE_WORKERS = 2
+PPSERVER_START_TIMEOUT = 30.0
+MEMORY_SETTLE_SECONDS = 1.0
+
+Getter = Callable[[], Any]
+Metrics = dict[str, Any]
+
+
+# --- job functions (module level: shipped as source or pickled by name) ---
+
+def inc(x):
+    return x + 1
+
+
+def ident(x):
+    return x
+
+
+def burn(n):
+    s = 0
+    for i in range(n):
+        s += i * i % 7
+    return s
+
+
+# --- executors: one small interface over the five libraries ---
+
+class Executor:
+    """A pool of workers: submit(func, arg) returns a zero-argument getter."""
+
+    def submit(self, func: Callable, arg: Any) -> Getter:
+        raise NotImplementedError
+
+    def wait_all(self, getters: list[Getter]) -> None:
+        """Block until every submitted job has finished."""
+        for get in getters:
+            get()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class PPExecutor(Executor):
+    """ppgo, pp 1.7.0 or ppft: a pp.Server, local or remote."""
+
+    def __init__(self, workers: int, ppservers: tuple = (), secret: str | None = None) -> None:
+        import pp
+        kwargs: dict[str, Any] = {"ncpus": workers}
+        if ppservers:
+            kwargs.update(ppservers=ppservers, secret=secret)
+        self.server = pp.Server(**kwargs)
+
+    def submit(self, func: Callable, arg: Any) -> Getter:
+        return self.server.submit(func, (arg,))
+
+    def wait_all(self, getters: list[Getter]) -> None:
+        self.server.wait()
+
+    def close(self) -> None:
+        self.server.destroy()
+
+
+class PoolExecutor(Executor):
+    """multiprocessing.Pool driven through apply_async."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = multiprocessing.Pool(workers)
+
+    def submit(self, func: Callable, arg: Any) -> Getter:
+        return self.pool.apply_async(func, (arg,)).get
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
+
+
+class FuturesExecutor(Executor):
+    """concurrent.futures.ProcessPoolExecutor."""
+
+    def __init__(self, workers: int) -> None:
+        self.ex = concurrent.futures.ProcessPoolExecutor(workers)
+
+    def submit(self, func: Callable, arg: Any) -> Getter:
+        return self.ex.submit(func, arg).result
+
+    def wait_all(self, getters: list[Getter]) -> None:
+        concurrent.futures.wait([g.__self__ for g in getters])  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.ex.shutdown(wait=True)
+
+
+def make_executor(lib: str, workers: int) -> Executor:
+    if lib in PP_LIBS:
+        return PPExecutor(workers)
+    if lib == "pool":
+        return PoolExecutor(workers)
+    if lib == "ppe":
+        return FuturesExecutor(workers)
+    raise ValueError("unknown library %r" % lib)
+
+
+def warm_up(ex: Executor, workers: int) -> None:
+    """One job per worker, so that every worker has started before timing."""
+    getters = [ex.submit(burn, 20_000) for _ in range(workers)]
+    for get in getters:
+        get()
+
+
+def ncpus() -> int:
+    return os.cpu_count() or 1
+
+
+# --- measurements shared by several workloads ---
+
+def throughput(ex: Executor, n: int) -> Metrics:
+    """Submit n tiny jobs, then collect every result."""
+    t0 = time.perf_counter()
+    getters = [ex.submit(inc, i) for i in range(n)]
+    results = [get() for get in getters]
+    seconds = time.perf_counter() - t0
+    if results[-1] != n:
+        raise RuntimeError("wrong result: %r" % (results[-1],))
+    return {"jobs": n, "seconds": seconds, "jobs_per_s": n / seconds}
+
+
+def round_trips(ex: Executor, n: int) -> Metrics:
+    """n sequential submit -> result round trips; median and p99 in µs."""
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        result = ex.submit(inc, i)()
+        samples.append(time.perf_counter_ns() - t0)
+        if result != i + 1:
+            raise RuntimeError("wrong result: %r" % (result,))
+    micros = [s / 1000 for s in samples]
+    return {
+        "round_trips": n,
+        "median_us": statistics.median(micros),
+        "p99_us": statistics.quantiles(micros, n=100)[98],
+        "mean_us": statistics.fmean(micros),
+    }
+
+
+def rss_kib(pid: int | str = "self") -> int:
+    """VmRSS of a process in KiB (0 if it is gone)."""
+    return proc_status_kib(pid, "VmRSS")
+
+
+def proc_status_kib(pid: int | str, field: str) -> int:
+    try:
+        with open("/proc/%s/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def descendants(root: int) -> list[int]:
+    """Every live descendant of a process, found through /proc/*/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+# --- the workloads ---
+
+def w_tiny(lib: str, n: int | None) -> Metrics:
+    workers = ncpus()
+    ex = make_executor(lib, workers)
+    try:
+        warm_up(ex, workers)
+        return throughput(ex, n or 20_000)
+    finally:
+        ex.close()
+
+
+def w_latency(lib: str, n: int | None) -> Metrics:
+    workers = ncpus()
+    ex = make_executor(lib, workers)
+    try:
+        warm_up(ex, workers)
+        return round_trips(ex, n or 2_000)
+    finally:
+        ex.close()
+
+
+def calibrate_burn(target_seconds: float) -> tuple[int, float]:
+    """Iterations of burn() that take about target_seconds here."""
+    n = 100_000
+    while True:
+        t0 = time.perf_counter()
+        burn(n)
+        dt = time.perf_counter() - t0
+        if dt > 0.05:
+            n = int(n * target_seconds / dt)
+            t0 = time.perf_counter()
+            burn(n)
+            return n, time.perf_counter() - t0
+        n *= 4
+
+
+def timed_cpu_jobs(lib: str, workers: int, jobs: int, iterations: int) -> float:
+    ex = make_executor(lib, workers)
+    try:
+        warm_up(ex, workers)
+        t0 = time.perf_counter()
+        getters = [ex.submit(burn, iterations) for _ in range(jobs)]
+        for get in getters:
+            get()
+        return time.perf_counter() - t0
+    finally:
+        ex.close()
+
+
+def w_cpu(lib: str, n: int | None) -> Metrics:
+    jobs, workers = n or 16, ncpus()
+    iterations, job_seconds = calibrate_burn(0.2)
+    t1 = timed_cpu_jobs(lib, 1, jobs, iterations)
+    tn = timed_cpu_jobs(lib, workers, jobs, iterations)
+    speedup = t1 / tn
+    return {
+        "jobs": jobs, "workers": workers, "job_seconds": job_seconds,
+        "seconds_1": t1, "seconds_n": tn,
+        "speedup": speedup, "speedup_per_worker": speedup / workers,
+    }
+
+
+def transfer(ex: Executor, size: int, reps: int) -> Metrics:
+    """reps sequential identity round trips of a `size`-byte argument."""
+    payload = os.urandom(size)
+    elapsed = 0.0
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        result = ex.submit(ident, payload)()
+        elapsed += time.perf_counter() - t0
+        if result != payload:
+            raise RuntimeError("payload came back changed")
+    return {"bytes": size, "reps": reps, "seconds": elapsed,
+            "mb_per_s": size * reps / elapsed / 1e6}
+
+
+def w_payload(lib: str, n: int | None) -> Metrics:
+    workers = ncpus()
+    ex = make_executor(lib, workers)
+    try:
+        warm_up(ex, workers)
+        small = transfer(ex, MIB, n or 64)
+        large = transfer(ex, 32 * MIB, max(2, (n or 64) // 8))
+    finally:
+        ex.close()
+    return {"mib1_mb_per_s": small["mb_per_s"], "mib32_mb_per_s": large["mb_per_s"],
+            "mib1": small, "mib32": large}
+
+
+def w_startup(lib: str, n: int | None) -> Metrics:
+    """Cold: the executor's constructor to its first result, in a new process."""
+    t0 = time.perf_counter()
+    ex = make_executor(lib, ncpus())
+    try:
+        if ex.submit(inc, 1)() != 2:
+            raise RuntimeError("wrong result")
+        seconds = time.perf_counter() - t0
+    finally:
+        ex.close()
+    return {"seconds": seconds}
+
+
+def w_memory(lib: str, n: int | None) -> Metrics:
+    """RSS of an idle executor (after one job) and of the processes under it."""
+    workers = ncpus()
+    ex = make_executor(lib, workers)
+    try:
+        if ex.submit(inc, 1)() != 2:
+            raise RuntimeError("wrong result")
+        time.sleep(MEMORY_SETTLE_SECONDS)
+        kids = descendants(os.getpid())
+        return {
+            "client_rss_mib": rss_kib() / 1024,
+            "children_rss_mib": sum(rss_kib(pid) for pid in kids) / 1024,
+            "children": len(kids),
+        }
+    finally:
+        ex.close()
+
+
+def w_scale(lib: str, n: int | None) -> Metrics:
+    """n queued tiny jobs: submit them all, then wait; the client's peak RSS."""
+    jobs, workers = n or 1_000_000, ncpus()
+    ex = make_executor(lib, workers)
+    try:
+        warm_up(ex, workers)
+        t0 = time.perf_counter()
+        getters = [ex.submit(inc, i) for i in range(jobs)]
+        submitted = time.perf_counter() - t0
+        ex.wait_all(getters)
+        seconds = time.perf_counter() - t0
+        if getters[-1]() != jobs:
+            raise RuntimeError("wrong result")
+    finally:
+        ex.close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "jobs": jobs, "seconds": seconds, "submit_seconds": submitted,
+        "jobs_per_s": jobs / seconds,
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # ru_maxrss is KiB on Linux
+        "vm_hwm_mib": proc_status_kib("self", "VmHWM") / 1024,
+    }
+
+
+# --- remote: a ppserver on 127.0.0.1 ---
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ppserver_path() -> Path:
+    """The library's own ppserver, installed next to this interpreter."""
+    return Path(sys.prefix) / "bin" / "ppserver"
+
+
+def listening(port: int) -> bool:
+    """Whether something listens on TCP `port`, read from /proc/net (no probe
+    connection: a legacy ppserver logs a traceback for one that hangs up)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    local, state = line.split()[1], line.split()[3]
+                    if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_for_port(proc: subprocess.Popen, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("ppserver exited with status %s" % proc.returncode)
+        if listening(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("ppserver did not listen on port %d in %.0f s" % (port, timeout))
+
+
+def start_ppserver(port: int, secret: str) -> subprocess.Popen:
+    """The library's ppserver on 127.0.0.1 only; its output goes to our stderr."""
+    cmd = [str(ppserver_path()), "-i", "127.0.0.1", "-p", str(port), "-s", secret,
+           "-w", str(REMOTE_WORKERS)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr)
+    try:
+        wait_for_port(proc, port, PPSERVER_START_TIMEOUT)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a ppserver and anything it left running."""
+    leftovers = descendants(proc.pid)
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for pid in leftovers + descendants(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def remote_unavailable(lib: str) -> Metrics | None:
+    if lib not in PP_LIBS:
+        return {"status": "unavailable", "reason": "no remote mode"}
+    if not ppserver_path().exists():
+        return {"status": "unavailable", "reason": "%s not found" % ppserver_path()}
+    return None
+
+
+def remote(lib: str, measure: Callable[[Executor], Metrics]) -> Metrics:
+    """Run `measure` on a client of a fresh ppserver (-w 2) on 127.0.0.1."""
+    unavailable = remote_unavailable(lib)
+    if unavailable:
+        return unavailable
+    port, secret = free_port(), secrets.token_hex(16)
+    server = start_ppserver(port, secret)
+    try:
+        ex = PPExecutor(0, ppservers=("127.0.0.1:%d" % port,), secret=secret)
+        try:
+            warm_up(ex, REMOTE_WORKERS)
+            return measure(ex)
+        finally:
+            ex.close()
+    finally:
+        stop(server)
+
+
+def w_remote_tiny(lib: str, n: int | None) -> Metrics:
+    return remote(lib, lambda ex: throughput(ex, n or 20_000))
+
+
+def w_remote_latency(lib: str, n: int | None) -> Metrics:
+    return remote(lib, lambda ex: round_trips(ex, n or 2_000))
+
+
+WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
+    "tiny": w_tiny,
+    "latency": w_latency,
+    "cpu": w_cpu,
+    "payload": w_payload,
+    "startup": w_startup,
+    "remote_tiny": w_remote_tiny,
+    "remote_latency": w_remote_latency,
+    "scale": w_scale,
+    "memory": w_memory,
+}
+
+
+def library_info(lib: str) -> dict[str, Any]:
+    """What was measured: versions, and a check that `pp` is the right one."""
+    info: dict[str, Any] = {
+        "lib": lib, "python": sys.version.split()[0], "executable": sys.executable,
+        "workers": ncpus(),
+    }
+    if lib in PP_LIBS:
+        import pp
+        dist = PP_DISTRIBUTIONS[lib]
+        info["version"] = importlib.metadata.version(dist)
+        info["module"] = pp.__file__
+        info["ppserver"] = str(ppserver_path()) if ppserver_path().exists() else None
+        if lib == "pp170" and info["version"] != "1.7.0":
+            raise RuntimeError("pp170 environment has pp %s" % info["version"])
+    else:
+        info["version"] = sys.version.split()[0]
+        info["start_method"] = multiprocessing.get_start_method()
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lib", required=True, choices=LIBS)
+    parser.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
+    parser.add_argument("--n", type=int, default=None, help="override the job count")
+    parser.add_argument("--out", required=True, help="file to write the JSON result to")
+    args = parser.parse_args(argv)
+
+    info = library_info(args.lib)
+    metrics = WORKLOADS[args.workload](args.lib, args.n)
+    if metrics.get("status") == "unavailable":
+        result = {"status": "unavailable", "reason": metrics["reason"], "info": info}
+    else:
+        result = {"status": "ok", "metrics": metrics, "info": info}
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
