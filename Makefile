@@ -61,3 +61,10 @@ test: lint lint-ppserver test-go test-python
 clean:
 	rm -rf $(VENV) build dist python/*.egg-info
 	find python -name '_core*.so' -delete
+
+# Benchmarks ppgo against pp 1.7.0, ppft (each installed into a venv under
+# .bench/), multiprocessing.Pool and ProcessPoolExecutor; see docs/PERFORMANCE.md.
+# One workload or library: make bench BENCH_ARGS="--only tiny --lib ppgo".
+.PHONY: bench
+bench: install
+	$(VPY) bench/run.py $(BENCH_ARGS)
