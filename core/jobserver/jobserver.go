@@ -105,15 +105,7 @@ func (s *Server) SetWorkers(n int) error {
 	if n < 0 {
 		return fmt.Errorf("jobserver: negative worker count %d", n)
 	}
-	if n < s.local.Workers() {
-		// Stop handing out the slots first so no job lands on a worker
-		// that is about to retire.
-		s.sched.SetCapacity(s.local, n*pool.JobsPerWorker)
-		s.local.SetWorkers(n)
-		return nil
-	}
-	s.local.SetWorkers(n)
-	s.sched.SetCapacity(s.local, s.local.Capacity())
+	s.local.SetWorkers(n) // the pool reports its new capacity to the scheduler
 	return nil
 }
 

@@ -121,7 +121,7 @@ func TestServerRunsJobs(t *testing.T) {
 	}
 
 	st := s.Nodes()
-	if len(st) != 1 || st[0].Name != "local" || st[0].Capacity != pool.JobsPerWorker ||
+	if len(st) != 1 || st[0].Name != "local" || st[0].Capacity != pool.MaxJobsPerWorker ||
 		st[0].Jobs != 4 || st[0].Running != 0 || st[0].Busy <= 0 {
 		t.Errorf("Stats = %+v", st)
 	}
@@ -178,7 +178,7 @@ func TestServerSetWorkers(t *testing.T) {
 	capacity := func() int { return s.Nodes()[0].Capacity }
 
 	s.SetWorkers(3)
-	if s.Workers() != 3 || capacity() != 3*pool.JobsPerWorker {
+	if s.Workers() != 3 || capacity() != 3 {
 		t.Fatalf("after grow: Workers %d capacity %d", s.Workers(), capacity())
 	}
 	var ids []uint64
@@ -198,7 +198,7 @@ func TestServerSetWorkers(t *testing.T) {
 
 	// Shrink while all three run: no job starts until running drops to one.
 	s.SetWorkers(1)
-	if s.Workers() != 1 || capacity() != pool.JobsPerWorker {
+	if s.Workers() != 1 || capacity() != 1 {
 		t.Fatalf("after shrink: Workers %d capacity %d", s.Workers(), capacity())
 	}
 	later := []uint64{submit(t, s, 1, "block", "", false), submit(t, s, 1, "block", "", false)}
@@ -230,7 +230,7 @@ func TestServerSetWorkers(t *testing.T) {
 	}
 
 	s.SetWorkers(2)
-	if s.Workers() != 2 || capacity() != 2*pool.JobsPerWorker {
+	if s.Workers() != 2 || capacity() != 2 {
 		t.Fatalf("after regrow: Workers %d capacity %d", s.Workers(), capacity())
 	}
 	a, b := submit(t, s, 1, "block", "", false), submit(t, s, 1, "block", "", false)
@@ -252,7 +252,7 @@ func TestServerSetWorkersNegative(t *testing.T) {
 	if err := s.SetWorkers(-1); err == nil {
 		t.Error("SetWorkers(-1) returned no error")
 	}
-	if w, c := s.Workers(), s.Nodes()[0].Capacity; c != w*pool.JobsPerWorker {
+	if w, c := s.Workers(), s.Nodes()[0].Capacity; c != w {
 		t.Errorf("after SetWorkers(-1): %d workers but scheduler capacity %d", w, c)
 	}
 	id := submit(t, s, 1, "x", "", false)

@@ -12,11 +12,22 @@ const (
 	// length field is a uint32.
 	MaxFrameBody = 1<<32 - 1 - (frameHeaderSize - 4)
 
-	// JobsPerWorker is how many jobs a worker is handed at once, so a pool's
-	// scheduler capacity is workers × JobsPerWorker. One keeps
-	// the queue fair: a job never waits behind another on a busy worker
-	// while a different worker is idle.
-	JobsPerWorker = 1
+	// MaxJobsPerWorker is how many jobs a worker may be handed at once
+	// while jobs are short: the next job waits in the worker's pipe, so the
+	// worker never idles for a round trip through Go. Long jobs get one at
+	// a time, so a job never waits behind another on a busy worker while a
+	// different worker is idle. A pool's scheduler capacity is workers ×
+	// its current depth (1 or MaxJobsPerWorker).
+	MaxJobsPerWorker = 4
+
+	// pipelineBelow is the average job run time under which workers are
+	// handed MaxJobsPerWorker jobs: a job then waits behind at most
+	// MaxJobsPerWorker-1 others of about this length.
+	pipelineBelow = time.Millisecond
+
+	// averageWeight is the weight 1/n of each job in the running average
+	// of job run times.
+	averageWeight = 8
 
 	// respawnBackoffMin and respawnBackoffMax bound the delay before
 	// replacing a worker that died before it said it was ready, so a

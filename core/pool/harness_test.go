@@ -29,6 +29,8 @@ type fakeReporter struct{ ch chan report }
 
 func (r *fakeReporter) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) { r.ch <- report{j, o} }
 
+func (r *fakeReporter) SetCapacity(sched.Node, int) {}
+
 // harness is a pool of fake workers, the hub they talk to, and the
 // outcomes the pool reported.
 type harness struct {
@@ -124,7 +126,7 @@ func (h *harness) reply(r report) fakeworker.Reply {
 	if rep.HasSource && rep.Source != sourceOf(rep.Key) {
 		h.t.Fatalf("job %d: worker got source %q, want %q", r.job.ID, rep.Source, sourceOf(rep.Key))
 	}
-	if want := fakeworker.Elapsed(r.job.ID); r.out.Elapsed != want {
+	if want := fakeworker.Elapsed(r.job.ID, string(r.job.Args)); r.out.Elapsed != want {
 		h.t.Fatalf("job %d: Elapsed %v, want %v", r.job.ID, r.out.Elapsed, want)
 	}
 	return rep

@@ -20,10 +20,12 @@ import (
 // errPoolClosed ends a worker that was still to start when the pool closed.
 var errPoolClosed = errors.New("pool closed")
 
-// Reporter receives the outcome of every job the pool was dispatched;
+// Reporter receives the outcome of every job the pool was dispatched, and
+// the pool's capacity when it changes with the length of jobs;
 // *sched.Scheduler is one.
 type Reporter interface {
 	Finish(n sched.Node, j *sched.Job, o sched.Outcome)
+	SetCapacity(n sched.Node, capacity int)
 }
 
 // Config describes the worker interpreters.
@@ -48,6 +50,8 @@ type Pool struct {
 
 	closing chan struct{} // closed by Close: wakes respawn delays
 
+	capMu sync.Mutex // held while reporting the capacity; before mu
+
 	mu      sync.Mutex
 	closed  bool
 	target  int
@@ -55,7 +59,30 @@ type Pool struct {
 	backlog []*sched.Job  // dispatched while no worker had room
 	backoff time.Duration // delay before the next respawn after early deaths
 	running sync.WaitGroup
+
+	// The running average of job run times picks the depth: how many jobs
+	// each worker may be handed at once.
+	runtime average
+	depth   int
 }
+
+// average is a running average of job run times.
+type average struct {
+	mean  time.Duration
+	count int
+}
+
+func (a *average) add(d time.Duration) {
+	a.count++
+	if a.count == 1 {
+		a.mean = d
+		return
+	}
+	a.mean += (d - a.mean) / averageWeight
+}
+
+// short reports whether jobs have been short enough to pipeline.
+func (a *average) short() bool { return a.count > 0 && a.mean < pipelineBelow }
 
 // New starts a pool of cfg.Workers workers in the background and reports
 // job outcomes to rep.
@@ -69,7 +96,7 @@ func New(cfg Config, rep Reporter) (*Pool, error) {
 	if cfg.Name == "" {
 		cfg.Name = "local"
 	}
-	p := &Pool{cfg: cfg, rep: rep, closing: make(chan struct{})}
+	p := &Pool{cfg: cfg, rep: rep, closing: make(chan struct{}), depth: 1}
 	p.SetWorkers(cfg.Workers)
 	return p, nil
 }
@@ -81,7 +108,15 @@ func (p *Pool) Name() string { return p.cfg.Name }
 func (p *Pool) Capacity() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.target * JobsPerWorker
+	return p.target * p.depth
+}
+
+// publishCapacity tells the reporter the pool's capacity after a change.
+// capMu orders the reports, so the last one always holds the latest value.
+func (p *Pool) publishCapacity() {
+	p.capMu.Lock()
+	defer p.capMu.Unlock()
+	p.rep.SetCapacity(p, p.Capacity())
 }
 
 // Workers returns the target number of workers.
@@ -104,32 +139,92 @@ func (p *Pool) PIDs() []int {
 	return pids
 }
 
-// Dispatch implements sched.Node: the job goes to an idle worker, or waits
-// in the backlog for the next worker that starts or frees up.
+// Dispatch implements sched.Node: the job goes to the least busy worker
+// with room, or waits in the backlog for the next worker that starts or
+// frees up.
 func (p *Pool) Dispatch(j *sched.Job) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
+	var best *worker
+	now := time.Now()
 	for _, w := range p.workers {
-		if !w.retiring && len(w.inflight) < JobsPerWorker {
-			p.assignLocked(w, j)
-			return
+		if p.roomLocked(w, now) && (best == nil || len(w.inflight) < len(best.inflight)) {
+			best = w
 		}
+	}
+	if best != nil {
+		p.assignLocked(best, j)
+		return
 	}
 	p.backlog = append(p.backlog, j)
 }
 
-// SetWorkers grows or shrinks the pool. Shrinking retires idle workers
-// first; busy ones exit when their job is done.
+// roomLocked reports whether w may be handed one more job now. An idle
+// worker always may. A busy one may queue more only while jobs are short:
+// the pool's depth allows it, this worker's own jobs have been short, and
+// the job it is running has not been running long.
+func (p *Pool) roomLocked(w *worker, now time.Time) bool {
+	switch n := len(w.inflight); {
+	case w.retiring:
+		return false
+	case n == 0:
+		return true
+	default:
+		return n < p.depth && w.runtime.short() && now.Sub(w.headSince) < pipelineBelow
+	}
+}
+
+// timeJobLocked adds a job's run time to w's and the pool's running
+// averages and reports whether that changed the pool's depth.
+func (p *Pool) timeJobLocked(w *worker, elapsed time.Duration) bool {
+	w.runtime.add(elapsed)
+	p.runtime.add(elapsed)
+	depth := 1
+	if !p.cfg.Restart && p.runtime.short() {
+		depth = MaxJobsPerWorker
+	}
+	if depth == p.depth {
+		return false
+	}
+	p.depth = depth
+	for _, w := range p.workers {
+		p.takeBacklogLocked(w)
+	}
+	return true
+}
+
+// SetWorkers grows or shrinks the pool and reports its new capacity.
+// Shrinking reports first, so that the scheduler stops handing out the
+// slots, then retires idle workers first; busy ones exit when their jobs
+// are done.
 func (p *Pool) SetWorkers(n int) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed || n < 0 {
+		p.mu.Unlock()
 		return
 	}
+	shrink := n < p.target
 	p.target = n
+	p.mu.Unlock()
+	if shrink {
+		p.publishCapacity()
+	}
+	p.resize(n)
+	if !shrink {
+		p.publishCapacity()
+	}
+}
+
+// resize starts or retires workers to reach n.
+func (p *Pool) resize(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || n != p.target {
+		return // closed, or a later SetWorkers owns the size
+	}
 	active := p.activeLocked()
 	for ; active < n; active++ {
 		p.spawnLocked()
@@ -188,6 +283,9 @@ func (p *Pool) activeLocked() int {
 }
 
 func (p *Pool) assignLocked(w *worker, j *sched.Job) {
+	if len(w.inflight) == 0 {
+		w.headSince = time.Now()
+	}
 	w.inflight = append(w.inflight, j)
 	w.in <- j // never blocks: in has room for JobsPerWorker jobs
 }
@@ -201,7 +299,8 @@ func (p *Pool) retireLocked(w *worker) {
 
 // takeBacklogLocked gives w queued jobs while it has room.
 func (p *Pool) takeBacklogLocked(w *worker) {
-	for len(p.backlog) > 0 && !w.retiring && len(w.inflight) < JobsPerWorker {
+	now := time.Now()
+	for len(p.backlog) > 0 && p.roomLocked(w, now) {
 		j := p.backlog[0]
 		p.backlog = p.backlog[1:]
 		p.assignLocked(w, j)

@@ -25,7 +25,7 @@ func TestPoolRunsJobs(t *testing.T) {
 	for _, workers := range []int{1, 3} {
 		t.Run(fmt.Sprint(workers, " workers"), func(t *testing.T) {
 			h := newHarness(t, "echo", workers, nil)
-			if h.p.Name() != "local" || h.p.Workers() != workers || h.p.Capacity() != workers*JobsPerWorker {
+			if h.p.Name() != "local" || h.p.Workers() != workers || h.p.Capacity() != workers {
 				t.Fatalf("Name %q Workers %d Capacity %d", h.p.Name(), h.p.Workers(), h.p.Capacity())
 			}
 			// More jobs than workers: the rest wait in the backlog.
@@ -122,7 +122,7 @@ func TestPoolSetWorkers(t *testing.T) {
 	h := newHarness(t, "echo", 1, nil)
 	h.hub.NextStart(t)
 	h.p.SetWorkers(3)
-	if h.p.Workers() != 3 || h.p.Capacity() != 3*JobsPerWorker {
+	if h.p.Workers() != 3 || h.p.Capacity() != 3 {
 		t.Fatalf("after grow: Workers %d Capacity %d", h.p.Workers(), h.p.Capacity())
 	}
 	h.hub.NextStart(t)
@@ -147,7 +147,7 @@ func TestPoolSetWorkers(t *testing.T) {
 
 	// Shrink while every worker is busy; one more job waits for the survivor.
 	h.p.SetWorkers(1)
-	if h.p.Workers() != 1 || h.p.Capacity() != JobsPerWorker {
+	if h.p.Workers() != 1 || h.p.Capacity() != 1 {
 		t.Fatalf("after shrink: Workers %d Capacity %d", h.p.Workers(), h.p.Capacity())
 	}
 	extra := h.dispatch(1, "after shrink")

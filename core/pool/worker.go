@@ -22,17 +22,19 @@ type worker struct {
 	in chan *sched.Job // closed to make the worker exit once idle
 
 	// Guarded by Pool.mu.
-	proc     *os.Process
-	inflight []*sched.Job
-	retiring bool // in is closed; no new jobs
-	ready    bool
+	proc      *os.Process
+	inflight  []*sched.Job // in the order the worker runs them
+	headSince time.Time    // when inflight[0] started, roughly
+	runtime   average      // of this worker's jobs
+	retiring  bool         // in is closed; no new jobs
+	ready     bool
 }
 
 // spawnLocked adds a worker at once (so jobs can be assigned to it) and
 // starts its process on a goroutine: a process must never be forked from a
 // thread that may exit, since Pdeathsig fires when the forking thread dies.
 func (p *Pool) spawnLocked() {
-	w := &worker{in: make(chan *sched.Job, JobsPerWorker)}
+	w := &worker{in: make(chan *sched.Job, MaxJobsPerWorker)}
 	p.workers = append(p.workers, w)
 	p.takeBacklogLocked(w)
 	p.running.Add(1)
@@ -221,12 +223,17 @@ func (p *Pool) finish(w *worker, id uint64, data []byte, elapsed time.Duration) 
 	}
 	j := w.inflight[0]
 	w.inflight = slices.Delete(w.inflight, 0, 1)
+	w.headSince = time.Now() // the next job, if any, starts now
 	if p.cfg.Restart && !w.retiring && !p.closed {
 		p.retireLocked(w)
 		p.spawnLocked()
 	}
+	changed := p.timeJobLocked(w, elapsed)
 	p.takeBacklogLocked(w)
 	p.mu.Unlock()
+	if changed {
+		p.publishCapacity()
+	}
 	p.rep.Finish(p, j, sched.Outcome{Data: data, Elapsed: elapsed})
 	return nil
 }
@@ -248,8 +255,11 @@ func (p *Pool) exited(w *worker, cause error) {
 		p.spawnLocked()
 	}
 	p.mu.Unlock()
-	for _, j := range lost {
-		p.rep.Finish(p, j, sched.Outcome{Lost: cause})
+	// A worker runs its jobs in order: only the first had started. The
+	// others waited in its pipe and go back without an attempt charged,
+	// so a job that crashes workers cannot use up its neighbours' retries.
+	for i, j := range lost {
+		p.rep.Finish(p, j, sched.Outcome{Lost: cause, Unsent: i > 0})
 	}
 }
 

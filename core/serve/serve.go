@@ -310,6 +310,11 @@ func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args []byte)
 	s.pool.Dispatch(j)
 }
 
+// SetCapacity implements pool.Reporter. A node has no scheduler in front
+// of its pool: clients' credits bound what it is sent, and the pool's
+// backlog feeds workers as they free up, however deep they are fed.
+func (s *Server) SetCapacity(sched.Node, int) {}
+
 // Finish implements pool.Reporter: the outcome goes back to the client
 // that sent the job, if it is still connected.
 func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {

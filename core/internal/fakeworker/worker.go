@@ -32,7 +32,7 @@ import (
 //	anything   reply at once
 //
 // Every reply is a RESULT frame whose body is a Reply in JSON and whose
-// aux (the job's run time) is Elapsed(job id).
+// aux (the job's run time) is Elapsed(job id, args).
 const (
 	ModeEnv = "PPGO_FAKE_WORKER"
 	// HubEnv is the unix socket of the test's hub. At start the worker
@@ -52,7 +52,16 @@ type Reply struct {
 	Args      string `json:"args"`
 }
 
-func Elapsed(id uint64) time.Duration { return time.Duration(id*1000 + 7) }
+// Elapsed is the run time a fake worker reports for job id with args: a
+// few microseconds, or over a second for "block" and "sleep:" jobs, so
+// that a pool sees jobs that wait as long ones (and hands them out one at
+// a time) and the rest as short ones.
+func Elapsed(id uint64, args string) time.Duration {
+	if args == "block" || strings.HasPrefix(args, "sleep:") {
+		return time.Second + time.Duration(id)
+	}
+	return time.Duration(id*1000 + 7)
+}
 
 // RunIfWorker turns the calling test binary into a fake worker, and exits,
 // when it was started as one (ModeEnv set); call it first in TestMain.
@@ -149,6 +158,6 @@ func run(mode string) int {
 			replyKind = 99
 		}
 		data, _ := json.Marshal(r)
-		send(replyKind, replyID, uint64(Elapsed(r.ID)), data)
+		send(replyKind, replyID, uint64(Elapsed(r.ID, r.Args)), data)
 	}
 }
