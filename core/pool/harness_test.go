@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,12 +25,16 @@ type report struct {
 	out sched.Outcome
 }
 
-// fakeReporter stands in for the scheduler: it records every outcome.
-type fakeReporter struct{ ch chan report }
+// fakeReporter stands in for the scheduler: it records every outcome and
+// the last capacity reported.
+type fakeReporter struct {
+	ch       chan report
+	capacity atomic.Int64
+}
 
 func (r *fakeReporter) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) { r.ch <- report{j, o} }
 
-func (r *fakeReporter) SetCapacity(sched.Node, int) {}
+func (r *fakeReporter) SetCapacity(_ sched.Node, capacity int) { r.capacity.Store(int64(capacity)) }
 
 // harness is a pool of fake workers, the hub they talk to, and the
 // outcomes the pool reported.
