@@ -11,6 +11,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -193,6 +194,20 @@ func (p *Pool) timeJobLocked(w *worker, elapsed time.Duration) bool {
 	for _, w := range p.workers {
 		p.takeBacklogLocked(w)
 	}
+	return true
+}
+
+// Cancel drops j if it is still waiting in the backlog, and reports
+// whether it did; the reporter hears nothing of a cancelled job. A job a
+// worker has been handed runs to the end.
+func (p *Pool) Cancel(j *sched.Job) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := slices.Index(p.backlog, j)
+	if i < 0 {
+		return false
+	}
+	p.backlog = slices.Delete(p.backlog, i, i+1)
 	return true
 }
 

@@ -86,6 +86,7 @@ type Server struct {
 
 // remoteJob ties a pool job to the client that sent it.
 type remoteJob struct {
+	job      *sched.Job
 	sess     *session
 	clientID uint64
 }
@@ -249,11 +250,11 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// checkDrainedLocked closes drained once the last job has finished and the
-// last session has ended: a job leaves s.jobs before its session has sent
-// the result, and a draining session closes itself after its last result.
+// checkDrainedLocked closes drained once the last session has ended: a
+// draining session closes itself after it has sent its last result. Jobs
+// of clients that left are not waited for: nobody wants their results.
 func (s *Server) checkDrainedLocked() {
-	if s.draining && len(s.jobs) == 0 && len(s.sessions) == 0 {
+	if s.draining && len(s.sessions) == 0 {
 		select {
 		case <-s.drained:
 		default:
@@ -270,6 +271,7 @@ func (s *Server) handle(nc net.Conn) {
 		return
 	}
 	sess.run()
+	s.abandon(sess)
 
 	s.mu.Lock()
 	delete(s.sessions, sess)
@@ -278,6 +280,32 @@ func (s *Server) handle(nc net.Conn) {
 	}
 	s.checkDrainedLocked()
 	s.mu.Unlock()
+}
+
+// abandon takes the jobs of a client that left out of the pool's backlog,
+// so they do not hold up other clients' jobs; jobs already on a worker run
+// to the end and their results are dropped.
+func (s *Server) abandon(sess *session) {
+	s.mu.Lock()
+	var queued []*sched.Job
+	for _, rj := range s.jobs {
+		if rj.sess == sess {
+			queued = append(queued, rj.job)
+		}
+	}
+	s.mu.Unlock()
+	var dropped int
+	for _, j := range queued {
+		if s.pool.Cancel(j) {
+			dropped++
+			s.mu.Lock()
+			delete(s.jobs, j.ID)
+			s.mu.Unlock()
+		}
+	}
+	if dropped > 0 {
+		sess.log.Info("dropped the queued jobs of a client that left", "jobs", dropped)
+	}
 }
 
 // register gives a client's function source a node-wide key. Equal source
@@ -305,7 +333,7 @@ func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args []byte)
 	}
 	s.lastJobID++
 	j := &sched.Job{ID: s.lastJobID, Func: f, Args: args}
-	s.jobs[j.ID] = &remoteJob{sess: sess, clientID: clientID}
+	s.jobs[j.ID] = &remoteJob{job: j, sess: sess, clientID: clientID}
 	s.mu.Unlock()
 	s.pool.Dispatch(j)
 }
