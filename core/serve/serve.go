@@ -41,16 +41,17 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxFrame bounds a job or result frame; 0 means wire.DefaultMaxFrame.
 	MaxFrame uint32
-	// CreditsPerWorker is how many jobs per worker a client may have in
-	// flight; more than one hides the network round trip. 0 means
-	// DefaultCreditsPerWorker.
-	CreditsPerWorker int
+	// CreditsPerSlot is how many jobs a client may have in flight per job
+	// the pool takes at once: one per worker while jobs are long, up to
+	// pool.MaxJobsPerWorker per worker while they are short. More than one
+	// hides the network round trip. 0 means DefaultCreditsPerSlot.
+	CreditsPerSlot int
 	// Logger receives connection events and errors; nil discards them.
 	Logger *slog.Logger
 }
 
-// DefaultCreditsPerWorker keeps each worker fed while results travel back.
-const DefaultCreditsPerWorker = 2
+// DefaultCreditsPerSlot keeps each worker fed while results travel back.
+const DefaultCreditsPerSlot = 2
 
 // Stats is a snapshot of a node's counters.
 type Stats struct {
@@ -79,6 +80,7 @@ type Server struct {
 	jobs      map[uint64]*remoteJob
 	funcs     map[[sha256.Size]byte]*sched.Func
 	lastKey   uint64
+	credits   int // a client's window: pool capacity × CreditsPerSlot
 	stats     Stats
 	drained   chan struct{} // closed when draining, no job is running and every session has ended
 	wg        sync.WaitGroup
@@ -108,8 +110,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxFrame == 0 {
 		cfg.MaxFrame = wire.DefaultMaxFrame
 	}
-	if cfg.CreditsPerWorker <= 0 {
-		cfg.CreditsPerWorker = DefaultCreditsPerWorker
+	if cfg.CreditsPerSlot <= 0 {
+		cfg.CreditsPerSlot = DefaultCreditsPerSlot
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -338,10 +340,18 @@ func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args []byte)
 	s.pool.Dispatch(j)
 }
 
-// SetCapacity implements pool.Reporter. A node has no scheduler in front
-// of its pool: clients' credits bound what it is sent, and the pool's
-// backlog feeds workers as they free up, however deep they are fed.
-func (s *Server) SetCapacity(sched.Node, int) {}
+// SetCapacity implements pool.Reporter: as the pool's capacity follows
+// the length of jobs, so does every client's credit window, so a node
+// running short jobs is sent enough to keep its pipelines full, and one
+// running long jobs does not hoard work other nodes could start.
+func (s *Server) SetCapacity(_ sched.Node, capacity int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.credits = max(capacity, 1) * s.cfg.CreditsPerSlot
+	for sess := range s.sessions {
+		sess.grant(s.credits)
+	}
+}
 
 // Finish implements pool.Reporter: the outcome goes back to the client
 // that sent the job, if it is still connected.

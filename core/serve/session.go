@@ -18,13 +18,15 @@ import (
 // turns Job frames into pool jobs; its writer goroutine sends results,
 // heartbeats and the goodbye.
 type session struct {
-	srv    *Server
-	conn   *wire.Conn
-	log    *slog.Logger
-	funcs  map[uint64]*sched.Func // client key → node function; reader only
-	window int                    // credits granted to the client
+	srv   *Server
+	conn  *wire.Conn
+	log   *slog.Logger
+	funcs map[uint64]*sched.Func // client key → node function; reader only
 
 	mu      sync.Mutex
+	window  int  // credits the client has been granted
+	ceiling int  // the largest window ever granted: what is enforced
+	granted bool // window changed since the client was told
 	results []wire.Result
 	bye     string // non-empty: send Goodbye with this reason
 	byeSent bool
@@ -37,7 +39,9 @@ type session struct {
 func (s *Server) accept(nc net.Conn) (*session, error) {
 	log := s.log.With("client", nc.RemoteAddr().String())
 	conn := wire.NewConn(nc)
-	window := s.pool.Workers() * s.cfg.CreditsPerWorker
+	s.mu.Lock()
+	window := s.credits
+	s.mu.Unlock()
 	err := auth.Server(conn, []byte(s.cfg.Secret), auth.Offer{Workers: s.pool.Workers(), Credits: window}, s.cfg.HandshakeTimeout)
 	if err != nil {
 		s.mu.Lock()
@@ -52,12 +56,13 @@ func (s *Server) accept(nc net.Conn) (*session, error) {
 	}
 	conn.SetMaxFrame(s.cfg.MaxFrame)
 	sess := &session{
-		srv:    s,
-		conn:   conn,
-		log:    log,
-		funcs:  make(map[uint64]*sched.Func),
-		window: window,
-		wake:   make(chan struct{}, 1),
+		srv:     s,
+		conn:    conn,
+		log:     log,
+		funcs:   make(map[uint64]*sched.Func),
+		window:  window,
+		ceiling: window,
+		wake:    make(chan struct{}, 1),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -65,6 +70,7 @@ func (s *Server) accept(nc net.Conn) (*session, error) {
 		return nil, ErrClosed
 	}
 	s.sessions[sess] = struct{}{}
+	sess.grant(s.credits) // in case it changed during the handshake
 	s.stats.IdleSince = time.Time{}
 	log.Info("client connected")
 	return sess, nil
@@ -126,9 +132,9 @@ func (sess *session) job(m *wire.Job) error {
 		return fmt.Errorf("%w: job %d uses function key %d before sending its source", wire.ErrMalformed, m.ID, m.Key)
 	}
 	sess.mu.Lock()
-	if sess.running >= sess.window {
+	if sess.running >= sess.ceiling {
 		sess.mu.Unlock()
-		return fmt.Errorf("%w: client exceeded its %d credits", wire.ErrMalformed, sess.window)
+		return fmt.Errorf("%w: client exceeded its %d credits", wire.ErrMalformed, sess.ceiling)
 	}
 	sess.running++
 	sess.mu.Unlock()
@@ -145,6 +151,21 @@ func (sess *session) report(r wire.Result) {
 	}
 	sess.running--
 	sess.results = append(sess.results, r)
+	sess.signalLocked()
+}
+
+// grant changes the client's window; the writer tells it. Jobs the client
+// sent before it heard of a smaller window are still accepted: the
+// largest window ever granted is what is enforced.
+func (sess *session) grant(window int) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if window == sess.window {
+		return
+	}
+	sess.window = window
+	sess.ceiling = max(sess.ceiling, window)
+	sess.granted = true
 	sess.signalLocked()
 }
 
@@ -202,12 +223,23 @@ func (sess *session) writeLoop() {
 			return
 		}
 		batch, sess.results = sess.results, batch[:0]
+		var credits *wire.Credits
+		if sess.granted && sess.bye == "" {
+			credits = &wire.Credits{Credits: sess.window}
+			sess.granted = false
+		}
 		bye := sess.bye
 		sayBye := bye != "" && !sess.byeSent
 		sess.byeSent = sess.byeSent || sayBye
 		finished := sess.byeSent && sess.running == 0
 		sess.mu.Unlock()
 
+		if credits != nil {
+			if err := sess.conn.Write(credits); err != nil {
+				sess.fail(err)
+				return
+			}
+		}
 		for i := range batch {
 			if err := sess.conn.Write(&batch[i]); err != nil {
 				sess.fail(fmt.Errorf("send result of job %d: %w", batch[i].ID, err))
