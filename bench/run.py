@@ -52,6 +52,10 @@ LOGS = envs.BENCH_DIR / "logs"
 LIBS = report.LIB_ORDER
 PP_LIBS = ("ppgo", "pp170", "ppft")
 SLOW_LIBS = ("pp170", "ppft")
+# Before each cell the machine's CPU use is sampled for this long: with nothing
+# of the suite running, it is other work, which skews that cell's figures.
+BACKGROUND_SAMPLE_S = 0.3
+BUSY_WARNING_CORES = 0.2
 
 
 @dataclass(frozen=True)
@@ -137,9 +141,29 @@ def median_metrics(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def busy_cores(interval: float = BACKGROUND_SAMPLE_S) -> float | None:
+    """CPU in use on the whole machine over `interval`, in cores (from /proc/stat)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            ticks = [int(t) for t in f.readline().split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle + iowait
+        return sum(ticks), idle
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 == total0:
+        return 0.0
+    busy = 1 - (idle1 - idle0) / (total1 - total0)
+    return round(busy * (os.cpu_count() or 1), 2)
+
+
 def run_cell(lib: str, workload: Workload, quick: bool) -> dict[str, Any]:
     if lib not in workload.libs:
         return {"status": "n/a", "reason": "%s has no %s mode" % (lib, workload.name)}
+    background = busy_cores()  # nothing of ours runs now: this is other work
     n = workload.count_for(lib, quick)
     log = LOGS / ("%s-%s.log" % (workload.name, lib))
     log.unlink(missing_ok=True)
@@ -153,7 +177,8 @@ def run_cell(lib: str, workload: Workload, quick: bool) -> dict[str, Any]:
     cell = dict(runs[-1])
     if cell["status"] == "ok" and len(runs) > 1:
         cell["metrics"] = median_metrics([r["metrics"] for r in runs])
-    cell.update(n=n, default_n=workload.count, wall_s=round(time.monotonic() - t0, 2))
+    cell.update(n=n, default_n=workload.count, wall_s=round(time.monotonic() - t0, 2),
+                background_cores=background)
     return cell
 
 
@@ -187,10 +212,27 @@ def run_all(workloads: list[Workload], libs: list[str], quick: bool,
             else:
                 cell = run_cell(lib, workload, quick)
             cells.setdefault(workload.name, {})[lib] = cell
-            print("[%2d/%d] %-15s %-6s %-12s %6.1f s  %s" % (
+            print("[%2d/%d] %-15s %-6s %-12s %6.1f s  %s%s" % (
                 done, total, workload.name, lib, cell["status"], cell.get("wall_s", 0.0),
-                headline(cell)), flush=True)
+                headline(cell), busy_note(cell)), flush=True)
     return cells
+
+
+def busy_note(cell: dict[str, Any]) -> str:
+    busy = cell.get("background_cores")
+    if busy is None or busy < BUSY_WARNING_CORES:
+        return ""
+    return "  [machine busy: %.1f cores in use before it started]" % busy
+
+
+def background_summary(cells: report.Cells) -> dict[str, Any]:
+    samples = [c["background_cores"] for by_lib in cells.values() for c in by_lib.values()
+               if c.get("background_cores") is not None]
+    if not samples:
+        return {}
+    busy = sum(1 for s in samples if s >= BUSY_WARNING_CORES)
+    return {"mean_cores": round(statistics.fmean(samples), 2), "max_cores": max(samples),
+            "cells_busy": busy, "cells": len(samples)}
 
 
 def headline(cell: dict[str, Any]) -> str:
@@ -349,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - t0, 1),
         "loadavg_before": load_before,
+        "background": background_summary(cells),
         "quick": args.quick,
         "machine": machine(),
         "git": git_state(),
@@ -359,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     print_report(cells)
     print()
+    bg = results["background"]
+    if bg:
+        print("other work on the machine, sampled before each cell: mean %.2f, max %.2f cores;"
+              " %d of %d cells started on a busy machine" % (
+                  bg["mean_cores"], bg["max_cores"], bg["cells_busy"], bg["cells"]))
     print("took %.0f s" % results["duration_s"])
     save(results, out, chart=not args.no_chart)
     return 0
