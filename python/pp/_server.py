@@ -5,18 +5,20 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
-import socket
 import sys
 import threading
 import time
 import types
 import weakref
-from typing import Any, Callable
+from typing import TYPE_CHECKING
 
 from pp import _source
 from pp._errors import DestroyedServerError
 from pp._task import Task
 from pp._version import version
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 # Seconds a destroy() waits for the callback thread to notice.
 CALLBACK_JOIN_TIMEOUT = 5.0
@@ -51,6 +53,63 @@ def _check_ncpus(ncpus: Any) -> int:
     if ncpus < 0:
         raise ValueError("ncpus must be an integer >= 0, not %d" % ncpus)
     return ncpus
+
+
+_worker_source: str | None = None
+
+
+def _worker_command() -> list[str]:
+    """How the interpreter runs pp/worker.py: as ``-c`` source, which skips
+    runpy and the pp package at every worker start, else as ``-m``."""
+    global _worker_source
+    if _worker_source is None:
+        try:
+            with open(os.path.join(os.path.dirname(__file__), "worker.py")) as f:
+                _worker_source = f.read()
+        except OSError:  # not a plain file (a zip import, say)
+            _worker_source = ""
+    return ["-c", _worker_source] if _worker_source else ["-m", "pp.worker"]
+
+
+def _check_broadcast(broadcast: Any) -> None:
+    """A dotted-quad IPv4 address, as legacy pp's inet_aton check wants."""
+    if not isinstance(broadcast, str):
+        raise TypeError("broadcast argument must be a string")
+    parts = broadcast.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        raise ValueError("broadcast address %r is not a valid IPv4 address" % broadcast)
+
+
+class _Logger:
+    """The "pp" logger, imported on first use: logging takes milliseconds to
+    import, and a message below WARNING cannot be shown unless the program
+    has set logging up, which imports it."""
+
+    def __init__(self, level: int | str | None) -> None:
+        self._logger: Any = None
+        if level is not None:
+            self._get().setLevel(level)
+
+    def _get(self) -> Any:
+        if self._logger is None:
+            import logging
+
+            self._logger = logging.getLogger("pp")
+        return self._logger
+
+    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        if level < 30 and self._logger is None and "logging" not in sys.modules:
+            return
+        self._get().log(level, msg, *args, **kwargs)
+
+    def info(self, msg: str, *args: Any) -> None:
+        self.log(20, msg, *args)
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self.log(30, msg, *args)
+
+    def exception(self, msg: str, *args: Any) -> None:
+        self.log(40, msg, *args, exc_info=True)
 
 
 def _nul_join(items: list[str]) -> bytes:
@@ -97,13 +156,7 @@ class Server:
             if not isinstance(entry, str):
                 raise TypeError("ppservers entries must be strings, not %r" % (entry,))
         if broadcast is not None:
-            if not isinstance(broadcast, str):
-                raise TypeError("broadcast argument must be a string")
-            try:
-                socket.inet_aton(broadcast)
-            except OSError:
-                raise ValueError("broadcast address %r is not a valid IPv4 address"
-                                 % broadcast) from None
+            _check_broadcast(broadcast)
         if secret is not None and not isinstance(secret, str):
             raise TypeError("secret must be of a string type")
         if not isinstance(proto, int) or isinstance(proto, bool):
@@ -115,11 +168,7 @@ class Server:
         if not sys.executable:
             raise RuntimeError("pp: sys.executable is empty, so there is no Python to run workers")
 
-        import logging  # not at module level: workers import pp too, and must start fast
-
-        self._logger = logging.getLogger("pp")
-        if loglevel is not None:
-            self._logger.setLevel(loglevel)
+        self._logger = _Logger(loglevel)
         if secret is None:
             secret = os.environ.get("PP_SECRET", self.default_secret)
         self.secret = secret
@@ -145,7 +194,7 @@ class Server:
         from pp import _core  # loads the Go runtime: once per process, on first use
 
         self._core = _core
-        argv = [sys.executable, "-m", "pp.worker", str(proto)]
+        argv = [sys.executable, *_worker_command(), str(proto)]
         self._handle = _core.new(_nul_join(argv), _nul_join(_worker_environment()),
                                  os.getcwd(), ncpus, bool(restart), secret,
                                  float(socket_timeout))

@@ -1,4 +1,5 @@
-"""The worker interpreter that ppgo's Go core runs: ``python -m pp.worker PROTO``.
+"""The worker interpreter that ppgo's Go core runs: ``python -c <this file> PROTO``
+(or ``python -m pp.worker PROTO``).
 
 It reads job frames on file descriptor 3 and writes result frames on 4 (the
 format is in docs/WORKER_PROTOCOL.md and core/pool/frame.go). It imports
@@ -14,7 +15,6 @@ other.
 
 from __future__ import annotations
 
-import ast
 import io
 import os
 import pickle
@@ -22,7 +22,6 @@ import signal
 import struct
 import sys
 import time
-import traceback
 import types
 
 HEADER = struct.Struct("<IBQQ")  # length, kind, job id, aux
@@ -38,6 +37,12 @@ EXEC_ERROR = "An error has occurred during the function execution"
 
 # Results smaller than this are joined to their header and written at once.
 SMALL_BODY = 1 << 16
+
+
+def format_exc() -> str:
+    import traceback  # only on errors: it is slow to import, workers start often
+
+    return traceback.format_exc()
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -59,9 +64,9 @@ class Prepared:
 
 def compile_source(text: str, filename: str, lineno: int):
     """Compiles shipped source so tracebacks name the client's file and line."""
-    tree = ast.parse(text, filename)
-    ast.increment_lineno(tree, max(lineno - 1, 0))
-    return compile(tree, filename, "exec")
+    # Blank lines in front put every line where it is in the client's file,
+    # without the cost of importing ast at worker start-up.
+    return compile("\n" * max(lineno - 1, 0) + text, filename, "exec")
 
 
 def prepare(blob: bytes) -> Prepared:
@@ -86,7 +91,7 @@ def prepare(blob: bytes) -> Prepared:
             exec(compile(stmt, "<pp modules>", "exec"), ns)
         except Exception:
             warnings.write("pp: could not import module %r:\n" % entry)
-            warnings.write(traceback.format_exc())
+            warnings.write(format_exc())
     sys.modules["__main__"] = module
     for text, filename, lineno, required in sources:
         try:
@@ -174,6 +179,8 @@ class Worker:
             print(EXEC_ERROR, file=output)
             # Start the traceback below this frame: the worker's own loop is
             # noise to the user reading it.
+            import traceback  # only when a job fails: it is slow to import
+
             tb = exc.__traceback__
             traceback.print_exception(type(exc), exc, tb.tb_next if tb else None, file=output)
             result = None
@@ -184,7 +191,7 @@ class Worker:
         except Exception:
             message = (output.getvalue()
                        + "An error has occurred during the result pickling:\n"
-                       + traceback.format_exc())
+                       + format_exc())
             return pickle.dumps((None, message), self.proto)
 
 
