@@ -9,7 +9,7 @@ GO     ?= go
 # cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
 export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install demo test test-go test-python lint clean ppserver ppserver-standalone lint-ppserver
+.PHONY: all venv install demo test test-go test-python lint clean ppserver ppserver-standalone
 
 all: install
 
@@ -38,11 +38,14 @@ ppserver-standalone:
 demo: install
 	cd examples && ../$(VPY) sum_primes.py
 
-# Style and static checks: gofmt, go vet, flake8 (PEP 8), mypy (the typed API).
+# Style and static checks: gofmt, go vet (also of the standalone ppserver
+# build), flake8 (PEP 8), mypy (the typed API).
+GO_DIRS = core pybind ppserver python
 lint: venv
-	@test -z "$$(gofmt -l core pybind)" || { gofmt -l core pybind; echo "gofmt: files above need formatting"; exit 1; }
+	@test -z "$$(gofmt -l $(GO_DIRS))" || { gofmt -l $(GO_DIRS); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
-	$(VPY) -m flake8 --max-line-length 100 python tests examples setup.py
+	$(GO) vet -tags standalone ./ppserver/...
+	$(VPY) -m flake8 --max-line-length 100 python tests examples bench setup.py
 	$(VPY) -m mypy --ignore-missing-imports python/pp
 
 test-go:
@@ -51,12 +54,7 @@ test-go:
 test-python: install
 	$(VPY) -m pytest -q tests
 
-# ppserver's files, in both builds (lint vets the default one).
-lint-ppserver:
-	@test -z "$$(gofmt -l ppserver)" || { gofmt -l ppserver; echo "gofmt: files above need formatting"; exit 1; }
-	$(GO) vet -tags standalone ./ppserver/...
-
-test: lint lint-ppserver test-go test-python
+test: lint test-go test-python
 
 clean:
 	rm -rf $(VENV) build dist python/*.egg-info
