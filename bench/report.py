@@ -8,7 +8,8 @@ is ppgo ahead everywhere. Cells that did not produce a figure say why:
 "timeout", "error", "not available" (the library could run it but something
 is missing, e.g. the ppserver binary), "n/a" (no such mode, e.g. remote for
 Pool). A figure from fewer jobs than the default carries its count, e.g.
-"(100k)", and its ratio a "†".
+"(500)", and its ratio a "†"; one taken while other processes kept the
+machine busy carries a " *".
 
 Run as a script to draw the chart of a saved run (needs matplotlib):
 
@@ -28,6 +29,10 @@ LIB_NAMES = {"ppgo": "ppgo", "pp170": "pp 1.7.0", "ppft": "ppft",
 ANCHORS = LIB_ORDER[1:]
 STATUS_TEXT = {"timeout": "timeout", "error": "error",
                "unavailable": "not available", "n/a": "n/a"}
+
+# Cores in use by other processes around a cell above which its figures are
+# marked " *": they may be skewed.
+BUSY_CORES = 0.2
 
 Cells = dict[str, dict[str, dict[str, Any]]]
 
@@ -128,7 +133,15 @@ def cell_text(cells: Cells, row: Row, lib: str) -> str:
     text = "?" if v is None else row.fmt.format(v)
     if scaled(c):
         text += " (%s)" % short_count(c["n"])
+    if busy(c):
+        text += " *"
     return text
+
+
+def busy(c: dict[str, Any]) -> bool:
+    """Whether other work used the machine around this cell (see run.py)."""
+    cores = c.get("background_cores")
+    return cores is not None and cores >= BUSY_CORES
 
 
 def ratio_text(cells: Cells, row: Row, anchor: str) -> str:

@@ -52,10 +52,10 @@ LOGS = envs.BENCH_DIR / "logs"
 LIBS = report.LIB_ORDER
 PP_LIBS = ("ppgo", "pp170", "ppft")
 SLOW_LIBS = ("pp170", "ppft")
-# Before each cell the machine's CPU use is sampled for this long: with nothing
-# of the suite running, it is other work, which skews that cell's figures.
+# Before and after each cell the machine's CPU use is sampled for this long:
+# with nothing of the suite running, it is other work, which skews the
+# figures of a cell it overlaps (a burst inside a cell can still go unseen).
 BACKGROUND_SAMPLE_S = 0.3
-BUSY_WARNING_CORES = 0.2
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def busy_cores(interval: float = BACKGROUND_SAMPLE_S) -> float | None:
 def run_cell(lib: str, workload: Workload, quick: bool) -> dict[str, Any]:
     if lib not in workload.libs:
         return {"status": "n/a", "reason": "%s has no %s mode" % (lib, workload.name)}
-    background = busy_cores()  # nothing of ours runs now: this is other work
+    before = busy_cores()  # nothing of ours runs now: this is other work
     n = workload.count_for(lib, quick)
     log = LOGS / ("%s-%s.log" % (workload.name, lib))
     log.unlink(missing_ok=True)
@@ -177,8 +177,12 @@ def run_cell(lib: str, workload: Workload, quick: bool) -> dict[str, Any]:
     cell = dict(runs[-1])
     if cell["status"] == "ok" and len(runs) > 1:
         cell["metrics"] = median_metrics([r["metrics"] for r in runs])
-    cell.update(n=n, default_n=workload.count, wall_s=round(time.monotonic() - t0, 2),
-                background_cores=background)
+    wall = round(time.monotonic() - t0, 2)
+    after = busy_cores()
+    samples = [b for b in (before, after) if b is not None]
+    cell.update(n=n, default_n=workload.count, wall_s=wall,
+                background_cores=max(samples) if samples else None,
+                background_samples=[before, after])
     return cell
 
 
@@ -214,15 +218,14 @@ def run_all(workloads: list[Workload], libs: list[str], quick: bool,
             cells.setdefault(workload.name, {})[lib] = cell
             print("[%2d/%d] %-15s %-6s %-12s %6.1f s  %s%s" % (
                 done, total, workload.name, lib, cell["status"], cell.get("wall_s", 0.0),
-                headline(cell), busy_note(cell)), flush=True)
+                headline(workload.name, cell), busy_note(cell)), flush=True)
     return cells
 
 
 def busy_note(cell: dict[str, Any]) -> str:
-    busy = cell.get("background_cores")
-    if busy is None or busy < BUSY_WARNING_CORES:
+    if not report.busy(cell):
         return ""
-    return "  [machine busy: %.1f cores in use before it started]" % busy
+    return "  [machine busy: %.1f cores in use by others around it]" % cell["background_cores"]
 
 
 def background_summary(cells: report.Cells) -> dict[str, Any]:
@@ -230,17 +233,18 @@ def background_summary(cells: report.Cells) -> dict[str, Any]:
                if c.get("background_cores") is not None]
     if not samples:
         return {}
-    busy = sum(1 for s in samples if s >= BUSY_WARNING_CORES)
+    busy = sum(1 for s in samples if s >= report.BUSY_CORES)
     return {"mean_cores": round(statistics.fmean(samples), 2), "max_cores": max(samples),
             "cells_busy": busy, "cells": len(samples)}
 
 
-def headline(cell: dict[str, Any]) -> str:
+def headline(workload: str, cell: dict[str, Any]) -> str:
+    """The cell's figures that make the table's rows."""
     if cell["status"] != "ok":
         return cell.get("reason", "")
     m = cell["metrics"]
-    keys = [k for k, v in m.items() if isinstance(v, (int, float))][:4]
-    return "  ".join("%s=%.4g" % (k, m[k]) for k in keys)
+    keys = [row.metric for row in report.ROWS if row.workload == workload]
+    return "  ".join("%s=%.4g" % (k, m[k]) for k in keys if k in m)
 
 
 def machine() -> dict[str, Any]:
@@ -343,7 +347,8 @@ def print_report(cells: report.Cells) -> None:
     print()
     print("Ratios: how many times better ppgo is than each anchor (>1: ppgo ahead). "
           "MB/s count the payload once, one way, per round trip. "
-          "(100k) etc.: that library ran fewer jobs; † marks its ratios.")
+          "(500) etc.: that library ran fewer jobs; † marks its ratios. "
+          "*: other processes kept the machine busy around that cell.")
     print()
     print("Goals:")
     for verdict in report.goals(cells):
@@ -404,8 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     bg = results["background"]
     if bg:
-        print("other work on the machine, sampled before each cell: mean %.2f, max %.2f cores;"
-              " %d of %d cells started on a busy machine" % (
+        print("other work on the machine, sampled around each cell: mean %.2f, max %.2f cores;"
+              " %d of %d cells ran on a busy machine" % (
                   bg["mean_cores"], bg["max_cores"], bg["cells_busy"], bg["cells"]))
     print("took %.0f s" % results["duration_s"])
     save(results, out, chart=not args.no_chart)
