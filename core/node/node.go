@@ -291,13 +291,15 @@ func (r *Remote) connectAndServe() (served bool, err error) {
 
 	err = l.run()
 
-	// Take the link out of service before handing its jobs back, so the
-	// scheduler does not give them to this node again.
+	// Stop the scheduler handing this node work, then take the link out of
+	// service and hand its jobs back. In the other order a job dispatched
+	// in between came straight back unsent to a scheduler that still saw
+	// free slots here, and went round again until the capacity dropped.
+	r.rep.SetCapacity(r, 0)
 	r.mu.Lock()
 	r.conn = nil
 	lost := l.shutdown()
 	r.mu.Unlock()
-	r.rep.SetCapacity(r, 0)
 	for _, j := range lost.sent {
 		r.rep.Finish(r, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", r.cfg.Addr, err)})
 	}
