@@ -96,6 +96,17 @@ func startNode(t *testing.T, n int, tweak func(*Config)) *node {
 	return &node{srv: srv, addr: ln.Addr().String(), hub: h, log: logs}
 }
 
+// block waits for the next job to block on the node's workers and keeps
+// the event referenced until the test ends: an event the test drops is
+// garbage, the finalizer of its hub connection closes it, and the worker
+// takes that as its release, finishing the job early.
+func (nd *node) block(t *testing.T) fakeworker.Event {
+	t.Helper()
+	e := nd.hub.NextBlock(t)
+	t.Cleanup(e.Release)
+	return e
+}
+
 // client is a hand-written protocol client.
 type client struct {
 	t       *testing.T

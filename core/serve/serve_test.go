@@ -93,7 +93,7 @@ func TestExceedingCreditsClosesConnection(t *testing.T) {
 	for i := range credits {
 		c.send(&wire.Job{ID: uint64(i + 1), Key: 1, Source: []byte("src"), Args: []byte("block")})
 	}
-	nd.hub.NextBlock(t) // the first runs, the others wait for the worker
+	nd.block(t) // the first runs, the others wait for the worker
 	fakeworker.Eventually(t, deadline, "every credit in use", func() bool {
 		return nd.srv.Stats().Running == credits
 	})
@@ -273,7 +273,7 @@ func TestShutdownTimesOut(t *testing.T) {
 	nd := startNode(t, 1, nil)
 	c := mustDial(t, nd)
 	c.send(&wire.Job{ID: 1, Key: 1, Source: []byte("src"), Args: []byte("block")})
-	nd.hub.NextBlock(t)
+	nd.block(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := nd.srv.Shutdown(ctx)
