@@ -266,7 +266,7 @@ func TestServerClose(t *testing.T) {
 	s, h := newServer(t, 1, 0)
 	s.Register(1, []byte("src"))
 	running := submit(t, s, 1, "block", "g", false)
-	pid := h.NextBlock(t).PID
+	pid := holdBlock(t, h).PID // held: a dropped event is a released job
 	queued := submit(t, s, 1, "queued", "g", false)
 	callback := submit(t, s, 1, "queued", "g", true)
 

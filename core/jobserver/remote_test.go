@@ -28,18 +28,37 @@ func fakePool(h *fakeworker.Hub, n int) pool.Config {
 // startNode runs a ppserver node with n fake workers on a loopback port.
 func startNode(t *testing.T, n int, secret string) (*serve.Server, string) {
 	t.Helper()
+	nd := launchNode(t, "", n, secret)
+	return nd.srv, nd.addr
+}
+
+// testNode is a ppserver node and the hub of its fake workers.
+type testNode struct {
+	srv  *serve.Server
+	addr string
+	hub  *fakeworker.Hub
+}
+
+// launchNode runs a node with n fake workers on addr, a free loopback
+// port when empty. A port a closed node used may take a moment to free.
+func launchNode(t *testing.T, addr string, n int, secret string) *testNode {
+	t.Helper()
 	h := fakeworker.NewHub(t, deadline)
-	node, err := serve.New(serve.Config{Pool: fakePool(h, n), Secret: secret})
+	srv, err := serve.New(serve.Config{Pool: fakePool(h, n), Secret: secret})
 	if err != nil {
 		t.Fatalf("serve.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(srv.Close)
+	if addr == "" {
+		addr = "127.0.0.1:0"
 	}
-	go node.Serve(ln)
-	t.Cleanup(node.Close)
-	return node, ln.Addr().String()
+	var ln net.Listener
+	fakeworker.Eventually(t, deadline, "listen on "+addr, func() bool {
+		ln, err = net.Listen("tcp", addr)
+		return err == nil
+	})
+	go srv.Serve(ln)
+	return &testNode{srv: srv, addr: ln.Addr().String(), hub: h}
 }
 
 // newClient is a jobserver with local fake workers, connected to addrs.
