@@ -280,8 +280,8 @@ func TestSilence(t *testing.T) {
 
 	t.Run("a silent node is given up", func(t *testing.T) {
 		t.Parallel()
+		start := time.Now() // before the client's clock for the node starts
 		r, rep, evs, _, p := connect(t, quiet)
-		start := time.Now()
 		r.Dispatch(newJob(1, 1, "a"))
 		p.job() // and never a word back
 		go func() {
