@@ -98,7 +98,7 @@ func (sess *session) run() {
 func (sess *session) readLoop() error {
 	silence := sess.srv.cfg.Silence
 	for {
-		if err := sess.conn.SetDeadline(time.Now().Add(silence)); err != nil {
+		if err := sess.conn.NetConn().SetReadDeadline(time.Now().Add(silence)); err != nil {
 			return err
 		}
 		m, err := sess.conn.Read()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,6 +18,12 @@ type Hub struct {
 	deadline time.Duration
 	starts   chan Event
 	blocks   chan Event
+
+	// conns keeps every worker connection referenced until the test ends:
+	// an Event a test drops must not be garbage collected, which would
+	// close its connection and release the worker waiting on it.
+	mu    sync.Mutex
+	conns []net.Conn
 }
 
 // Event is one message from a fake worker; conn is open (waiting for
@@ -48,7 +55,15 @@ func NewHub(t testing.TB, deadline time.Duration) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close(); os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		ln.Close()
+		os.RemoveAll(dir)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, c := range h.conns {
+			c.Close()
+		}
+	})
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -62,6 +77,9 @@ func NewHub(t testing.TB, deadline time.Duration) *Hub {
 }
 
 func (h *Hub) serve(c net.Conn) {
+	h.mu.Lock()
+	h.conns = append(h.conns, c)
+	h.mu.Unlock()
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		c.Close()
