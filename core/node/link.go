@@ -20,11 +20,17 @@ type link struct {
 
 	mu       sync.Mutex
 	closed   bool
-	inflight map[uint64]*sched.Job // queued or sent, not yet reported
-	queue    []*sched.Job          // not yet written
-	wake     chan struct{}         // capacity 1: the queue is not empty
+	inflight map[uint64]*flight // queued or sent, not yet reported
+	queue    []*sched.Job       // not yet taken by the writer
+	wake     chan struct{}      // capacity 1: the queue is not empty
 
 	known map[uint64]bool // function keys whose source this connection has; writer only
+}
+
+// flight is a job the link carries; sent once the writer has taken it.
+type flight struct {
+	job  *sched.Job
+	sent bool
 }
 
 // lostJobs are a closed link's unreported jobs.
@@ -36,7 +42,7 @@ func newLink(r *Remote, conn *wire.Conn) *link {
 	return &link{
 		r:        r,
 		conn:     conn,
-		inflight: make(map[uint64]*sched.Job),
+		inflight: make(map[uint64]*flight),
 		wake:     make(chan struct{}, 1),
 		known:    make(map[uint64]bool),
 	}
@@ -49,7 +55,7 @@ func (l *link) enqueue(j *sched.Job) bool {
 	if l.closed {
 		return false
 	}
-	l.inflight[j.ID] = j
+	l.inflight[j.ID] = &flight{job: j}
 	l.queue = append(l.queue, j)
 	select {
 	case l.wake <- struct{}{}:
@@ -64,14 +70,11 @@ func (l *link) shutdown() lostJobs {
 	defer l.mu.Unlock()
 	l.closed = true
 	var lost lostJobs
-	queued := make(map[uint64]bool, len(l.queue))
-	for _, j := range l.queue {
-		queued[j.ID] = true
-		lost.unsent = append(lost.unsent, j)
-	}
-	for id, j := range l.inflight {
-		if !queued[id] {
-			lost.sent = append(lost.sent, j)
+	for _, f := range l.inflight {
+		if f.sent {
+			lost.sent = append(lost.sent, f.job)
+		} else {
+			lost.unsent = append(lost.unsent, f.job)
 		}
 	}
 	l.queue, l.inflight = nil, nil
@@ -129,12 +132,15 @@ func (l *link) readLoop() error {
 // result reports a job's outcome to the scheduler.
 func (l *link) result(m *wire.Result) error {
 	l.mu.Lock()
-	j := l.inflight[m.ID]
-	delete(l.inflight, m.ID)
-	l.mu.Unlock()
-	if j == nil {
-		return fmt.Errorf("%w: result for job %d, which this connection does not carry", wire.ErrMalformed, m.ID)
+	f := l.inflight[m.ID]
+	if f != nil && f.sent {
+		delete(l.inflight, m.ID)
 	}
+	l.mu.Unlock()
+	if f == nil || !f.sent {
+		return fmt.Errorf("%w: result for job %d, which this connection does not carry or has not sent", wire.ErrMalformed, m.ID)
+	}
+	j := f.job
 	o := sched.Outcome{Data: m.Data, Elapsed: time.Duration(m.ElapsedNS)}
 	if m.Lost != "" {
 		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.r.cfg.Addr, m.Lost)}
@@ -162,6 +168,11 @@ func (l *link) writeLoop(stop <-chan struct{}) error {
 		case <-l.wake:
 			l.mu.Lock()
 			batch, l.queue = l.queue, batch[:0]
+			for _, j := range batch {
+				if f := l.inflight[j.ID]; f != nil {
+					f.sent = true // from here on it may reach the node
+				}
+			}
 			l.mu.Unlock()
 			if err := l.flush(batch, silence); err != nil {
 				l.conn.Close()
