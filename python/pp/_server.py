@@ -337,9 +337,6 @@ class Server:
         except self._core.Closed:
             raise DestroyedServerError("Server was destroyed before the job completion") from None
 
-    def _collect(self, tid: int) -> tuple[int, bytes]:
-        return self._core_call(self._core.result, tid, -1.0)
-
     def _job_done(self, tid: int) -> bool:
         if self._destroyed:
             return False

@@ -72,8 +72,16 @@ class Task:
             return
         with self._lock:
             if not self._finished:
-                self._store(*self._server._collect(self.tid))
-                self._server._forget(self.tid)
+                # The hot path of every task(): core calls made here, not
+                # through the server's helpers, cost a microsecond less.
+                server = self._server
+                core = server._core
+                try:
+                    status, payload = core.result(server._handle, self.tid, -1.0)
+                except core.Closed:
+                    raise DestroyedServerError(DESTROYED_MESSAGE) from None
+                self._store(status, payload)
+                core.forget(server._handle, self.tid)
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "pending"
