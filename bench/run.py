@@ -253,7 +253,7 @@ def machine() -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu": cpu_model(), "cores": os.cpu_count(), "ram_gib": ram_gib(),
         "kernel": platform.release(), "python": python_version(), "go": go_version(),
-        "loadavg": load_average(),
+        "loadavg": load_average(),  # at the end of the run, the suite included
     }
     return info
 
@@ -391,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
+    git = git_state()  # now: `make bench` has just built ppgo from this tree
     broken = prepare(libs)
     load_before = load_average()
     cells = run_all(workloads, libs, args.quick, broken)
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "background": background_summary(cells),
         "quick": args.quick,
         "machine": machine(),
-        "git": git_state(),
+        "git": git,
         "libraries": library_infos(cells),
         "cells": cells,
         "table": report.table(cells),
