@@ -172,9 +172,9 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 			Restart: s.Restart,
 			Name:    "ppserver",
 		},
-		Secret:  secret,
-		Silence: min(max(s.SocketTimeout, wire.MinSilence), maxSilence),
-		Logger:  log,
+		Secret: secret,
+		Limits: wire.Limits{Silence: min(max(s.SocketTimeout, wire.MinSilence), maxSilence)},
+		Logger: log,
 	})
 	if err != nil {
 		ln.Close()

@@ -44,11 +44,11 @@ func (s *Server) addRemote(addr string, redial bool) error {
 		return nil
 	}
 	r := node.New(node.Config{
-		Addr:    addr,
-		Secret:  s.cfg.Secret,
-		Redial:  redial,
-		Silence: s.cfg.Silence,
-		Events:  s.nodeEvent,
+		Addr:   addr,
+		Secret: s.cfg.Secret,
+		Redial: redial,
+		Limits: wire.Limits{Silence: s.cfg.Silence},
+		Events: s.nodeEvent,
 	}, s.sched)
 	s.remotes[addr] = r
 	s.sched.AddNode(r, 0) // capacity arrives with the node's credits

@@ -47,11 +47,9 @@ type Config struct {
 	Secret string
 	// Redial makes the node reconnect by itself, with backoff, after a
 	// failure; without it the node waits for Kick.
-	Redial           bool
-	DialTimeout      time.Duration // 0: DefaultDialTimeout
-	HandshakeTimeout time.Duration // 0: wire.DefaultHandshakeTimeout
-	Silence          time.Duration // 0: wire.DefaultSilence
-	MaxFrame         uint32        // 0: wire.DefaultMaxFrame
+	Redial      bool
+	DialTimeout time.Duration // 0: DefaultDialTimeout
+	wire.Limits               // zero fields: the defaults
 	// Events receives one line per change a user should hear about
 	// (connected, refused, lost); it must not block. Nil drops them.
 	Events func(Event)
@@ -126,15 +124,7 @@ func New(cfg Config, rep Reporter) *Remote {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
-	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = wire.DefaultHandshakeTimeout
-	}
-	if cfg.Silence <= 0 {
-		cfg.Silence = wire.DefaultSilence
-	}
-	if cfg.MaxFrame == 0 {
-		cfg.MaxFrame = wire.DefaultMaxFrame
-	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

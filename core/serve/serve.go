@@ -33,14 +33,8 @@ type Config struct {
 	// Secret is the shared secret clients must prove; it must not be empty
 	// (auth.CheckListen decides which secret a listen address allows).
 	Secret string
-	// Silence is how long a client may stay silent before it is presumed
-	// gone; 0 means wire.DefaultSilence.
-	Silence time.Duration
-	// HandshakeTimeout bounds authentication; 0 means
-	// wire.DefaultHandshakeTimeout.
-	HandshakeTimeout time.Duration
-	// MaxFrame bounds a job or result frame; 0 means wire.DefaultMaxFrame.
-	MaxFrame uint32
+	// Limits bound every client connection; zero fields take the defaults.
+	wire.Limits
 	// CreditsPerSlot is how many jobs a client may have in flight per job
 	// the pool takes at once: one per worker while jobs are long, up to
 	// pool.MaxJobsPerWorker per worker while they are short. More than one
@@ -101,15 +95,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Pool.Workers <= 0 {
 		return nil, fmt.Errorf("serve: need at least one worker, got %d", cfg.Pool.Workers)
 	}
-	if cfg.Silence <= 0 {
-		cfg.Silence = wire.DefaultSilence
-	}
-	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = wire.DefaultHandshakeTimeout
-	}
-	if cfg.MaxFrame == 0 {
-		cfg.MaxFrame = wire.DefaultMaxFrame
-	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.CreditsPerSlot <= 0 {
 		cfg.CreditsPerSlot = DefaultCreditsPerSlot
 	}
