@@ -68,8 +68,8 @@ func TestTruncatedHandshake(t *testing.T) {
 	}
 	for _, tr := range transports {
 		for _, tc := range fakeServers {
-			t.Run(tr.name+"/server closes "+tc.name, func(t *testing.T) {
-				a, b := tr.pair(t)
+			t.Run(tr.Name+"/server closes "+tc.name, func(t *testing.T) {
+				a, b := tr.Pair(t)
 				client := goClient(a, secret, guard)
 				peer := goPeer(b, func(c *wire.Conn) error {
 					defer b.Close()
@@ -82,8 +82,8 @@ func TestTruncatedHandshake(t *testing.T) {
 			})
 		}
 		for _, tc := range fakeClients {
-			t.Run(tr.name+"/client closes "+tc.name, func(t *testing.T) {
-				a, b := tr.pair(t)
+			t.Run(tr.Name+"/client closes "+tc.name, func(t *testing.T) {
+				a, b := tr.Pair(t)
 				server := goServer(b, secret, offer, guard)
 				peer := goPeer(a, func(c *wire.Conn) error {
 					defer a.Close()
@@ -104,9 +104,9 @@ func TestHandshakeTimeout(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	for _, tr := range transports {
 		for _, side := range []string{"client", "server"} {
-			t.Run(tr.name+"/"+side, func(t *testing.T) {
+			t.Run(tr.Name+"/"+side, func(t *testing.T) {
 				t.Parallel()
-				a, b := tr.pair(t) // b stays silent, and on a pipe never reads
+				a, b := tr.Pair(t) // b stays silent, and on a pipe never reads
 				start := time.Now()
 				var err error
 				if side == "client" {

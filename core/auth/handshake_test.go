@@ -15,8 +15,8 @@ var offer = auth.Offer{Workers: 8, Credits: 16}
 
 func TestHandshake(t *testing.T) {
 	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
-			a, b := tr.pair(t)
+		t.Run(tr.Name, func(t *testing.T) {
+			a, b := tr.Pair(t)
 			cd, sd := &deadlineConn{Conn: a}, &deadlineConn{Conn: b}
 			client := goClient(cd, secret, guard)
 			serr := await(t, "server", goServer(sd, secret, offer, guard))
@@ -41,8 +41,8 @@ func TestHandshake(t *testing.T) {
 
 func TestWrongSecret(t *testing.T) {
 	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
-			a, b := tr.pair(t)
+		t.Run(tr.Name, func(t *testing.T) {
+			a, b := tr.Pair(t)
 			client := goClient(a, "another secret", guard)
 			serr := await(t, "server", goServer(b, secret, offer, guard))
 			c := await(t, "client", client)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ppgo/ppgo/core/auth"
+	"github.com/ppgo/ppgo/core/internal/conntest"
 	"github.com/ppgo/ppgo/core/wire"
 )
 
@@ -39,52 +40,14 @@ func nonce() []byte {
 	return n
 }
 
-// transport makes a connected pair: the client's end, then the server's.
-type transport struct {
-	name string
-	pair func(t *testing.T) (net.Conn, net.Conn)
-}
+// The connected pairs every test runs over.
+type transport = conntest.Transport
 
-var transports = []transport{{"pipe", pipePair}, {"tcp", tcpPair}}
-
-func pipePair(t *testing.T) (net.Conn, net.Conn) {
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
-}
-
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			c = nil
-		}
-		accepted <- c
-	}()
-	client, err := net.DialTimeout("tcp", ln.Addr().String(), guard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	select {
-	case server := <-accepted:
-		if server == nil {
-			t.Fatal("accept failed")
-		}
-		t.Cleanup(func() { server.Close() })
-		return client, server
-	case <-time.After(guard):
-		t.Fatal("accept timed out")
-	}
-	return nil, nil
-}
+var (
+	transports = conntest.Transports
+	pipePair   = conntest.PipePair
+	tcpPair    = conntest.TCPPair
+)
 
 type clientResult struct {
 	offer auth.Offer

@@ -64,8 +64,8 @@ func TestSamplesCoverEveryType(t *testing.T) {
 
 func TestRoundTrip(t *testing.T) {
 	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
-			a, b := tr.pair(t)
+		t.Run(tr.Name, func(t *testing.T) {
+			a, b := tr.Pair(t)
 			w, r := wire.NewConn(a), wire.NewConn(b)
 			for _, m := range samples {
 				t.Run(name(m), func(t *testing.T) {
@@ -89,8 +89,8 @@ func TestRoundTrip(t *testing.T) {
 func TestFullDuplex(t *testing.T) {
 	const n = 200
 	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
-			a, b := tr.pair(t)
+		t.Run(tr.Name, func(t *testing.T) {
+			a, b := tr.Pair(t)
 			client, server := wire.NewConn(a), wire.NewConn(b)
 			// The server echoes each job as a result.
 			echoed := make(chan error, 1)
@@ -228,8 +228,8 @@ func TestFlushSendsBatch(t *testing.T) {
 func TestLargeJob(t *testing.T) {
 	big := &wire.Job{ID: 9, Key: 3, Source: seq(1 << 10), Args: bytes.Repeat([]byte("pickled!"), 1<<20)} // 8 MiB
 	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
-			a, b := tr.pair(t)
+		t.Run(tr.Name, func(t *testing.T) {
+			a, b := tr.Pair(t)
 			w, r := wire.NewConn(a), wire.NewConn(b)
 			w.SetMaxFrame(wire.DefaultMaxFrame)
 			r.SetMaxFrame(wire.DefaultMaxFrame)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ppgo/ppgo/core/internal/conntest"
 	"github.com/ppgo/ppgo/core/wire"
 )
 
@@ -39,57 +40,14 @@ type fakeAddr struct{}
 func (fakeAddr) Network() string { return "bytes" }
 func (fakeAddr) String() string  { return "bytes" }
 
-// transport makes a connected pair of net.Conns: the first for the side
-// that writes, the second for the side that reads.
-type transport struct {
-	name string
-	pair func(t *testing.T) (net.Conn, net.Conn)
-}
+// The connected pairs every test runs over.
+type transport = conntest.Transport
 
-var transports = []transport{
-	{"pipe", pipePair},
-	{"tcp", tcpPair},
-}
-
-func pipePair(t *testing.T) (net.Conn, net.Conn) {
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
-}
-
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type accepted struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- accepted{c, err}
-	}()
-	dialed, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dialed.Close() })
-	select {
-	case a := <-ch:
-		if a.err != nil {
-			t.Fatal(a.err)
-		}
-		t.Cleanup(func() { a.c.Close() })
-		return dialed, a.c
-	case <-time.After(5 * time.Second):
-		t.Fatal("accept timed out")
-	}
-	return nil, nil
-}
+var (
+	transports = conntest.Transports
+	pipePair   = conntest.PipePair
+	tcpPair    = conntest.TCPPair
+)
 
 // guard bounds every blocking step of a test: a broken Conn fails the test
 // instead of hanging it.
