@@ -12,6 +12,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ppgo/ppgo/core/node"
@@ -44,6 +45,8 @@ type Server struct {
 	funcsMu sync.RWMutex
 	funcs   map[uint64]*sched.Func
 
+	jobLimit atomic.Uint64 // largest job every node can take
+
 	remotesMu sync.Mutex
 	closed    bool
 	remotes   map[string]*node.Remote // by "host:port"
@@ -67,6 +70,7 @@ func New(cfg Config) (*Server, error) {
 		funcs:   make(map[uint64]*sched.Func),
 		remotes: make(map[string]*node.Remote),
 	}
+	s.jobLimit.Store(localJobLimit)
 	local, err := pool.New(cfg.Pool, s.sched)
 	if err != nil {
 		return nil, fmt.Errorf("jobserver: %w", err)
@@ -93,7 +97,7 @@ func (s *Server) Submit(key uint64, args []byte, group string, notify bool) (uin
 	if f == nil {
 		return 0, fmt.Errorf("jobserver: function key %d is not registered", key)
 	}
-	if size, limit := uint64(len(args))+uint64(len(f.Source)), s.jobLimit(); size > limit {
+	if size, limit := uint64(len(args))+uint64(len(f.Source)), s.jobLimit.Load(); size > limit {
 		return 0, fmt.Errorf("%w: %d bytes of arguments and source, the limit is %d",
 			ErrJobTooLarge, size, limit)
 	}

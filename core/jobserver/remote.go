@@ -51,6 +51,7 @@ func (s *Server) addRemote(addr string, redial bool) error {
 		Events: s.nodeEvent,
 	}, s.sched)
 	s.remotes[addr] = r
+	s.expectRemotes()
 	s.sched.AddNode(r, 0) // capacity arrives with the node's credits
 	r.Start()
 	return nil
@@ -90,14 +91,18 @@ func (s *Server) Nodes() []NodeInfo {
 	return out
 }
 
-// jobLimit is the largest job (arguments plus source) every node can take.
-func (s *Server) jobLimit() uint64 {
-	s.remotesMu.Lock()
-	defer s.remotesMu.Unlock()
-	if len(s.remotes) > 0 || len(s.probes) > 0 {
-		return wire.DefaultMaxFrame - 64 // room for the Job frame's other fields
-	}
-	return pool.MaxFrameBody - 4
+// Limits on a job's arguments plus source: what a local worker's pipe frame
+// carries, and what a network frame does (less room for the Job's other
+// fields).
+const (
+	localJobLimit  = pool.MaxFrameBody - 4
+	remoteJobLimit = wire.DefaultMaxFrame - 64
+)
+
+// expectRemotes lowers the job limit to what every node can take, once
+// the server may have remote nodes; Submit reads it without a lock.
+func (s *Server) expectRemotes() {
+	s.jobLimit.Store(remoteJobLimit)
 }
 
 // Discover looks for ppservers matching entry ("*", "*:port", "10.0.*.*")
@@ -117,6 +122,7 @@ func (s *Server) Discover(entry, broadcast string) error {
 		return fmt.Errorf("jobserver: discover %s: server closed", entry)
 	}
 	s.probes = append(s.probes, cancel)
+	s.expectRemotes()
 	s.remotesMu.Unlock()
 
 	cfg := discovery.ProbeConfig{Pattern: pattern, Broadcast: broadcast}
