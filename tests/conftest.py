@@ -39,21 +39,21 @@ def pytest_report_header(config):
         getattr(pp, "__distribution__", "pp"), pp.version, pp.__file__)
 
 
-@pytest.fixture
-def server():
-    """A two-worker server, destroyed after the test."""
-    job_server = pp.Server(ncpus=2)
+def _serving(ncpus: int):
+    job_server = pp.Server(ncpus=ncpus)
     try:
         yield job_server
     finally:
         job_server.destroy()
+
+
+@pytest.fixture
+def server():
+    """A two-worker server, destroyed after the test."""
+    yield from _serving(2)
 
 
 @pytest.fixture
 def server1():
     """A one-worker server (jobs run one after another, in order)."""
-    job_server = pp.Server(ncpus=1)
-    try:
-        yield job_server
-    finally:
-        job_server.destroy()
+    yield from _serving(1)
