@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import importlib.metadata
 import json
 import multiprocessing
@@ -39,7 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 PP_LIBS = ("ppgo", "pp170", "ppft")
 POOL_LIBS = ("pool", "ppe")
@@ -88,6 +89,12 @@ class Executor:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class PPExecutor(Executor):
@@ -148,6 +155,14 @@ def make_executor(lib: str, workers: int) -> Executor:
     if lib == "ppe":
         return FuturesExecutor(workers)
     raise ValueError("unknown library %r" % lib)
+
+
+@contextlib.contextmanager
+def warm_executor(lib: str, workers: int) -> Iterator[Executor]:
+    """An executor whose every worker has run a job, closed afterwards."""
+    with make_executor(lib, workers) as ex:
+        warm_up(ex, workers)
+        yield ex
 
 
 def warm_up(ex: Executor, workers: int) -> None:
@@ -232,23 +247,13 @@ def descendants(root: int) -> list[int]:
 # --- the workloads ---
 
 def w_tiny(lib: str, n: int | None) -> Metrics:
-    workers = ncpus()
-    ex = make_executor(lib, workers)
-    try:
-        warm_up(ex, workers)
+    with warm_executor(lib, ncpus()) as ex:
         return throughput(ex, n or 20_000)
-    finally:
-        ex.close()
 
 
 def w_latency(lib: str, n: int | None) -> Metrics:
-    workers = ncpus()
-    ex = make_executor(lib, workers)
-    try:
-        warm_up(ex, workers)
+    with warm_executor(lib, ncpus()) as ex:
         return round_trips(ex, n or 2_000)
-    finally:
-        ex.close()
 
 
 def calibrate_burn(target_seconds: float) -> tuple[int, float]:
@@ -267,16 +272,12 @@ def calibrate_burn(target_seconds: float) -> tuple[int, float]:
 
 
 def timed_cpu_jobs(lib: str, workers: int, jobs: int, iterations: int) -> float:
-    ex = make_executor(lib, workers)
-    try:
-        warm_up(ex, workers)
+    with warm_executor(lib, workers) as ex:
         t0 = time.perf_counter()
         getters = [ex.submit(burn, iterations) for _ in range(jobs)]
         for get in getters:
             get()
         return time.perf_counter() - t0
-    finally:
-        ex.close()
 
 
 def w_cpu(lib: str, n: int | None) -> Metrics:
@@ -307,14 +308,9 @@ def transfer(ex: Executor, size: int, reps: int) -> Metrics:
 
 
 def w_payload(lib: str, n: int | None) -> Metrics:
-    workers = ncpus()
-    ex = make_executor(lib, workers)
-    try:
-        warm_up(ex, workers)
+    with warm_executor(lib, ncpus()) as ex:
         small = transfer(ex, MIB, n or 64)
         large = transfer(ex, 32 * MIB, max(2, (n or 64) // 8))
-    finally:
-        ex.close()
     return {"mib1_mb_per_s": small["mb_per_s"], "mib32_mb_per_s": large["mb_per_s"],
             "mib1": small, "mib32": large}
 
@@ -322,21 +318,16 @@ def w_payload(lib: str, n: int | None) -> Metrics:
 def w_startup(lib: str, n: int | None) -> Metrics:
     """Cold: the executor's constructor to its first result, in a new process."""
     t0 = time.perf_counter()
-    ex = make_executor(lib, ncpus())
-    try:
+    with make_executor(lib, ncpus()) as ex:
         if ex.submit(inc, 1)() != 2:
             raise RuntimeError("wrong result")
         seconds = time.perf_counter() - t0
-    finally:
-        ex.close()
     return {"seconds": seconds}
 
 
 def w_memory(lib: str, n: int | None) -> Metrics:
     """RSS of an idle executor (after one job) and of the processes under it."""
-    workers = ncpus()
-    ex = make_executor(lib, workers)
-    try:
+    with make_executor(lib, ncpus()) as ex:
         if ex.submit(inc, 1)() != 2:
             raise RuntimeError("wrong result")
         time.sleep(MEMORY_SETTLE_SECONDS)
@@ -346,16 +337,12 @@ def w_memory(lib: str, n: int | None) -> Metrics:
             "children_rss_mib": sum(rss_kib(pid) for pid in kids) / 1024,
             "children": len(kids),
         }
-    finally:
-        ex.close()
 
 
 def w_scale(lib: str, n: int | None) -> Metrics:
     """n queued tiny jobs: submit them all, then wait; the client's peak RSS."""
     jobs, workers = n or 1_000_000, ncpus()
-    ex = make_executor(lib, workers)
-    try:
-        warm_up(ex, workers)
+    with warm_executor(lib, workers) as ex:
         t0 = time.perf_counter()
         getters = [ex.submit(inc, i) for i in range(jobs)]
         submitted = time.perf_counter() - t0
@@ -363,8 +350,6 @@ def w_scale(lib: str, n: int | None) -> Metrics:
         seconds = time.perf_counter() - t0
         if getters[-1]() != jobs:
             raise RuntimeError("wrong result")
-    finally:
-        ex.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "jobs": jobs, "seconds": seconds, "submit_seconds": submitted,
@@ -459,12 +444,9 @@ def remote(lib: str, measure: Callable[[Executor], Metrics]) -> Metrics:
     port, secret = free_port(), secrets.token_hex(16)
     server = start_ppserver(port, secret)
     try:
-        ex = PPExecutor(0, ppservers=("127.0.0.1:%d" % port,), secret=secret)
-        try:
+        with PPExecutor(0, ppservers=("127.0.0.1:%d" % port,), secret=secret) as ex:
             warm_up(ex, REMOTE_WORKERS)
             return measure(ex)
-        finally:
-            ex.close()
     finally:
         stop(server)
 
