@@ -20,9 +20,9 @@ type link struct {
 
 	mu       sync.Mutex
 	closed   bool
-	inflight map[uint64]*flight // queued or sent, not yet reported
-	queue    []*sched.Job       // not yet taken by the writer
-	wake     chan struct{}      // capacity 1: the queue is not empty
+	inflight map[uint64]flight // queued or sent, not yet reported
+	queue    []*sched.Job      // not yet taken by the writer
+	wake     chan struct{}     // capacity 1: the queue is not empty
 
 	known map[uint64]bool // function keys whose source this connection has; writer only
 }
@@ -42,7 +42,7 @@ func newLink(r *Remote, conn *wire.Conn) *link {
 	return &link{
 		r:        r,
 		conn:     conn,
-		inflight: make(map[uint64]*flight),
+		inflight: make(map[uint64]flight),
 		wake:     make(chan struct{}, 1),
 		known:    make(map[uint64]bool),
 	}
@@ -55,7 +55,7 @@ func (l *link) enqueue(j *sched.Job) bool {
 	if l.closed {
 		return false
 	}
-	l.inflight[j.ID] = &flight{job: j}
+	l.inflight[j.ID] = flight{job: j}
 	l.queue = append(l.queue, j)
 	select {
 	case l.wake <- struct{}{}:
@@ -133,11 +133,11 @@ func (l *link) readLoop() error {
 func (l *link) result(m *wire.Result) error {
 	l.mu.Lock()
 	f := l.inflight[m.ID]
-	if f != nil && f.sent {
+	if f.sent {
 		delete(l.inflight, m.ID)
 	}
 	l.mu.Unlock()
-	if f == nil || !f.sent {
+	if !f.sent { // unknown ids read as a zero flight, never sent
 		return fmt.Errorf("%w: result for job %d, which this connection does not carry or has not sent", wire.ErrMalformed, m.ID)
 	}
 	j := f.job
@@ -169,8 +169,8 @@ func (l *link) writeLoop(stop <-chan struct{}) error {
 			l.mu.Lock()
 			batch, l.queue = l.queue, batch[:0]
 			for _, j := range batch {
-				if f := l.inflight[j.ID]; f != nil {
-					f.sent = true // from here on it may reach the node
+				if _, ok := l.inflight[j.ID]; ok {
+					l.inflight[j.ID] = flight{job: j, sent: true} // from here on it may reach the node
 				}
 			}
 			l.mu.Unlock()
