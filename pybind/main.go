@@ -309,8 +309,68 @@ func ppgoNextEvent(h C.longlong, ms C.int, level *C.int, msg **C.char) C.int {
 	return 1
 }
 
+// ppgoQueued sets *ids to a malloc'd array of the jobs that no worker or
+// node has taken yet and returns how many; -1 for an unknown handle.
+//
+//export ppgoQueued
+func ppgoQueued(h C.longlong, ids **C.ulonglong) C.longlong {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	queued := s.Queued()
+	*ids = cArray(queued)
+	return C.longlong(len(queued))
+}
+
+// ppgoWorkerStates sets *states to a malloc'd array of (pid, busy) pairs,
+// one per local worker process, and returns how many workers; -1 for an
+// unknown handle.
+//
+//export ppgoWorkerStates
+func ppgoWorkerStates(h C.longlong, states **C.ulonglong) C.longlong {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return -1
+	}
+	workers := s.WorkerStates()
+	pairs := make([]uint64, 0, 2*len(workers))
+	for _, w := range workers {
+		busy := uint64(0)
+		if w.Busy {
+			busy = 1
+		}
+		pairs = append(pairs, uint64(w.PID), busy)
+	}
+	*states = cArray(pairs)
+	return C.longlong(len(workers))
+}
+
+// cArray copies vals into C memory the shim frees; nil when empty.
+func cArray(vals []uint64) *C.ulonglong {
+	if len(vals) == 0 {
+		return nil
+	}
+	p := (*C.ulonglong)(C.malloc(C.size_t(len(vals)) * C.size_t(unsafe.Sizeof(C.ulonglong(0)))))
+	copy(unsafe.Slice(p, len(vals)), unsafe.Slice((*C.ulonglong)(unsafe.Pointer(&vals[0])), len(vals)))
+	return p
+}
+
+// ppgoClose stops the server: pending jobs are cancelled, workers and node
+// connections closed. The handle stays valid, so the results of jobs that
+// finished before can still be read, until ppgoFree.
+//
 //export ppgoClose
 func ppgoClose(h C.longlong) {
+	if s, err := handles.get(int64(h)); err == nil {
+		s.Close()
+	}
+}
+
+// ppgoFree closes the server if it is not yet and forgets its handle.
+//
+//export ppgoFree
+func ppgoFree(h C.longlong) {
 	if s := handles.remove(int64(h)); s != nil {
 		s.Close()
 	}

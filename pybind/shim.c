@@ -366,6 +366,59 @@ static PyObject *core_close(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* queued(h) -> list of the ids of jobs no worker or node has taken yet. */
+static PyObject *core_queued(PyObject *self, PyObject *args) {
+    long long h;
+    unsigned long long *ids = NULL;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
+        return NULL;
+    long long n = ppgoQueued(h, &ids);
+    if (n < 0)
+        return closed_error();
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (long long i = 0; list != NULL && i < n; i++) {
+        PyObject *id = PyLong_FromUnsignedLongLong(ids[i]);
+        if (id == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, id);
+    }
+    free(ids);
+    return list;
+}
+
+/* worker_states(h) -> list of (pid, busy), one per local worker process. */
+static PyObject *core_worker_states(PyObject *self, PyObject *args) {
+    long long h;
+    unsigned long long *pairs = NULL;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
+        return NULL;
+    long long n = ppgoWorkerStates(h, &pairs);
+    if (n < 0)
+        return closed_error();
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (long long i = 0; list != NULL && i < n; i++) {
+        PyObject *pair = Py_BuildValue("(KN)", pairs[2 * i], PyBool_FromLong(pairs[2 * i + 1] != 0));
+        if (pair == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+    }
+    free(pairs);
+    return list;
+}
+
+/* free(h): closes the server if needed and forgets the handle. */
+static PyObject *core_free(PyObject *self, PyObject *args) {
+    long long h;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    ppgoFree(h);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyObject *core_forked(PyObject *self, PyObject *unused) { return PyBool_FromLong(forked); }
 
 static PyMethodDef methods[] = {
@@ -388,7 +441,11 @@ static PyMethodDef methods[] = {
     {"discover", core_discover, METH_VARARGS, "discover(h, pattern, broadcast)"},
     {"next_event", core_next_event, METH_VARARGS,
      "next_event(h, timeout) -> (level, message) | () | None"},
-    {"close", core_close, METH_VARARGS, "close(h)"},
+    {"queued", core_queued, METH_VARARGS, "queued(h) -> ids of jobs not yet taken"},
+    {"worker_states", core_worker_states, METH_VARARGS,
+     "worker_states(h) -> [(pid, busy)] of the local workers"},
+    {"close", core_close, METH_VARARGS, "close(h): stop; finished results stay readable"},
+    {"free", core_free, METH_VARARGS, "free(h): close and forget the handle"},
     {"forked", core_forked, METH_NOARGS, "forked() -> whether this is a forked child"},
     {NULL, NULL, 0, NULL},
 };

@@ -119,6 +119,18 @@ func (s *Server) Workers() int { return s.local.Workers() }
 // WorkerPIDs lists the local worker processes.
 func (s *Server) WorkerPIDs() []int { return s.local.PIDs() }
 
+// WorkerStates describes the local worker processes.
+func (s *Server) WorkerStates() []pool.WorkerState { return s.local.WorkerStates() }
+
+// Queued returns the IDs of the jobs that no worker or node has taken yet:
+// those waiting in the scheduler and those the local pool holds behind a
+// running job. A job handed to a remote node counts as taken.
+func (s *Server) Queued() []uint64 {
+	ids := append(s.local.Waiting(), s.sched.Queued()...)
+	slices.Sort(ids)
+	return ids
+}
+
 // Wait reports whether job id finished within timeout (<0: no limit).
 func (s *Server) Wait(id uint64, timeout time.Duration) bool { return s.sched.Wait(id, timeout) }
 
@@ -145,7 +157,8 @@ func (s *Server) NextNotified(max int, timeout time.Duration) ([]uint64, bool) {
 func (s *Server) Pending() int { return s.sched.Pending() }
 
 // Close cancels pending jobs, disconnects from remote nodes and stops the
-// workers.
+// workers. The results of jobs that finished before stay readable, and
+// Wait, Result, Forget, Nodes and Workers keep answering.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.sched.Close()

@@ -147,7 +147,7 @@ func TestServerJobKillsEveryWorker(t *testing.T) {
 			id := submit(t, s, 1, "kill", "", false)
 			r := result(t, s, id, sched.StatusFailed)
 			for _, want := range []string{
-				fmt.Sprintf("job %d", id),
+				"failed after", // the client names the job
 				fmt.Sprintf("after %d attempts", tt.want),
 				"killed by signal SIGKILL (9)",
 				"worker process ",
@@ -265,10 +265,20 @@ func TestServerSetWorkersNegative(t *testing.T) {
 func TestServerClose(t *testing.T) {
 	s, h := newServer(t, 1, 0)
 	s.Register(1, []byte("src"))
+	// Finished before Close, but not yet read: its result must survive.
+	early := submit(t, s, 1, "early", "g", false)
+	earlyCallback := submit(t, s, 1, "early callback", "g", true)
+	if ids, _ := s.NextNotified(10, deadline); !slices.Equal(ids, []uint64{earlyCallback}) {
+		t.Fatalf("NextNotified = %v, want [%d]", ids, earlyCallback)
+	}
+	reply(t, s, early)
 	running := submit(t, s, 1, "block", "g", false)
 	pid := holdBlock(t, h).PID // held: a dropped event is a released job
 	queued := submit(t, s, 1, "queued", "g", false)
 	callback := submit(t, s, 1, "queued", "g", true)
+	if got, want := s.Queued(), []uint64{queued, callback}; !slices.Equal(got, want) {
+		t.Errorf("Queued = %v while job %d runs, want %v", got, running, want)
+	}
 
 	done := make(chan struct{})
 	go func() { s.Close(); close(done) }()
@@ -282,6 +292,14 @@ func TestServerClose(t *testing.T) {
 		if r.Message == "" {
 			t.Errorf("job %d cancelled without a message", id)
 		}
+	}
+	reply(t, s, early)
+	reply(t, s, earlyCallback)
+	if got := s.Queued(); len(got) != 0 {
+		t.Errorf("Queued after Close = %v", got)
+	}
+	if n := s.Workers(); n != 1 {
+		t.Errorf("Workers after Close = %d, want the size it had", n)
 	}
 	if !s.WaitGroup("g", false, 0) || s.Pending() != 0 {
 		t.Errorf("after Close: group pending, or Pending %d", s.Pending())

@@ -129,15 +129,49 @@ func (p *Pool) Workers() int {
 
 // PIDs returns the process ids of the running workers.
 func (p *Pool) PIDs() []int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var pids []int
-	for _, w := range p.workers {
-		if w.proc != nil {
-			pids = append(pids, w.proc.Pid)
-		}
+	for _, w := range p.WorkerStates() {
+		pids = append(pids, w.PID)
 	}
 	return pids
+}
+
+// WorkerState describes one worker process.
+type WorkerState struct {
+	PID  int
+	Busy bool // running a job
+}
+
+// WorkerStates describes the worker processes running now.
+func (p *Pool) WorkerStates() []WorkerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []WorkerState
+	for _, w := range p.workers {
+		if w.proc != nil {
+			out = append(out, WorkerState{PID: w.proc.Pid, Busy: len(w.inflight) > 0})
+		}
+	}
+	return out
+}
+
+// Waiting returns the IDs of the jobs the pool holds that no worker has
+// started: those in the backlog and those queued in a worker's pipe behind
+// the job it runs.
+func (p *Pool) Waiting() []uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []uint64
+	for _, w := range p.workers {
+		for _, j := range w.inflight[min(1, len(w.inflight)):] {
+			ids = append(ids, j.ID)
+		}
+	}
+	for _, j := range p.backlog {
+		ids = append(ids, j.ID)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // Dispatch implements sched.Node: the job goes to the least busy worker

@@ -338,3 +338,29 @@ func TestPoolCloseDuringRespawnBackoff(t *testing.T) {
 		t.Errorf("Close took %v while a respawn was backing off, want under %v", el, want)
 	}
 }
+
+// WorkerStates says which worker runs a job; Waiting lists the jobs the
+// pool holds that no worker has started.
+func TestWorkerStatesAndWaiting(t *testing.T) {
+	h := newHarness(t, "echo", 1, nil)
+	running := h.dispatch(1, "block")
+	e := h.hub.NextBlock(t)
+	queued := []*sched.Job{h.dispatch(1, "a"), h.dispatch(1, "b")}
+	if got := h.p.WorkerStates(); !slices.Equal(got, []WorkerState{{PID: e.PID, Busy: true}}) {
+		t.Fatalf("WorkerStates while a job runs = %+v, want worker %d busy", got, e.PID)
+	}
+	if got, want := h.p.Waiting(), []uint64{queued[0].ID, queued[1].ID}; !slices.Equal(got, want) {
+		t.Fatalf("Waiting = %v, want %v (job %d is running)", got, want, running.ID)
+	}
+	e.Release()
+	h.done(running)
+	for _, j := range queued {
+		h.done(j)
+	}
+	if got := h.p.Waiting(); len(got) != 0 {
+		t.Fatalf("Waiting = %v once every job is done", got)
+	}
+	fakeworker.Eventually(t, deadline, "worker idle", func() bool {
+		return slices.Equal(h.p.WorkerStates(), []WorkerState{{PID: e.PID}})
+	})
+}

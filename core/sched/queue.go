@@ -63,3 +63,12 @@ func (q *jobQueue) Drain() []*Job {
 	}
 	return out
 }
+
+// IDs returns the IDs of the queued jobs, head first.
+func (q *jobQueue) IDs() []uint64 {
+	ids := make([]uint64, q.size)
+	for i := range ids {
+		ids[i] = q.buf[(q.head+i)%len(q.buf)].ID
+	}
+	return ids
+}

@@ -93,10 +93,16 @@ func TestJobQueueOrder(t *testing.T) {
 						}
 					}
 				case "drain":
+					ids := q.IDs()
+					var drained []uint64
 					for _, j := range q.Drain() {
-						got = append(got, j.ID)
+						drained = append(drained, j.ID)
 						pushed--
 					}
+					if !slices.Equal(ids, drained) {
+						t.Fatalf("IDs before Drain = %v, Drain gave %v", ids, drained)
+					}
+					got = append(got, drained...)
 					if q.Len() != 0 {
 						t.Fatalf("Len after Drain = %d, want 0", q.Len())
 					}

@@ -158,7 +158,7 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 		j.attempts++
 		s.queue.PushFront(j)
 	default:
-		msg := fmt.Sprintf("job %d failed after %d attempts: %v", j.ID, j.attempts+1, o.Lost)
+		msg := fmt.Sprintf("failed after %d attempts: %v", j.attempts+1, o.Lost)
 		s.completeLocked(e, Result{Status: StatusFailed, Message: msg})
 	}
 	ds := s.fillLocked(buf[:0])
@@ -171,6 +171,14 @@ func (s *Scheduler) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.all.pending
+}
+
+// Queued returns the IDs of the jobs waiting for a node, in the order
+// they will be dispatched.
+func (s *Scheduler) Queued() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queue.IDs()
 }
 
 // Stats returns a snapshot of every node's counters, in the order added.

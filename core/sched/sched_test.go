@@ -276,6 +276,30 @@ func TestLostJobIsRequeuedAtHead(t *testing.T) {
 	}
 }
 
+// Queued lists the jobs no node has yet, in dispatch order: a lost job
+// rejoins it at the head, and Close empties it.
+func TestQueued(t *testing.T) {
+	s := New(Config{})
+	n := newFakeNode(s, "n")
+	s.AddNode(n, 1)
+	ids := submitN(t, s, "", 4)
+	if got := s.Queued(); !slices.Equal(got, ids[1:]) {
+		t.Fatalf("Queued = %v with job %d running, want %v", got, ids[0], ids[1:])
+	}
+	n.lose(n.next(t), errors.New("worker died"))
+	if got := s.Queued(); !slices.Equal(got, ids[1:]) {
+		t.Fatalf("Queued = %v after the running job was lost and re-sent, want %v", got, ids[1:])
+	}
+	n.done(n.next(t))
+	if got := s.Queued(); !slices.Equal(got, ids[2:]) {
+		t.Fatalf("Queued = %v after one job finished, want %v", got, ids[2:])
+	}
+	s.Close()
+	if got := s.Queued(); len(got) != 0 {
+		t.Fatalf("Queued = %v after Close, want none", got)
+	}
+}
+
 func TestLostTooOftenFails(t *testing.T) {
 	tests := []struct {
 		maxAttempts int
@@ -307,7 +331,7 @@ func TestLostTooOftenFails(t *testing.T) {
 			}
 			r := wantResult(t, s, id, StatusFailed, "")
 			for _, want := range []string{
-				fmt.Sprintf("job %d", id),
+				"failed after", // the client names the job
 				fmt.Sprintf("after %d attempts", tt.want),
 				fmt.Sprintf("SIGKILL (9) on attempt %d", tt.want), // the last cause
 			} {
