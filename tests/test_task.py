@@ -148,3 +148,66 @@ def test_finished_task_still_returns_after_destroy():
     assert task() == 36
     server.destroy()
     assert task() == 36
+
+
+def test_unread_results_survive_destroy():
+    server = pp.Server(ncpus=1)
+    results = []
+    plain = server.submit(jobs.square, (7,))
+    with_callback = server.submit(jobs.square, (8,), callback=results.append)
+    server.wait()
+    server.destroy()
+    assert plain.finished and with_callback.finished
+    assert plain() == 49 and with_callback() == 64 and results == [64]
+    assert pickle.loads(plain(raw_result=True))[0] == 49
+
+
+def test_pending_tasks_after_destroy_are_finished_and_wait_returns(tmp_path):
+    server = pp.Server(ncpus=1)
+    running = server.submit(jobs.wait_for_path, (str(tmp_path / "never"), 1))
+    queued = server.submit(jobs.square, (2,))
+    server.destroy()
+    for task in (running, queued):
+        call_within(task.wait, 30)  # returns, as in pp 1.7.0; task() raises
+        assert task.finished
+    call_within(server.wait, 30)
+
+
+def test_task_ids_count_from_zero_as_in_pp(server):
+    tasks = [server.submit(jobs.square, (i,)) for i in range(3)]
+    assert [t.tid for t in tasks] == [0, 1, 2]
+    assert [t() for t in tasks] == [0, 1, 4]
+
+
+def test_legacy_task_attributes(server):
+    def note(*args):
+        pass
+
+    task = server.submit(jobs.square, (5,), callback=note, callbackargs=("x",), group="g")
+    assert task.server is server and task.callback is note and task.callbackargs == ("x",)
+    with task.lock:  # pp's lock: held until the job is done
+        assert task.finished
+    assert pickle.loads(task.sresult) == (25, "")
+    assert task.group == "g"
+
+
+def test_task_lock_times_out_while_the_job_runs(server, tmp_path):
+    gate = tmp_path / "gate"
+    task = server.submit(jobs.wait_for_path, (str(gate), "opened"))
+    assert task.lock.acquire(timeout=0.2) is False
+    assert task.lock.acquire(blocking=False) is False
+    assert task.sresult is None
+    gate.touch()
+    assert call_within(task.lock.acquire, 30)
+    task.lock.release()
+    assert task() == "opened"
+
+
+# pp 1.7.0 reports a lost job without ppgo's retries.
+@pytest.mark.ppgo_only
+def test_failure_message_names_the_task(server1, capfd):
+    server1.submit(jobs.square, (1,))()
+    task = server1.submit(jobs.kill_own_worker)
+    assert call_within(task, 90) is None
+    out, _ = capfd.readouterr()
+    assert "pp: job 1 failed after 3 attempts" in out

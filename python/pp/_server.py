@@ -112,6 +112,12 @@ class _Logger:
         self.log(40, msg, *args, exc_info=True)
 
 
+def _free_core(core: Any, handle: int) -> None:
+    """Frees a server's core handle once the server is gone."""
+    if not core.forked():  # in a forked child the core is the parent's
+        core.free(handle)
+
+
 def _nul_join(items: list[str]) -> bytes:
     return b"".join(os.fsencode(item) + b"\0" for item in items)
 
@@ -149,7 +155,8 @@ class Server:
                  secret: str | None = None, restart: bool = False, proto: int = 4,
                  socket_timeout: float = 3600, loglevel: int | str | None = None,
                  broadcast: str | None = None) -> None:
-        self._destroyed = True  # until the core exists; destroy() is then a no-op
+        # Until the core exists: destroy() is then a no-op, submit() refuses.
+        self._destroyed = self._closed = True
         if not isinstance(ppservers, tuple):
             raise TypeError("ppservers argument must be a tuple")
         for entry in ppservers:
@@ -198,7 +205,11 @@ class Server:
         self._handle = _core.new(_nul_join(argv), _nul_join(_worker_environment()),
                                  os.getcwd(), ncpus, bool(restart), secret,
                                  float(socket_timeout))
-        self._destroyed = False
+        # The core's handle outlives destroy(), which only stops the
+        # engine: finished results stay readable until the server and its
+        # tasks are gone.
+        weakref.finalize(self, _free_core, _core, self._handle)
+        self._destroyed = self._closed = False
         self._creation_time = time.time()
         _live_servers.add(self)
         if nodes:
@@ -257,7 +268,7 @@ class Server:
         wait(group); globals: a dict from which modules and functions are
         taken, e.g. globals().
         """
-        if self._destroyed:
+        if self._closed:
             raise DestroyedServerError("Cannot submit jobs: server instance has been destroyed")
         if not isinstance(args, tuple):
             raise TypeError("args argument must be a tuple")
@@ -338,8 +349,6 @@ class Server:
             raise DestroyedServerError("Server was destroyed before the job completion") from None
 
     def _job_done(self, tid: int) -> bool:
-        if self._destroyed:
-            return False
         try:
             return self._core.wait(self._handle, tid, 0.0)
         except self._core.Closed:
@@ -352,10 +361,10 @@ class Server:
             while not task._finished and self._run_notified(0.05):
                 pass
             return
-        self._core_call(self._core.wait, task.tid, -1.0)
+        self._core_call(self._core.wait, task._id, -1.0)
 
     def _forget(self, tid: int) -> None:
-        if not self._destroyed:
+        if not self._core.forked():
             self._core.forget(self._handle, tid)
 
     def _start_callback_thread(self) -> None:
@@ -402,9 +411,8 @@ class Server:
     # -- local workers ---------------------------------------------------
 
     def get_ncpus(self) -> int:
-        """The number of local worker processes."""
-        if self._destroyed:
-            return 0
+        """The number of local worker processes (after destroy(): as many as
+        it had, as in pp)."""
         return self._core_call(self._core.workers)
 
     def set_ncpus(self, ncpus: int | str = "autodetect") -> None:
@@ -416,8 +424,6 @@ class Server:
 
     def get_active_nodes(self) -> dict[str, int]:
         """Connected nodes and their worker counts: {"local": ncpus, "host:port": n}."""
-        if self._destroyed:
-            return {}
         return {name: stat.ncpus for name, (stat, connected) in self._node_table().items()
                 if connected}
 
@@ -436,8 +442,6 @@ class Server:
 
     def get_stats(self) -> dict[str, Statistics]:
         """Job statistics per node: {node: stats with .ncpus .njobs .time .rworker}."""
-        if self._destroyed:
-            return {}
         return self._stats_by_node()
 
     def print_stats(self) -> None:
@@ -445,7 +449,7 @@ class Server:
         stats = self.get_stats()
         walltime = time.time() - self._creation_time
         total = sum(stat.njobs for stat in stats.values())
-        active = 0 if self._destroyed else self._core_call(self._core.pending)
+        active = self._core_call(self._core.pending)
         print("Job execution statistics:")
         print(" job count | % of all jobs | job time sum | time per job | job server")
         for node, stat in stats.items():
@@ -464,7 +468,7 @@ class Server:
         DestroyedServerError."""
         if self._destroyed:
             return
-        self._destroyed = True
+        self._destroyed = self._closed = True
         _live_servers.discard(self)
         if self._core.forked():
             return  # the Go runtime belongs to the parent process
