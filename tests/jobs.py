@@ -193,6 +193,26 @@ def area_via_shipped_class(shape):
     return (Square(shape.side + 1).area(), Shape.SIDES, shape.describe())
 
 
+def square_sides_and_area(side):
+    # Square and Shape come from depfuncs only (no argument is one of them).
+    return (Square.SIDES, Shape.SIDES, Square(side).area())
+
+
+def tag(func):
+    func.tag = "tagged"
+    return func
+
+
+@tag
+def tagged_double(x):
+    # Its decorator, tag, must be defined first: depfuncs list it after.
+    return (2 * x, tagged_double.tag)
+
+
+def call_tagged_double(x):
+    return tagged_double(x)
+
+
 def apply_function(func, x):
     return func(x)
 

@@ -10,6 +10,7 @@ import pytest
 import pp
 import globals_mod
 import jobs
+from helpers import run_script
 
 
 # -- type checks ------------------------------------------------------------
@@ -91,6 +92,39 @@ def test_missing_depfunc_gives_none_and_nameerror(server, capfd):
 def test_class_in_depfuncs(server):
     task = server.submit(jobs.make_vector_norm2, (3, 4), depfuncs=(jobs.Vector,))
     assert task() == 25
+
+
+# pp 1.7.0 defines depfuncs in the order given: a subclass listed before its
+# base fails the first time a worker sees it (tests/test_corpus.py).
+@pytest.mark.ppgo_only
+@pytest.mark.parametrize("depfuncs", [
+    (jobs.Square, jobs.Shape),
+    (jobs.Shape, jobs.Square),
+])
+def test_depfuncs_classes_in_any_order(server, depfuncs):
+    task = server.submit(jobs.square_sides_and_area, (3,), depfuncs=depfuncs)
+    assert task() == (4, 0, 9)
+
+
+# pp 1.7.0 ships only what depfuncs list.
+@pytest.mark.ppgo_only
+def test_depfuncs_class_brings_its_bases(server):
+    assert server.submit(jobs.square_sides_and_area, (2,), depfuncs=(jobs.Square,))() == (4, 0, 4)
+
+
+@pytest.mark.ppgo_only
+def test_depfuncs_decorator_listed_after_its_use(server):
+    task = server.submit(jobs.call_tagged_double, (4,), depfuncs=(jobs.tagged_double, jobs.tag))
+    assert task() == (8, "tagged")
+
+
+def test_missing_base_class_still_fails_clearly(server, capfd):
+    # A base that cannot be defined at all is a NameError the user sees,
+    # not a loop.
+    task = server.submit(jobs.call_tagged_double, (4,), depfuncs=(jobs.tagged_double,))
+    assert task() is None
+    out, err = capfd.readouterr()
+    assert "NameError" in out + err and "'tag'" in out + err
 
 
 def test_callers_globals_are_not_shipped(server, capfd):
@@ -185,6 +219,51 @@ def test_function_made_by_exec_is_refused_naming_it(server):
 
 
 # -- bound methods, classes of arguments, functions as arguments ----------------
+
+NESTED_SCRIPT = """
+import pp
+
+
+class Point:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+
+def norm(p):
+    return abs(p.x) + abs(p.y)
+
+
+def total(points, ops):
+    return sum(ops["norm"](p) for p in points)
+
+
+Dynamic = type("Dynamic", (), {})  # no source to ship
+
+
+def count(items):
+    return len(items)
+
+
+server = pp.Server(1)
+print(server.submit(total, ([Point(1, -2), Point(3, 4)], {"norm": norm}))())
+print(server.submit(count, ([Dynamic()],))())
+server.destroy()
+"""
+
+
+# pp 1.7.0 ships the classes of the arguments themselves only.
+@pytest.mark.ppgo_only
+def test_classes_and_functions_inside_arguments_ship(tmp_path):
+    proc = run_script(tmp_path, NESTED_SCRIPT)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "10"
+    # What cannot ship is reported as pp reports it, with what to do.
+    assert "An error has occurred during the argument unpickling:" in lines
+    assert any("Can't get attribute 'Dynamic'" in line for line in lines)
+    assert any(line.startswith("pp: an argument refers to a class") for line in lines)
+    assert lines[-1] == "None"
+
 
 def test_bound_method(server):
     sq = jobs.Square(2)

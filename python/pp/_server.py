@@ -311,8 +311,12 @@ class Server:
             elif _source.is_not_imported(cls, modules) and not _source.is_pp(cls):
                 auto += tuple(_source.class_hierarchy(cls))
 
-        shipment = self._shipper.ship(func, depfuncs, auto, modules, call_name)
         sargs = pickle.dumps(args, self._proto)
+        if b"__main__" in sargs:
+            # Deeper in the arguments: objects pickled by reference to the
+            # script, which the worker can only find if they ship.
+            auto += tuple(_source.main_objects_in(args, self._proto))
+        shipment = self._shipper.ship(func, depfuncs, auto, modules, call_name)
         if shipment.key not in self._registered:
             self._register(shipment)
         if callback is None:

@@ -194,17 +194,25 @@ class Shipper:
             sources.append(Source(text, "<pp import of %s>" % describe(obj), 1, required))
             return obj.__name__
 
-        if not callable(func):
-            raise TypeError("func must be callable, not %s" % type(func).__name__)
-        for dep in auto:
+        def add_optional(dep: Any) -> None:
             try:
                 add(dep, required=False)
             except ValueError:
                 pass  # found implicitly; pickle may still find it by import
+
+        if not callable(func):
+            raise TypeError("func must be callable, not %s" % type(func).__name__)
+        for dep in auto:
+            add_optional(dep)
         for dep in depfuncs:
             if not callable(dep):
                 raise TypeError("depfuncs entries must be functions or classes, not %r" % (dep,))
             add(dep, required=True)
+            if isinstance(dep, type):
+                # A class needs its bases: those not imported ship with it.
+                for base in class_hierarchy(dep)[:-1]:
+                    if is_not_imported(base, modules) and not is_pp(base):
+                        add_optional(base)
         name = add(func, required=True) if call_name is None else call_name
         if name is None:  # func also listed among its dependencies
             name = func.__name__
@@ -212,6 +220,41 @@ class Shipper:
         # without the pp package.
         plain = [tuple(source) for source in sources]
         return pickle.dumps((name, plain, tuple(imports)), protocol=4)
+
+
+class _MainObjectFinder(pickle.Pickler):
+    """Pickles into nothing, noting the classes and functions of __main__
+    that the pickle refers to by name."""
+
+    def __init__(self, proto: int) -> None:
+        super().__init__(_Discard(), proto)
+        self.found: dict[int, Any] = {}
+
+    def reducer_override(self, obj: Any) -> Any:
+        for candidate in (obj, type(obj)):
+            if isinstance(candidate, (type, types.FunctionType)) \
+                    and getattr(candidate, "__module__", None) == "__main__":
+                self.found.setdefault(id(candidate), candidate)
+        return NotImplemented
+
+
+class _Discard:
+    def write(self, data: bytes) -> None:
+        pass
+
+
+def main_objects_in(args: tuple, proto: int) -> list[Any]:
+    """The classes (with their bases) and functions of the user's script
+    that args refer to anywhere inside them (instances in a list, a function
+    in a dict...): the worker only finds them if their source ships. Costs a
+    second pickling, so callers use it only when the pickle names
+    __main__."""
+    finder = _MainObjectFinder(proto)
+    finder.dump(args)
+    found: list[Any] = []
+    for obj in finder.found.values():
+        found.extend(class_hierarchy(obj) if isinstance(obj, type) else [obj])
+    return found
 
 
 def find_modules(namespace: dict, prefix: str = "", visited: set | None = None) -> list[str]:

@@ -34,6 +34,9 @@ JOBS_FD = 3
 RESULTS_FD = 4
 
 EXEC_ERROR = "An error has occurred during the function execution"
+UNPICKLE_ERROR = "An error has occurred during the argument unpickling:"
+UNPICKLE_HINT = ("pp: an argument refers to a class or function the worker does not "
+                 "have; list it in depfuncs, or name its module in modules")
 
 # Results smaller than this are joined to their header and written at once.
 SMALL_BODY = 1 << 16
@@ -69,6 +72,35 @@ def compile_source(text: str, filename: str, lineno: int):
     return compile("\n" * max(lineno - 1, 0) + text, filename, "exec")
 
 
+def define_all(sources, ns: dict) -> None:
+    """Executes every source in ns, whatever order the user listed them in.
+
+    A class whose base (or a function whose decorator or default value) is
+    defined by a later source fails with NameError; it is tried again after
+    the others, for as long as a round defines something new. A required
+    source that still fails raises its error; an optional one (found
+    automatically) is dropped.
+    """
+    pending = list(sources)
+    while pending:
+        deferred = []
+        for source in pending:
+            text, filename, lineno, required = source
+            try:
+                exec(compile_source(text, filename, lineno), ns)
+            except NameError as undefined:
+                deferred.append((source, undefined))
+            except Exception:
+                if required:
+                    raise
+        if len(deferred) == len(pending):
+            for (_text, _filename, _lineno, required), error in deferred:
+                if required:
+                    raise error
+            return
+        pending = [source for source, _exc in deferred]
+
+
 def prepare(blob: bytes) -> Prepared:
     """Builds the namespace for a function key from its shipped source blob.
 
@@ -93,12 +125,7 @@ def prepare(blob: bytes) -> Prepared:
             warnings.write("pp: could not import module %r:\n" % entry)
             warnings.write(format_exc())
     sys.modules["__main__"] = module
-    for text, filename, lineno, required in sources:
-        try:
-            exec(compile_source(text, filename, lineno), ns)
-        except Exception:
-            if required:
-                raise
+    define_all(sources, ns)
     func = ns
     for part in name.split("."):
         func = func[part] if isinstance(func, dict) else getattr(func, part)
@@ -171,18 +198,26 @@ class Worker:
         output = io.StringIO()
         sys.stdout = sys.stderr = output
         result = None
+        stage = EXEC_ERROR
         try:
             prepared = self.namespace(key)
             output.write(prepared.warnings)
-            result = prepared.func(*pickle.loads(args))
+            stage = UNPICKLE_ERROR
+            call_args = pickle.loads(args)
+            stage = EXEC_ERROR
+            result = prepared.func(*call_args)
         except BaseException as exc:
-            print(EXEC_ERROR, file=output)
-            # Start the traceback below this frame: the worker's own loop is
-            # noise to the user reading it.
+            print(stage, file=output)
+            # Start the traceback at the job's own code: the worker's frames
+            # (this loop, building the namespace) are noise to the user.
             import traceback  # only when a job fails: it is slow to import
 
             tb = exc.__traceback__
-            traceback.print_exception(type(exc), exc, tb.tb_next if tb else None, file=output)
+            while tb is not None and tb.tb_frame.f_globals is globals():
+                tb = tb.tb_next
+            traceback.print_exception(type(exc), exc, tb, file=output)
+            if stage is UNPICKLE_ERROR and isinstance(exc, AttributeError):
+                print(UNPICKLE_HINT, file=output)
             result = None
         finally:
             sys.stdout, sys.stderr = self.stdout, self.stderr
