@@ -322,3 +322,20 @@ def test_function_blob_unpickles_without_pp():
                          capture_output=True, timeout=30)
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().strip() == "sum_of_cubes_plus_one"
+
+
+def test_legacy_node_tables(node):
+    """get_stats() and autopp_list name a node once it has connected, as pp
+    does; autopp_list drops it to 0 when it goes away."""
+    never = "127.0.0.1:%d" % free_port()
+    server = remote_server(node.addr, never, ncpus=1)
+    try:
+        wait_until(lambda: connected(server, node.addr), what="node connected")
+        assert server.submit(jobs.square, (3,))() == 9
+        assert sorted(server.get_stats()) == sorted(["local", node.addr])
+        assert server.autopp_list == {node.addr: 2}
+        node.kill()
+        wait_until(lambda: server.autopp_list == {node.addr: 0}, what="node counted out")
+        assert node.addr in server.get_stats()
+    finally:
+        server.destroy()

@@ -10,7 +10,7 @@ use of a name below (worker interpreters import this package too), and the Go
 runtime and the worker processes start with the first Server.
 """
 
-from pp._version import __version__, copyright, version
+from pp._version import __author__, __copyright__, __version__, author, copyright, version
 
 __distribution__ = "ppgo"
 
@@ -20,18 +20,28 @@ _LAZY = {
     "Template": "pp._template",
     "Statistics": "pp._server",
     "DestroyedServerError": "pp._errors",
+    # Helpers pp 1.7.0 exports too.
+    "start_thread": "pp._legacy",
+    "get_class_hierarchy": "pp._legacy",
+    "is_not_imported": "pp._legacy",
 }
 
-__all__ = sorted(_LAZY) + ["copyright", "version", "__version__"]
+# Legacy pp's and ppft's private names, for code that reaches for them.
+_LAZY_PRIVATE = {"_Task": ("pp._task", "Task"), "_Statistics": ("pp._server", "Statistics")}
+
+__all__ = sorted(_LAZY) + ["author", "copyright", "version", "__author__", "__copyright__",
+                           "__version__"]
 
 
 def __getattr__(name: str):
-    module = _LAZY.get(name)
+    module, attribute = _LAZY.get(name), name
+    if module is None:
+        module, attribute = _LAZY_PRIVATE.get(name, (None, name))
     if module is None:
         raise AttributeError("module 'pp' has no attribute %r" % name)
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pp import _source
 from pp._errors import DestroyedServerError
+from pp._legacy import LegacyServerState
 from pp._task import Task
 from pp._version import version
 
@@ -88,9 +89,9 @@ class _Logger:
     def __init__(self, level: int | str | None) -> None:
         self._logger: Any = None
         if level is not None:
-            self._get().setLevel(level)
+            self.get().setLevel(level)
 
-    def _get(self) -> Any:
+    def get(self) -> Any:
         if self._logger is None:
             import logging
 
@@ -100,7 +101,7 @@ class _Logger:
     def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
         if level < 30 and self._logger is None and "logging" not in sys.modules:
             return
-        self._get().log(level, msg, *args, **kwargs)
+        self.get().log(level, msg, *args, **kwargs)
 
     def info(self, msg: str, *args: Any) -> None:
         self.log(20, msg, *args)
@@ -144,7 +145,7 @@ class Statistics:
         return "Statistics(ncpus=%d, njobs=%d, time=%.6f)" % (self.ncpus, self.njobs, self.time)
 
 
-class Server:
+class Server(LegacyServerState):
     """Parallel Python execution server: runs jobs on local worker processes
     and on remote ppserver nodes."""
 
@@ -185,7 +186,7 @@ class Server:
         self.socket_timeout = socket_timeout
         nodes = [self._parse_node(entry) for entry in ppservers]
         self.ppservers = [node for node in nodes if "*" not in node[0]]
-        self.auto_ppservers = [node for node in nodes if "*" in node[0]]
+        self._discovered = [node for node in nodes if "*" in node[0]]
         self._broadcast = broadcast
         self._proto = proto
         self._restart = restart
@@ -228,7 +229,7 @@ class Server:
         self._events_thread.start()
         for host, port in self.ppservers:
             self._core_call(self._core.connect, "%s:%d" % (host, port))
-        for host, port in self.auto_ppservers:
+        for host, port in self._discovered:
             self._core_call(self._core.discover, "%s:%d" % (host, port), self._broadcast or "")
 
     def _report_node_events(self) -> None:
@@ -331,7 +332,7 @@ class Server:
 
     def _nothing_can_run(self) -> bool:
         """True when nothing could ever run a job submitted now."""
-        return not self.ppservers and not self.auto_ppservers and self.get_ncpus() == 0
+        return not self.ppservers and not self._discovered and self.get_ncpus() == 0
 
     def _register(self, shipment: _source.Shipment) -> None:
         """Hands the core a function's source the first time its key is used."""
@@ -438,6 +439,8 @@ class Server:
         table = {}
         for line in self._core_call(self._core.stats).splitlines():
             name, workers, connected, _running, jobs, busy = line.split("\t")
+            if workers == "0" and jobs == "0" and connected == "0":
+                continue  # a node never reached: pp lists a node once it connects
             table[name] = (Statistics(int(workers), int(jobs), float(busy)), connected == "1")
         return table
 

@@ -162,15 +162,24 @@ class Shipper:
             cached, call = None, None
         if cached is not None:
             return cached
-        blob = self._build(func, depfuncs, auto, modules, call_name)
-        with self._lock:
-            key = self._by_blob.setdefault(blob, len(self._by_blob) + 1)
-            shipment = Shipment(key, blob)
-            if call is not None:
+        shipment = self._keyed(self._build(func, depfuncs, auto, modules, call_name))
+        if call is not None:
+            with self._lock:
                 if len(self._by_call) >= MAX_CACHED_CALLS:
                     self._by_call.clear()
                 self._by_call[call] = shipment
         return shipment
+
+    def ship_sources(self, name: str, texts: Iterable[str], modules: Iterable[str]) -> Shipment:
+        """The shipment for source text someone else extracted: legacy pp's
+        serialized ``(name, sources, modules)``, as Server.insert() gets it."""
+        sources = [(text, "<pp insert>", 1, True) for text in texts]
+        return self._keyed(pickle.dumps((name, sources, tuple(modules)), protocol=4))
+
+    def _keyed(self, blob: bytes) -> Shipment:
+        """The shipment of blob, keyed by its content."""
+        with self._lock:
+            return Shipment(self._by_blob.setdefault(blob, len(self._by_blob) + 1), blob)
 
     def _build(self, func: Any, depfuncs: tuple, auto: tuple, modules: tuple,
                call_name: str | None) -> bytes:
