@@ -23,18 +23,24 @@ PPGO_PYTHON = ROOT / ".venv" / "bin" / "python"
 @dataclass(frozen=True)
 class Env:
     name: str
-    requirement: str     # what pip installs
-    distribution: str    # whose version tells whether it is installed
-    version: str | None  # the version wanted; None: any
+    requirements: tuple[str, ...]  # what pip installs
+    distribution: str              # whose version tells whether it is installed
+    version: str | None            # the version wanted; None: any
 
 
 # ppft is pinned to the newest release when the suite was written, so that
 # runs stay comparable; bump it here deliberately.
 ANCHOR_ENVS = {
-    "pp170": Env("pp170", "pp==1.7.0", "pp", "1.7.0"),
-    "ppft": Env("ppft", "ppft==1.7.8", "ppft", "1.7.8"),
+    "pp170": Env("pp170", ("pp==1.7.0",), "pp", "1.7.0"),
+    "ppft": Env("ppft", ("ppft==1.7.8",), "ppft", "1.7.8"),
 }
-TOOLS_ENV = Env("tools", "matplotlib", "matplotlib", None)
+TOOLS_ENV = Env("tools", ("matplotlib",), "matplotlib", None)
+
+# pathos, the most used consumer of pp's interface (through ppft), with its
+# dependencies, pinned like the anchors. The compatibility tests run it on
+# uqfoundation's ppft (this venv) and on ppgo (a venv of their own).
+PATHOS_PINS = ("pathos==0.3.5", "dill==0.4.1", "pox==0.3.7", "multiprocess==0.70.19")
+PATHOS_ON_PPFT = Env("pathos-ppft", PATHOS_PINS + ("ppft==1.7.8", "pytest"), "pathos", "0.3.5")
 
 
 def env_python(env: Env) -> Path:
@@ -50,19 +56,28 @@ def installed_version(python: Path, distribution: str) -> str | None:
     return out or None
 
 
+def create(directory: Path, base_python: Path = PPGO_PYTHON) -> Path:
+    """Makes a venv in directory unless there is one; returns its python."""
+    python = directory / "bin" / "python"
+    if not python.exists():
+        print("creating venv %s" % directory, flush=True)
+        subprocess.run([str(base_python), "-m", "venv", str(directory)], check=True)
+    return python
+
+
+def pip_install(python: Path, *args: str) -> None:
+    print("installing %s into %s" % (" ".join(args), python.parent.parent), flush=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q",
+                    "--disable-pip-version-check", *args], check=True)
+
+
 def ensure(env: Env, base_python: Path = PPGO_PYTHON) -> Path:
     """The venv's interpreter, after creating the venv or installing into it
     only if it lacks the wanted version."""
-    python = env_python(env)
-    if not python.exists():
-        print("bench: creating %s" % python.parent.parent, flush=True)
-        subprocess.run([str(base_python), "-m", "venv", str(python.parent.parent)], check=True)
+    python = create(env_python(env).parent.parent, base_python)
     have = installed_version(python, env.distribution)
     if have is None or (env.version is not None and have != env.version):
-        print("bench: installing %s into %s" % (env.requirement, python.parent.parent),
-              flush=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q",
-                        "--disable-pip-version-check", env.requirement], check=True)
+        pip_install(python, *env.requirements)
     return python
 
 
