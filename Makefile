@@ -9,7 +9,7 @@ GO     ?= go
 # cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
 export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install demo test test-go test-python lint clean ppserver ppserver-standalone
+.PHONY: all venv install ppft-shim demo test test-go test-python lint clean ppserver ppserver-standalone
 
 all: install
 
@@ -20,9 +20,20 @@ $(VPY):
 venv: $(VPY)
 	$(VPY) -m pip install -q pytest pytest-timeout flake8 mypy
 
-# Installs the package the way users do: pip builds the Go extension.
+# Installs the package the way users do: pip builds the wheel (and the Go
+# extension in it), then installs the wheel. The wheel stays in build/dist
+# for tests that install it elsewhere (the pathos recipe).
+DIST := build/dist
+
 install: venv
-	$(VPY) -m pip install -q --force-reinstall --no-deps .
+	rm -f $(DIST)/ppgo-*.whl
+	$(VPY) -m pip wheel -q --no-deps -w $(DIST) .
+	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/ppgo-*.whl
+
+# The ppft stand-in that lets pathos run on ppgo (docs/PATHOS.md).
+ppft-shim: venv
+	rm -f $(DIST)/ppft-*.whl
+	$(VPY) -m pip wheel -q --no-deps -w $(DIST) ./shims/ppft
 
 # The ppserver binary on its own (`make install` also puts one in .venv/bin).
 # Static, like the one in the wheel; the standalone build embeds a Python
@@ -46,7 +57,7 @@ lint: venv
 	$(GO) vet ./...
 	$(GO) vet -tags standalone ./ppserver/...
 	$(VPY) -m flake8 --max-line-length 100 python tests examples bench setup.py
-	$(VPY) -m mypy --ignore-missing-imports python/pp
+	$(VPY) -m mypy --ignore-missing-imports python/pp python/ppgo
 
 test-go:
 	$(GO) test -race -count=1 ./...

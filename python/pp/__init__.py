@@ -10,9 +10,39 @@ use of a name below (worker interpreters import this package too), and the Go
 runtime and the worker processes start with the first Server.
 """
 
+import os as _os
+
 from pp._version import __author__, __copyright__, __version__, author, copyright, version
 
 __distribution__ = "ppgo"
+
+# Files that only other distributions' pp packages have: upstream pp 1.x
+# and ppft (which pathos pulls in). Either, installed into the same
+# environment, writes into this package; whichever was installed last wins
+# the files both have, so programs may run on a mix.
+_FOREIGN_FILES = {
+    "_auto.py": "pp 1.x", "_transport.py": "pp 1.x", "_worker.py": "pp 1.x", "cli.py": "pp 1.x",
+    "_pp.py": "ppft", "auto.py": "ppft", "transport.py": "ppft", "server": "ppft",
+}
+
+
+def _check_shadowing() -> None:
+    """Warns when another distribution's pp has written into this one (a
+    directory listing: import pp stays cheap)."""
+    try:
+        entries = _os.listdir(_os.path.dirname(__file__))
+    except OSError:
+        return
+    owners = sorted({_FOREIGN_FILES[e] for e in entries if e in _FOREIGN_FILES})
+    if owners:
+        import warnings
+
+        warnings.warn("pp: files of %s are mixed into ppgo's pp package, so programs may "
+                      "run partly on it; run `python -m ppgo` for what to do"
+                      % " and ".join(owners), RuntimeWarning, stacklevel=2)
+
+
+_check_shadowing()
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
