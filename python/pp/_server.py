@@ -13,6 +13,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from pp import _source
+from pp._address import join_host_port, parse_ppserver
 from pp._errors import DestroyedServerError
 from pp._task import Task
 from pp._version import version
@@ -216,7 +217,7 @@ class Server:
             target=self._report_node_events, name="pp-nodes", daemon=True)
         self._events_thread.start()
         for host, port in self.ppservers:
-            self._core_call(self._core.connect, "%s:%d" % (host, port))
+            self._core_call(self._core.connect, join_host_port(host, port))
         for host, port in self.auto_ppservers:
             self._core_call(self._core.discover, "%s:%d" % (host, port), self._broadcast or "")
 
@@ -236,12 +237,7 @@ class Server:
 
     @staticmethod
     def _parse_node(entry: str) -> tuple[str, int]:
-        host, _, port = entry.partition(":")
-        try:
-            return host, int(port) if port else Server.default_port
-        except ValueError:
-            raise ValueError("ppservers entry %r: port %r is not a number"
-                             % (entry, port)) from None
+        return parse_ppserver(entry, Server.default_port)
 
     # -- submitting ------------------------------------------------------
 
