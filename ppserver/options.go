@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"strings"
@@ -127,18 +127,20 @@ var options = []option{
 		if v == "" {
 			return nil // legacy: an empty -i keeps the default
 		}
-		if strings.ContainsAny(v, " /") {
-			return fmt.Errorf("%q is not a host name or IP address", v)
+		host, err := parseInterface(v)
+		if err != nil {
+			return err
 		}
-		s.Interface = v
+		s.Interface = host
 		return nil
 	}},
 	{flag: "b", section: "network", key: "broadcast", arg: "BROADCAST", set: func(s *Settings, v string) error {
 		if v == "" {
 			return nil
 		}
-		if net.ParseIP(v) == nil {
-			return fmt.Errorf("broadcast address must be an IP address, not %q", v)
+		// Autodiscovery is IPv4 broadcast; IPv6 has no broadcast.
+		if a, err := netip.ParseAddr(v); err != nil || !a.Unmap().Is4() {
+			return fmt.Errorf("broadcast address must be an IPv4 address, not %q", v)
 		}
 		s.Broadcast = v
 		return nil
@@ -183,6 +185,28 @@ var options = []option{
 	}},
 	{flag: "P", section: "general", key: "pid_file", arg: "PIDFILE", set: stringOption(func(s *Settings) *string { return &s.PIDFile })},
 	{flag: "python", section: "general", key: "python", arg: "PATH", set: stringOption(func(s *Settings) *string { return &s.Python })},
+}
+
+// parseInterface checks an -i value: a host name or an IP address. An
+// IPv6 one may come bracketed, as users copy it from "[::1]:35000"; it is
+// kept bare, because net.JoinHostPort adds the brackets when it listens.
+// A port is refused rather than read as part of an address: -p sets it.
+func parseInterface(v string) (string, error) {
+	if strings.HasPrefix(v, "[") || strings.HasSuffix(v, "]") {
+		inner, _ := strings.CutPrefix(v, "[")
+		inner, _ = strings.CutSuffix(inner, "]")
+		if a, err := netip.ParseAddr(inner); err != nil || !a.Is6() || "["+inner+"]" != v {
+			return "", fmt.Errorf("%q: brackets may only enclose an IPv6 address, as in [::1]", v)
+		}
+		return inner, nil
+	}
+	if strings.ContainsAny(v, " /[]") {
+		return "", fmt.Errorf("%q is not a host name or IP address", v)
+	}
+	if _, err := netip.ParseAddr(v); err != nil && strings.Contains(v, ":") {
+		return "", fmt.Errorf("%q is not a host name or IP address (the port is set with -p)", v)
+	}
+	return v, nil
 }
 
 func lookupFlag(name string) *option {

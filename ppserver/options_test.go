@@ -159,6 +159,12 @@ func TestLoadSettings(t *testing.T) {
 					t.Errorf("got %+v", s)
 				}
 			}},
+		{"IPv6 interface in the config, bracketed", []string{"-c", "pp.ini"}, files{"pp.ini": "[network]\ninterface = [::1]\n"}, nil,
+			func(t *testing.T, s Settings) {
+				if s.Interface != "::1" {
+					t.Errorf("Interface = %q, want ::1", s.Interface)
+				}
+			}},
 		{"other sections are ignored", []string{"-c", "pp.ini"}, files{"pp.ini": "[other]\nport = x\n[network]\nport = 61004\n"}, nil,
 			func(t *testing.T, s Settings) {
 				if s.Port != 61004 {
@@ -205,6 +211,10 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{"socket timeout not a number", []string{"-k", "1h"}, nil, []string{"-k:", `"1h"`}},
 		{"broadcast not an address", []string{"-b", "everyone"}, nil, []string{"-b:", "everyone"}},
 		{"interface with a space", []string{"-i", "eth0 eth1"}, nil, []string{"-i:"}},
+		{"interface with a port", []string{"-i", "127.0.0.1:35000"}, nil, []string{"-i:", "-p"}},
+		{"IPv6 interface in the config, unclosed", []string{"-c", "pp.ini"}, files{"pp.ini": "[network]\ninterface = [::1\n"},
+			[]string{"pp.ini:2: [network] interface:", "IPv6"}},
+		{"IPv6 broadcast", []string{"-b", "ff02::1"}, nil, []string{"-b:", "IPv4"}},
 		{"log format field", []string{"-f", "%(funcName)s"}, nil, []string{"-f:", "funcName", "supported"}},
 		{"log format without conversion", []string{"-f", "%(message)"}, nil, []string{"-f:", "conversion"}},
 		{"log format stray percent", []string{"-f", "100% %(message)s"}, nil, []string{"-f:"}},
@@ -239,6 +249,48 @@ func TestLoadSettingsErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseInterface(t *testing.T) {
+	tests := []struct {
+		in, want string // want "" when refused
+	}{
+		{"127.0.0.1", "127.0.0.1"},
+		{"0.0.0.0", "0.0.0.0"},
+		{"localhost", "localhost"},
+		{"node1.example.com", "node1.example.com"},
+		{"::1", "::1"},
+		{"::", "::"},
+		{"[::1]", "::1"},
+		{"[::]", "::"},
+		{"fe80::1%eth0", "fe80::1%eth0"},
+		{"[fe80::1%eth0]", "fe80::1%eth0"},
+		{"::ffff:127.0.0.1", "::ffff:127.0.0.1"},
+
+		{"[::1", ""},
+		{"::1]", ""},
+		{"[[::1]]", ""},
+		{"[127.0.0.1]", ""},
+		{"[localhost]", ""},
+		{"[]", ""},
+		{"[::1]:35000", ""},
+		{"::1:35000x", ""},
+		{"127.0.0.1:35000", ""},
+		{"localhost:35000", ""},
+		{"eth0 eth1", ""},
+		{"10.0.0.0/8", ""},
+	}
+	for _, tt := range tests {
+		got, err := parseInterface(tt.in)
+		switch {
+		case tt.want != "" && (err != nil || got != tt.want):
+			t.Errorf("parseInterface(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		case tt.want == "" && err == nil:
+			t.Errorf("parseInterface(%q) = %q, want an error", tt.in, got)
+		case tt.want == "" && !strings.Contains(err.Error(), tt.in):
+			t.Errorf("parseInterface(%q) error %q does not name the value", tt.in, err)
+		}
 	}
 }
 

@@ -30,7 +30,8 @@ Options:
   -n PROTO         pickle protocol of job results (default %d)
   -c CONFIG        read options from an INI config file ([general] and
                    [network] sections; flags given here override it)
-  -i INTERFACE     address to listen on (default %s, every interface)
+  -i INTERFACE     address to listen on, IPv4, IPv6 or a host name (default %s,
+                   every IPv4 interface; -i :: is every IPv6 and IPv4 one)
   -b BROADCAST     broadcast address for autodiscovery (default %s)
   -p PORT          TCP port to listen on (default %d)
   -w NWORKERS      number of worker processes (default: the number of CPUs)
@@ -46,7 +47,8 @@ jobs finish (a second one stops at once).
 
 Security: a ppserver runs whatever code its clients send. Without a secret
 (-s, the config file, or PP_SECRET), or with legacy pp's default one, it
-starts only on loopback (-i 127.0.0.1) and refuses any other interface.
+starts only on loopback (-i 127.0.0.1 or -i ::1) and refuses any other
+interface.
 The -s option overrides the config file and the PP_SECRET variable.
 `, version, build, defaultLogFormat, defaultProto, defaultInterface, defaultBroadcast,
 		defaultSettings().Port, wire.MinSilence.Seconds(), maxSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp())

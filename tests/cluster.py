@@ -14,21 +14,38 @@ SECRET = "cluster-test-secret"
 START_TIMEOUT = 15.0
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now (and, likely, UDP too)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now on host (and, likely, UDP too)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
+def ipv6_loopback_missing() -> str:
+    """Why this machine cannot listen on ::1, or "" when it can."""
+    if not socket.has_ipv6:
+        return "Python was built without IPv6"
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as e:
+        return "cannot bind ::1 (no IPv6 loopback here): %s" % e
+    return ""
+
+
 class Node:
-    """A ppserver process on 127.0.0.1; stop() or kill() it, or use `with`."""
+    """A ppserver process on loopback, 127.0.0.1 or ::1; stop() or kill()
+    it, or use `with`."""
 
     def __init__(self, *flags: str, port: int | None = None, workers: int = 2,
                  secret: str | None = SECRET, interface: str = "127.0.0.1",
                  wait: bool = True) -> None:
-        self.port = port or free_port()
-        self.addr = "127.0.0.1:%d" % self.port
+        if interface not in ("127.0.0.1", "::1"):
+            raise ValueError("test nodes listen on loopback only, not %r" % interface)
+        self.host = interface
+        self.port = port or free_port(interface)
+        # As pp names the node: an IPv6 host in brackets.
+        self.addr = ("[%s]:%d" if ":" in interface else "%s:%d") % (interface, self.port)
         argv = [PPSERVER, "-p", str(self.port), "-w", str(workers), "-i", interface]
         if secret is not None:
             argv += ["-s", secret]
@@ -45,7 +62,7 @@ class Node:
                 raise RuntimeError("ppserver exited with %s: %s"
                                    % (self.proc.returncode, self.proc.stdout.read()))
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.02)

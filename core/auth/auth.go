@@ -222,11 +222,14 @@ func CheckListen(secret, host string) (string, error) {
 		}
 		return "", fmt.Errorf("auth: refusing to listen on %q with %s: anyone could run code here; "+
 			"set a secret with -s SECRET, `secret =` in the [general] section of the config file, "+
-			"or the PP_SECRET environment variable (or listen on 127.0.0.1 only with -i)", host, what)
+			"or the PP_SECRET environment variable (or listen on loopback only: -i 127.0.0.1 or -i ::1)", host, what)
 	}
 	return DefaultSecret, nil
 }
 
+// isLoopback: 127.0.0.0/8 and ::1 in any spelling ("[::1]", "::1%lo",
+// "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", which Go binds as 127.0.0.1),
+// and the name localhost. "::" is every address, not loopback.
 func isLoopback(host string) bool {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if strings.EqualFold(host, "localhost") {

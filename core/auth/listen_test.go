@@ -22,6 +22,10 @@ func TestCheckListen(t *testing.T) {
 		{auth.DefaultSecret, "127.0.0.1", auth.DefaultSecret},
 		{auth.DefaultSecret, "::1", auth.DefaultSecret},
 		{auth.DefaultSecret, "localhost", auth.DefaultSecret},
+		{"", "0:0:0:0:0:0:0:1", auth.DefaultSecret},
+		{"", "::1%lo", auth.DefaultSecret},
+		{"", "::ffff:127.0.0.1", auth.DefaultSecret},
+		{auth.DefaultSecret, "[::1]", auth.DefaultSecret},
 
 		{"", "0.0.0.0", ""},
 		{"", "", ""},
@@ -29,6 +33,11 @@ func TestCheckListen(t *testing.T) {
 		{"", "10.1.2.3", ""},
 		{"", "192.168.1.20", ""},
 		{"", "fe80::1", ""},
+		{"", "[::]", ""},
+		{"", "::ffff:0.0.0.0", ""},
+		{"", "2001:db8::1", ""},
+		{"", "::2", ""},
+		{auth.DefaultSecret, "::", ""},
 		{"", "example.com", ""},
 		{auth.DefaultSecret, "0.0.0.0", ""},
 		{auth.DefaultSecret, "", ""},
@@ -50,7 +59,7 @@ func TestCheckListen(t *testing.T) {
 			t.Errorf("CheckListen(%q, %q) refused but returned secret %q", tc.secret, tc.host, got)
 		case tc.want == "":
 			// The message tells the operator how to fix it.
-			for _, hint := range []string{"-s", "PP_SECRET"} {
+			for _, hint := range []string{"-s", "PP_SECRET", "-i ::1"} {
 				if !strings.Contains(err.Error(), hint) {
 					t.Errorf("CheckListen(%q, %q): %q does not mention %s", tc.secret, tc.host, err, hint)
 				}

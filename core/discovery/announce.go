@@ -52,6 +52,9 @@ func Announce(ctx context.Context, cfg AnnounceConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := checkInterface(cfg.Interface); err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -64,6 +67,20 @@ func Announce(ctx context.Context, cfg AnnounceConfig) error {
 		msg:   message{kind: kindServer, port: uint16(tcpPort)},
 		sched: announceSchedule{interval: interval},
 	})
+}
+
+// checkInterface refuses an IPv6 address to announce from: the protocol
+// is IPv4 broadcast, which IPv6 lacks, and a node on ::1 alone cannot be
+// reached at the IPv4 address an announcement would carry. The wildcard
+// "::" is fine: it takes IPv4 connections too (dual stack), and the
+// announcements leave from the IPv4 wildcard.
+func checkInterface(iface string) error {
+	ip, err := netip.ParseAddr(iface)
+	if err != nil || ip.Unmap().Is4() || ip.IsUnspecified() {
+		return nil // a host name is left to the bind, which reports it
+	}
+	return fmt.Errorf("discovery: cannot announce from %s: autodiscovery is IPv4 broadcast only; "+
+		"clients name this node by address instead, as in [%s]:port", iface, iface)
 }
 
 type announcer struct {

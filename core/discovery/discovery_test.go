@@ -116,6 +116,25 @@ func TestAnnounceFromInterface(t *testing.T) {
 	client.await(want)
 }
 
+// TestAnnounceIPv6Interface: a ppserver on IPv6 cannot be announced by
+// IPv4 broadcast and is told so at once, but one on the dual-stack
+// wildcard "::" announces from the IPv4 wildcard.
+func TestAnnounceIPv6Interface(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for _, iface := range []string{"::1", "fe80::1%lo", "2001:db8::1"} {
+		err := Announce(ctx, AnnounceConfig{Interface: iface, Port: 1, Broadcast: testBroadcast})
+		if err == nil || !strings.Contains(err.Error(), "IPv4 broadcast only") || !strings.Contains(err.Error(), iface) {
+			t.Errorf("Announce from %s: %v, want an error saying discovery is IPv4 only", iface, err)
+		}
+	}
+	port := testPort(t)
+	client := newPeer(t, port)
+	announce(t, AnnounceConfig{Interface: "::", Port: port, Broadcast: testBroadcast})
+	client.await(fmt.Sprintf("ppgo-discovery 1 S %d", port))
+}
+
 // garbage is datagrams to ignore; a few almost look right.
 var garbage = []string{
 	"", "S", "C", "\x00\xff\xfe", "ppgo-discovery 1 S 0", "ppgo-discovery 1 S 65536",
@@ -214,6 +233,7 @@ func TestConfigErrors(t *testing.T) {
 	for name, err := range map[string]error{
 		"bad broadcast":   Announce(ctx, AnnounceConfig{Broadcast: "127.255.255"}),
 		"IPv6 broadcast":  Announce(ctx, AnnounceConfig{Broadcast: "::1"}),
+		"IPv6 interface":  Announce(ctx, AnnounceConfig{Interface: "::1", Broadcast: testBroadcast}),
 		"port":            Announce(ctx, AnnounceConfig{Port: 70000, Broadcast: testBroadcast}),
 		"TCP port":        Announce(ctx, AnnounceConfig{TCPPort: -1, Broadcast: testBroadcast}),
 		"interval":        Announce(ctx, AnnounceConfig{Interval: -time.Second, Broadcast: testBroadcast}),

@@ -16,6 +16,11 @@
 // broadcasts, and sends from a second socket bound to that address and
 // port, so its announcements carry that address.
 //
+// It is IPv4 only, as IPv6 has no broadcast: patterns are IPv4 masks, and
+// an announcer refuses an IPv6 interface address, except the dual-stack
+// wildcard "::", from which it announces as from "0.0.0.0". Nodes on IPv6
+// are named by address instead ("[::1]:35000").
+//
 // A datagram is one line of ASCII, without a newline:
 //
 //	ppgo-discovery 1 S <port>   a ppserver accepts TCP connections on <port>

@@ -32,6 +32,10 @@ func ParsePattern(entry string) (Pattern, error) {
 }
 
 func parsePattern(entry string) (Pattern, error) {
+	if looksIPv6(entry) {
+		return Pattern{}, errors.New("autodiscovery patterns are IPv4 only (discovery broadcasts); " +
+			"name an IPv6 node by its address, as in [::1]:35000")
+	}
 	host, portText, hasPort := strings.Cut(entry, ":")
 	port := uint16(DefaultPort)
 	if hasPort {
@@ -67,6 +71,17 @@ func parsePattern(entry string) (Pattern, error) {
 		return Pattern{}, errors.New("no '*': a host, not a pattern")
 	}
 	return Pattern{net: netip.PrefixFrom(netip.AddrFrom4(a), bits), port: port}, nil
+}
+
+// looksIPv6 tells an IPv6 pattern ("::*", "fe80:0:0:0:0:0:0:*",
+// "[::*]:5") from an IPv4 one with a bad port ("*:1:2"), so that the
+// error says what is wrong; the Python side draws the same line.
+func looksIPv6(entry string) bool {
+	if strings.ContainsAny(entry, "[]") || strings.Contains(entry, "::") {
+		return true
+	}
+	host, _, _ := strings.Cut(entry, ":")
+	return strings.Count(entry, ":") > 1 && !strings.Contains(host, "*")
 }
 
 // parseOctet accepts a decimal 0 to 255 without leading zeros, which

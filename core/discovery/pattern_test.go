@@ -73,6 +73,34 @@ func TestParsePatternErrors(t *testing.T) {
 	}
 }
 
+// IPv6 patterns get an error that says so, not one about ports or octets;
+// an IPv4 pattern with a bad port is still about its port.
+func TestParsePatternIPv6(t *testing.T) {
+	for _, tt := range []struct {
+		entry string
+		ipv6  bool
+	}{
+		{"::*", true},
+		{"[::*]:60000", true},
+		{"[::]:60000", true},
+		{"fe80::*", true},
+		{"fe80:0:0:0:0:0:0:*", true},
+		{"fe80:*:*:*:*:*:*:*:5", true},
+		{"*:1:2", false},
+		{"10.0.*.*:1:2", false},
+		{"*:http", false},
+	} {
+		_, err := ParsePattern(tt.entry)
+		if err == nil {
+			t.Errorf("ParsePattern(%q) succeeded", tt.entry)
+			continue
+		}
+		if got := strings.Contains(err.Error(), "IPv4 only"); got != tt.ipv6 {
+			t.Errorf("ParsePattern(%q) error %q: says IPv4 only = %v, want %v", tt.entry, err, got, tt.ipv6)
+		}
+	}
+}
+
 func TestIsPattern(t *testing.T) {
 	for entry, want := range map[string]bool{"*": true, "10.0.*.*:5": true, "10.0.0.1": false, "node1:60000": false} {
 		if got := IsPattern(entry); got != want {

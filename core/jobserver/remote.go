@@ -2,8 +2,11 @@ package jobserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/ppgo/ppgo/core/discovery"
@@ -23,11 +26,32 @@ type NodeInfo struct {
 	Busy      time.Duration
 }
 
-// Connect adds the ppserver at addr ("host:port"): it is dialled in the
-// background, joins the scheduler once authenticated, and is redialled
-// with backoff whenever it goes away. Adding a known node does nothing.
+// Connect adds the ppserver at addr ("host:port", "[::1]:port"): it is
+// dialled in the background, joins the scheduler once authenticated, and
+// is redialled with backoff whenever it goes away. Adding a known node
+// does nothing. An address no dial could use is an error at once.
 func (s *Server) Connect(addr string) error {
+	if err := checkAddr(addr); err != nil {
+		return fmt.Errorf("jobserver: connect %q: %w", addr, err)
+	}
 	return s.addRemote(addr, true)
+}
+
+// checkAddr rejects what would otherwise fail every redial, forever and
+// only in the log: above all an IPv6 host without brackets ("::1:35000"
+// cannot say where the port starts; net.JoinHostPort writes "[::1]:35000").
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return errors.New("no host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
 }
 
 // addRemote adds a node, or kicks a known one that is disconnected.

@@ -13,6 +13,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from pp import _source
+from pp._address import join_host_port, parse_ppserver
 from pp._errors import DestroyedServerError
 from pp._legacy import LegacyServerState
 from pp._task import Task
@@ -228,7 +229,7 @@ class Server(LegacyServerState):
             target=self._report_node_events, name="pp-nodes", daemon=True)
         self._events_thread.start()
         for host, port in self.ppservers:
-            self._core_call(self._core.connect, "%s:%d" % (host, port))
+            self._core_call(self._core.connect, join_host_port(host, port))
         for host, port in self._discovered:
             self._core_call(self._core.discover, "%s:%d" % (host, port), self._broadcast or "")
 
@@ -248,12 +249,7 @@ class Server(LegacyServerState):
 
     @staticmethod
     def _parse_node(entry: str) -> tuple[str, int]:
-        host, _, port = entry.partition(":")
-        try:
-            return host, int(port) if port else Server.default_port
-        except ValueError:
-            raise ValueError("ppservers entry %r: port %r is not a number"
-                             % (entry, port)) from None
+        return parse_ppserver(entry, Server.default_port)
 
     # -- submitting ------------------------------------------------------
 
