@@ -223,7 +223,8 @@ def test_a_restarted_node_is_reconnected():
 def test_destroy_with_jobs_on_a_node_returns_promptly(node):
     server = remote_server(node.addr)
     tasks = [server.submit(jobs.sleep_and_return, (5, i)) for i in range(4)]
-    wait_until(lambda: server.get_stats()[node.addr].njobs == 0 and connected(server, node.addr),
+    # get_stats() names a node once it has connected, as pp's does.
+    wait_until(lambda: connected(server, node.addr) and server.get_stats()[node.addr].njobs == 0,
                what="node connected")
     server.destroy()
     with pytest.raises(pp.DestroyedServerError):
