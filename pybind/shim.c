@@ -356,67 +356,65 @@ static PyObject *core_next_event(PyObject *self, PyObject *args) {
     return out;
 }
 
-static PyObject *core_close(PyObject *self, PyObject *args) {
+/* Calls that take a handle only and may block: close(h), free(h). */
+static PyObject *handle_call(PyObject *args, void (*fn)(long long)) {
     long long h;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    ppgoClose(h);
+    fn(h);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
-/* queued(h) -> list of the ids of jobs no worker or node has taken yet. */
-static PyObject *core_queued(PyObject *self, PyObject *args) {
-    long long h;
-    unsigned long long *ids = NULL;
-    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
-        return NULL;
-    long long n = ppgoQueued(h, &ids);
-    if (n < 0)
-        return closed_error();
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (long long i = 0; list != NULL && i < n; i++) {
-        PyObject *id = PyLong_FromUnsignedLongLong(ids[i]);
-        if (id == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, id);
-    }
-    free(ids);
-    return list;
-}
-
-/* worker_states(h) -> list of (pid, busy), one per local worker process. */
-static PyObject *core_worker_states(PyObject *self, PyObject *args) {
-    long long h;
-    unsigned long long *pairs = NULL;
-    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
-        return NULL;
-    long long n = ppgoWorkerStates(h, &pairs);
-    if (n < 0)
-        return closed_error();
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (long long i = 0; list != NULL && i < n; i++) {
-        PyObject *pair = Py_BuildValue("(KN)", pairs[2 * i], PyBool_FromLong(pairs[2 * i + 1] != 0));
-        if (pair == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
-    }
-    free(pairs);
-    return list;
-}
+/* close(h): stops the server; finished results stay readable. */
+static PyObject *core_close(PyObject *self, PyObject *args) { return handle_call(args, ppgoClose); }
 
 /* free(h): closes the server if needed and forgets the handle. */
-static PyObject *core_free(PyObject *self, PyObject *args) {
+static PyObject *core_free(PyObject *self, PyObject *args) { return handle_call(args, ppgoFree); }
+
+/* Lists that Go returns as a malloc'd array: list_call calls fn for the
+ * array and its item count, builds a list with item(array, i) for each,
+ * and frees the array. */
+typedef long long (*array_fn)(long long h, unsigned long long **out);
+typedef PyObject *(*item_fn)(const unsigned long long *array, long long i);
+
+static PyObject *list_call(PyObject *args, array_fn fn, item_fn item) {
     long long h;
+    unsigned long long *array = NULL;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    ppgoFree(h);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    long long n = fn(h, &array);
+    if (n < 0)
+        return closed_error();
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (long long i = 0; list != NULL && i < n; i++) {
+        PyObject *value = item(array, i);
+        if (value == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, value);
+    }
+    free(array);
+    return list;
+}
+
+static PyObject *id_item(const unsigned long long *ids, long long i) {
+    return PyLong_FromUnsignedLongLong(ids[i]);
+}
+
+static PyObject *worker_item(const unsigned long long *pairs, long long i) {
+    return Py_BuildValue("(KN)", pairs[2 * i], PyBool_FromLong(pairs[2 * i + 1] != 0));
+}
+
+/* queued(h) -> ids of the jobs no worker or node has taken yet. */
+static PyObject *core_queued(PyObject *self, PyObject *args) {
+    return list_call(args, ppgoQueued, id_item);
+}
+
+/* worker_states(h) -> [(pid, busy)], one per local worker process. */
+static PyObject *core_worker_states(PyObject *self, PyObject *args) {
+    return list_call(args, ppgoWorkerStates, worker_item);
 }
 
 static PyObject *core_forked(PyObject *self, PyObject *unused) { return PyBool_FromLong(forked); }
