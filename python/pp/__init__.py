@@ -53,7 +53,7 @@ _LAZY = {
     # Helpers pp 1.7.0 exports too.
     "start_thread": "pp._legacy",
     "get_class_hierarchy": "pp._legacy",
-    "is_not_imported": "pp._legacy",
+    "is_not_imported": "pp._source",
 }
 
 # Legacy pp's and ppft's private names, for code that reaches for them.

@@ -16,7 +16,6 @@ import pickle
 import threading
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from pp import _source
 from pp._errors import DestroyedServerError
 
 if TYPE_CHECKING:
@@ -36,12 +35,6 @@ def start_thread(name: str, target: Callable[..., Any], args: tuple = (),
 def get_class_hierarchy(cls: type) -> list[type]:
     """cls's classes, bases first, without ``object`` (pp 1.7.0's helper)."""
     return [c for c in reversed(getattr(cls, "__mro__", ())) if c is not object]
-
-
-def is_not_imported(obj: Any, modules: tuple | list) -> bool:
-    """Whether obj's source must ship because a worker cannot import it by
-    name from modules (pp 1.7.0's helper)."""
-    return _source.is_not_imported(obj, modules)
 
 
 class LegacyWorker(NamedTuple):

@@ -299,8 +299,12 @@ class Server(LegacyServerState):
             func = func.__func__
             if "<locals>" not in cls.__qualname__:
                 call_name = "%s.%s" % (cls.__qualname__, func.__name__)
+        deep = False  # an argument may hold other objects
         for arg in args:
             cls = type(arg)
+            if cls in _source.ATOMIC_TYPES:
+                continue
+            deep = True
             if cls in _source.PLAIN_TYPES:
                 continue
             if isinstance(arg, types.FunctionType):
@@ -308,11 +312,13 @@ class Server(LegacyServerState):
             elif _source.is_not_imported(cls, modules) and not _source.is_pp(cls):
                 auto += tuple(_source.class_hierarchy(cls))
 
-        sargs = pickle.dumps(args, self._proto)
-        if b"__main__" in sargs:
-            # Deeper in the arguments: objects pickled by reference to the
-            # script, which the worker can only find if they ship.
-            auto += tuple(_source.main_objects_in(args, self._proto))
+        if deep:
+            # The script's classes and functions deeper in the arguments
+            # (instances in a list, say) must ship too.
+            sargs, found = _source.dumps_finding_main(args, self._proto)
+            auto += tuple(found)
+        else:
+            sargs = pickle.dumps(args, self._proto)
         shipment = self._shipper.ship(func, depfuncs, auto, modules, call_name)
         if shipment.key not in self._registered:
             self._register(shipment)

@@ -10,6 +10,7 @@ source shares a key and changed source gets a new one.
 from __future__ import annotations
 
 import ast
+import io
 import pickle
 import sys
 import textwrap
@@ -18,11 +19,12 @@ import types
 from typing import Any, Iterable, NamedTuple
 
 # Types whose instances never need a class shipped: checked first, it keeps
-# the per-submit scan of arguments cheap.
-PLAIN_TYPES = frozenset({
-    int, float, complex, str, bytes, bytearray, bool, type(None), tuple, list,
-    dict, set, frozenset, range, slice, memoryview,
+# the per-submit scan of arguments cheap. Atomic ones hold no other objects,
+# so arguments of only those need no search for the script's classes.
+ATOMIC_TYPES = frozenset({
+    int, float, complex, str, bytes, bytearray, bool, type(None), range, slice, memoryview,
 })
+PLAIN_TYPES = ATOMIC_TYPES | {tuple, list, dict, set, frozenset}
 
 # Cached shipments per server before the cache starts over, so functions made
 # in a loop cannot grow it without bound.
@@ -232,38 +234,34 @@ class Shipper:
 
 
 class _MainObjectFinder(pickle.Pickler):
-    """Pickles into nothing, noting the classes and functions of __main__
-    that the pickle refers to by name."""
+    """Pickles, noting the classes and functions of __main__ that the
+    pickle refers to by name (instances' classes included)."""
 
-    def __init__(self, proto: int) -> None:
-        super().__init__(_Discard(), proto)
+    def __init__(self, file: io.BytesIO, proto: int) -> None:
+        super().__init__(file, proto)
         self.found: dict[int, Any] = {}
 
     def reducer_override(self, obj: Any) -> Any:
-        for candidate in (obj, type(obj)):
-            if isinstance(candidate, (type, types.FunctionType)) \
-                    and getattr(candidate, "__module__", None) == "__main__":
-                self.found.setdefault(id(candidate), candidate)
+        # An instance's __module__ is its class's.
+        if getattr(obj, "__module__", None) == "__main__":
+            found = obj if isinstance(obj, (type, types.FunctionType)) else type(obj)
+            self.found.setdefault(id(found), found)
         return NotImplemented
 
 
-class _Discard:
-    def write(self, data: bytes) -> None:
-        pass
-
-
-def main_objects_in(args: tuple, proto: int) -> list[Any]:
-    """The classes (with their bases) and functions of the user's script
-    that args refer to anywhere inside them (instances in a list, a function
-    in a dict...): the worker only finds them if their source ships. Costs a
-    second pickling, so callers use it only when the pickle names
-    __main__."""
-    finder = _MainObjectFinder(proto)
+def dumps_finding_main(args: tuple, proto: int) -> tuple[bytes, list[Any]]:
+    """Pickles args and returns the classes (bases first) and functions of
+    the user's script they refer to anywhere inside (instances in a list, a
+    function in a dict...): the worker only finds those if their source
+    ships. One pass, but slower than pickle.dumps for small arguments, so
+    callers use it only when an argument can hold other objects."""
+    buffer = io.BytesIO()
+    finder = _MainObjectFinder(buffer, proto)
     finder.dump(args)
     found: list[Any] = []
     for obj in finder.found.values():
         found.extend(class_hierarchy(obj) if isinstance(obj, type) else [obj])
-    return found
+    return buffer.getvalue(), found
 
 
 def find_modules(namespace: dict, prefix: str = "", visited: set | None = None) -> list[str]:
