@@ -42,6 +42,19 @@ DIFFERENCES = {
         "Can't get attribute 'Savings'",
         ["150", "56.25", "ann has 100", "Account bob 55"],
     ),
+    "job_writes_stdout_fd.py": (
+        "pp 1.7.0 talks to its workers over their stdin and stdout, so a job "
+        "writing to file descriptor 1 corrupts the protocol and fails; ppgo's "
+        "workers use pipes of their own and the bytes reach the terminal",
+        "the local worker failed to complete this task",
+        ["a line a C library printed"] * 3 + ["[0, 2, 4]"],
+    ),
+    "worker_dies_once.py": (
+        "pp 1.7.0 fails a job whose worker dies (None); ppgo runs it again on "
+        "a fresh worker, up to 3 attempts",
+        "the local worker failed to complete this task",
+        ["42", "43"],
+    ),
 }
 
 # Numbers that differ from run to run: print_stats's timings.
@@ -77,8 +90,12 @@ def test_every_difference_names_a_program():
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_program_runs_as_on_pp170(program, pp170, tmp_path):
     script = CORPUS / program
-    ours = reference.run(reference.ppgo_python(), script, tmp_path)
-    theirs = reference.run(pp170, script, tmp_path)
+    runs = {}
+    for name, python in (("ppgo", reference.ppgo_python()), ("pp170", pp170)):
+        cwd = tmp_path / name  # each run starts from an empty directory
+        cwd.mkdir()
+        runs[name] = reference.run(python, script, cwd)
+    ours, theirs = runs["ppgo"], runs["pp170"]
     assert ours.returncode == 0, ours.stderr
     assert theirs.returncode == 0, theirs.stderr
     if program not in DIFFERENCES:
