@@ -2,6 +2,10 @@
 // -buildmode=c-shared. shim.c holds the Python method table and argument
 // parsing; this file maps each call onto a core/jobserver.Server found by
 // its handle. No logic lives here that a Go test of core cannot reach.
+//
+// Every export reports the same way (shim.h): a result >= 0 is success,
+// PPGO_CLOSED means the handle is unknown or its server closed, and
+// PPGO_ERROR means *errOut holds a message the shim frees.
 package main
 
 /*
@@ -14,7 +18,6 @@ import "C"
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 	"unsafe"
@@ -29,9 +32,14 @@ func main() {}
 // handles owns every live Server of this process.
 var handles = newHandleTable()
 
-// cError hands an error to C as a malloc'd string the shim frees.
-func cError(out **C.char, err error) {
-	*out = C.CString(err.Error())
+// fail reports err: PPGO_CLOSED when it means the server is gone,
+// PPGO_ERROR with the message in *errOut otherwise.
+func fail(errOut **C.char, err error) C.longlong {
+	if errors.Is(err, errNoServer) || errors.Is(err, sched.ErrClosed) {
+		return C.PPGO_CLOSED
+	}
+	*errOut = C.CString(err.Error())
+	return C.PPGO_ERROR
 }
 
 // splitNUL splits a NUL-separated blob ("a\x00b\x00") into strings.
@@ -44,6 +52,20 @@ func splitNUL(p *C.char, n C.size_t) []string {
 	return strings.Split(string(blob), "\x00")
 }
 
+// status maps core/sched's job status onto the one Python knows.
+func status(s sched.Status) C.int {
+	switch s {
+	case sched.StatusDone:
+		return C.PPGO_STATUS_DONE
+	case sched.StatusFailed:
+		return C.PPGO_STATUS_FAILED
+	default:
+		return C.PPGO_STATUS_CANCELLED
+	}
+}
+
+// ppgoNew starts a server and returns its handle (>= 1).
+//
 //export ppgoNew
 func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
 	dir *C.char, workers C.int, restart C.int, secret *C.char, secretLen C.size_t,
@@ -61,8 +83,7 @@ func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
 	}
 	s, err := jobserver.New(cfg)
 	if err != nil {
-		cError(errOut, err)
-		return 0
+		return fail(errOut, err)
 	}
 	return C.longlong(handles.add(s))
 }
@@ -71,42 +92,37 @@ func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
 func ppgoRegister(h C.longlong, key C.ulonglong, source unsafe.Pointer, sourceLen C.size_t) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	s.Register(uint64(key), C.GoBytes(source, C.int(sourceLen)))
 	return 0
 }
 
-// ppgoSubmit queues a job and returns its id. On error it sets errOut, and
-// closed when the error is that the server is gone.
+// ppgoSubmit queues a job and returns its id (>= 1).
 //
 //export ppgoSubmit
 func ppgoSubmit(h C.longlong, key C.ulonglong, args unsafe.Pointer, argsLen C.size_t,
-	group *C.char, groupLen C.size_t, notify C.int, errOut **C.char, closed *C.int) C.ulonglong {
+	group *C.char, groupLen C.size_t, notify C.int, errOut **C.char) C.longlong {
 	s, err := handles.get(int64(h))
-	if err == nil {
-		data := bytes.Clone(unsafe.Slice((*byte)(args), int(argsLen)))
-		var id uint64
-		id, err = s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0)
-		if err == nil {
-			return C.ulonglong(id)
-		}
+	if err != nil {
+		return C.PPGO_CLOSED
 	}
-	if errors.Is(err, errNoServer) || errors.Is(err, sched.ErrClosed) {
-		*closed = 1
+	data := bytes.Clone(unsafe.Slice((*byte)(args), int(argsLen)))
+	id, err := s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0)
+	if err != nil {
+		return fail(errOut, err)
 	}
-	cError(errOut, err)
-	return 0
+	return C.longlong(id)
 }
 
 // ppgoWait waits up to ms milliseconds for job id to finish: 1 finished,
-// 0 not yet, -1 unknown handle.
+// 0 not yet.
 //
 //export ppgoWait
 func ppgoWait(h C.longlong, id C.ulonglong, ms C.int) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	if s.Wait(uint64(id), time.Duration(ms)*time.Millisecond) {
 		return 1
@@ -114,20 +130,21 @@ func ppgoWait(h C.longlong, id C.ulonglong, ms C.int) C.int {
 	return 0
 }
 
-// ppgoResult reports whether job id has a result and, if so, its status
-// and the size of its payload (the data, or the failure message).
+// ppgoResult reports whether job id has a result (1) or not yet (0) and,
+// if it has, its status and the size of its payload (the data, or the
+// failure message), which ppgoCopyResult then copies.
 //
 //export ppgoResult
-func ppgoResult(h C.longlong, id C.ulonglong, status *C.int, size *C.size_t) C.int {
+func ppgoResult(h C.longlong, id C.ulonglong, st *C.int, size *C.size_t) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	r, ok := s.Result(uint64(id))
 	if !ok {
 		return 0
 	}
-	*status = C.int(r.Status)
+	*st = status(r.Status)
 	*size = C.size_t(len(payload(r)))
 	return 1
 }
@@ -168,13 +185,13 @@ func ppgoForget(h C.longlong, id C.ulonglong) {
 }
 
 // ppgoWaitGroup waits up to ms for a group (every job when all is set):
-// 1 idle, 0 not yet, -1 unknown handle.
+// 1 idle, 0 not yet.
 //
 //export ppgoWaitGroup
 func ppgoWaitGroup(h C.longlong, group *C.char, groupLen C.size_t, all C.int, ms C.int) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	g := C.GoStringN(group, C.int(groupLen))
 	if s.WaitGroup(g, all != 0, time.Duration(ms)*time.Millisecond) {
@@ -184,17 +201,17 @@ func ppgoWaitGroup(h C.longlong, group *C.char, groupLen C.size_t, all C.int, ms
 }
 
 // ppgoNextNotified fills ids with up to capacity completed Notify jobs
-// within ms; it returns how many, or -1 once the server is closed.
+// within ms and returns how many; PPGO_CLOSED once the server is closed.
 //
 //export ppgoNextNotified
 func ppgoNextNotified(h C.longlong, ids *C.ulonglong, capacity C.int, ms C.int) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	got, ok := s.NextNotified(int(capacity), time.Duration(ms)*time.Millisecond)
 	if !ok {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	out := unsafe.Slice((*C.ulonglong)(unsafe.Pointer(ids)), int(capacity))
 	for i, id := range got {
@@ -204,13 +221,13 @@ func ppgoNextNotified(h C.longlong, ids *C.ulonglong, capacity C.int, ms C.int) 
 }
 
 //export ppgoSetWorkers
-func ppgoSetWorkers(h C.longlong, n C.int) C.int {
+func ppgoSetWorkers(h C.longlong, n C.int, errOut **C.char) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	if err := s.SetWorkers(int(n)); err != nil {
-		return -2
+		return C.int(fail(errOut, err))
 	}
 	return 0
 }
@@ -219,7 +236,7 @@ func ppgoSetWorkers(h C.longlong, n C.int) C.int {
 func ppgoWorkers(h C.longlong) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	return C.int(s.Workers())
 }
@@ -228,79 +245,85 @@ func ppgoWorkers(h C.longlong) C.int {
 func ppgoPending(h C.longlong) C.longlong {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	return C.longlong(s.Pending())
 }
 
-// ppgoStats describes every node as lines of
-// "name\tworkers\tconnected\trunning\tjobs\tbusy_seconds", in a malloc'd
-// string.
+// ppgoNodes sets *nodes to a malloc'd array describing the local pool and
+// every remote node (each name malloc'd too; the shim frees all) and
+// returns its length.
 //
-//export ppgoStats
-func ppgoStats(h C.longlong) *C.char {
+//export ppgoNodes
+func ppgoNodes(h C.longlong, nodes **C.struct_ppgo_node) C.longlong {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return nil
+		return C.PPGO_CLOSED
 	}
-	var b strings.Builder
-	for _, n := range s.Nodes() {
-		connected := 0
+	infos := s.Nodes()
+	*nodes = nil
+	if len(infos) == 0 {
+		return 0
+	}
+	size := C.size_t(unsafe.Sizeof(C.struct_ppgo_node{}))
+	out := unsafe.Slice((*C.struct_ppgo_node)(C.malloc(C.size_t(len(infos))*size)), len(infos))
+	for i, n := range infos {
+		connected := C.int(0)
 		if n.Connected {
 			connected = 1
 		}
-		fmt.Fprintf(&b, "%s\t%d\t%d\t%d\t%d\t%.9f\n",
-			n.Name, n.Workers, connected, n.Running, n.Jobs, n.Busy.Seconds())
+		out[i] = C.struct_ppgo_node{
+			name: C.CString(n.Name), workers: C.longlong(n.Workers), running: C.longlong(n.Running),
+			jobs: C.longlong(n.Jobs), connected: connected, busy_seconds: C.double(n.Busy.Seconds()),
+		}
 	}
-	return C.CString(b.String())
+	*nodes = &out[0]
+	return C.longlong(len(infos))
 }
 
-// ppgoConnect adds the ppserver at addr ("host:port"); 0 on success, -1
-// for an unknown handle, -2 with errOut set otherwise.
+// ppgoConnect adds the ppserver at addr ("host:port").
 //
 //export ppgoConnect
 func ppgoConnect(h C.longlong, addr *C.char, errOut **C.char) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	if err := s.Connect(C.GoString(addr)); err != nil {
-		cError(errOut, err)
-		return -2
+		return C.int(fail(errOut, err))
 	}
 	return 0
 }
 
 // ppgoDiscover starts autodiscovery for a ppservers pattern, sending probes
-// to broadcast when it is not empty; 0 on success, -1 for an unknown
-// handle, -2 with errOut set otherwise.
+// to broadcast when it is not empty.
 //
 //export ppgoDiscover
 func ppgoDiscover(h C.longlong, pattern *C.char, broadcast *C.char, errOut **C.char) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	if err := s.Discover(C.GoString(pattern), C.GoString(broadcast)); err != nil {
-		cError(errOut, err)
-		return -2
+		return C.int(fail(errOut, err))
 	}
 	return 0
 }
 
 // ppgoNextEvent waits up to ms for a node event: 1 with level and a
-// malloc'd message set, 0 on timeout, -1 once the server is closed.
+// malloc'd message set, 0 on timeout, PPGO_CLOSED once the server is
+// closed and no event is left.
 //
 //export ppgoNextEvent
 func ppgoNextEvent(h C.longlong, ms C.int, level *C.int, msg **C.char) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	e, got, ok := s.NextEvent(time.Duration(ms) * time.Millisecond)
 	switch {
 	case !ok:
-		return -1
+		return C.PPGO_CLOSED
 	case !got:
 		return 0
 	}
@@ -310,13 +333,13 @@ func ppgoNextEvent(h C.longlong, ms C.int, level *C.int, msg **C.char) C.int {
 }
 
 // ppgoQueued sets *ids to a malloc'd array of the jobs that no worker or
-// node has taken yet and returns how many; -1 for an unknown handle.
+// node has taken yet and returns how many.
 //
 //export ppgoQueued
 func ppgoQueued(h C.longlong, ids **C.ulonglong) C.longlong {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	queued := s.Queued()
 	*ids = cArray(queued)
@@ -324,14 +347,13 @@ func ppgoQueued(h C.longlong, ids **C.ulonglong) C.longlong {
 }
 
 // ppgoWorkerStates sets *states to a malloc'd array of (pid, busy) pairs,
-// one per local worker process, and returns how many workers; -1 for an
-// unknown handle.
+// one per local worker process, and returns how many workers.
 //
 //export ppgoWorkerStates
 func ppgoWorkerStates(h C.longlong, states **C.ulonglong) C.longlong {
 	s, err := handles.get(int64(h))
 	if err != nil {
-		return -1
+		return C.PPGO_CLOSED
 	}
 	workers := s.WorkerStates()
 	pairs := make([]uint64, 0, 2*len(workers))

@@ -1,6 +1,7 @@
 /* The pp._core extension module: method table, argument parsing, GIL
- * release and errors. Everything else is in Go (main.go). The module links
- * no libpython: the interpreter that loads it provides the symbols. */
+ * release and errors. Everything else is in Go (main.go); shim.h is the
+ * contract between the two. The module links no libpython: the interpreter
+ * that loads it provides the symbols. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pthread.h>
@@ -8,7 +9,7 @@
 #include "shim.h"
 #include "_cgo_export.h"
 
-static PyObject *ClosedError;  /* the server behind a handle is gone */
+static PyObject *ClosedError;  /* a pp.DestroyedServerError: the server is gone */
 static volatile int forked;    /* set in a child forked after loading */
 
 static void mark_forked(void) { forked = 1; }
@@ -38,14 +39,24 @@ static PyObject *go_error(PyObject *type, char *msg) {
     return NULL;
 }
 
+/* Turns an export's failure (shim.h's convention) into the exception. */
+static PyObject *failure(long long rc, PyObject *type, char *err) {
+    if (rc == PPGO_ERROR && err != NULL)
+        return go_error(type, err);
+    return closed_error();
+}
+
 /* Reads a timeout in seconds (negative: none) as milliseconds. */
 static long long timeout_ms(double seconds) {
     return seconds < 0 ? -1 : (long long)(seconds * 1000.0);
 }
 
+/* What wait_in_slices returns when a signal handler raised. */
+#define WAIT_INTERRUPTED (-3)
+
 /* Runs one wait slice after another until fn reports done (1), the
- * timeout passes (returns 0), a signal handler raises (returns -2) or the
- * handle is gone (-1). */
+ * timeout passes (returns 0), a signal handler raises (WAIT_INTERRUPTED)
+ * or the handle is gone (PPGO_CLOSED). */
 typedef int (*slice_fn)(void *ctx, int ms);
 
 static int wait_in_slices(slice_fn fn, void *ctx, double timeout) {
@@ -59,7 +70,7 @@ static int wait_in_slices(slice_fn fn, void *ctx, double timeout) {
         if (rc != 0)
             return rc;
         if (PyErr_CheckSignals() < 0)
-            return -2;
+            return WAIT_INTERRUPTED;
         if (left >= 0) {
             left -= ms;
             if (left <= 0)
@@ -96,8 +107,8 @@ static PyObject *core_new(PyObject *self, PyObject *args) {
     long long h = ppgoNew((char *)argv, argv_len, (char *)env, env_len, (char *)dir,
                           workers, restart, (char *)secret, secret_len,
                           silence > 0 ? (long long)(silence * 1000) : 0, &err);
-    if (err)
-        return go_error(PyExc_RuntimeError, err);
+    if (h < 0)
+        return failure(h, PyExc_RuntimeError, err);
     return PyLong_FromLongLong(h);
 }
 
@@ -116,29 +127,27 @@ static PyObject *core_register(PyObject *self, PyObject *args) {
 
 /* submit(handle, key, args (buffer), group, notify) -> job id */
 static PyObject *core_submit(PyObject *self, PyObject *args) {
-    long long h;
-    unsigned long long key, id;
+    long long h, id;
+    unsigned long long key;
     Py_buffer data;
     const char *group;
     Py_ssize_t group_len;
-    int notify, closed = 0;
+    int notify;
     char *err = NULL;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy*s#p", &h, &key, &data,
                                               &group, &group_len, &notify))
         return NULL;
     if (data.len >= PPGO_RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err,
-                        &closed);
+        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err);
         Py_END_ALLOW_THREADS
     } else {
-        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err,
-                        &closed);
+        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err);
     }
     PyBuffer_Release(&data);
-    if (err)
-        return go_error(closed ? ClosedError : PyExc_ValueError, err);
-    return PyLong_FromUnsignedLongLong(id);
+    if (id < 0)
+        return failure(id, PyExc_ValueError, err);
+    return PyLong_FromLongLong(id);
 }
 
 /* Builds (status, bytes) from job id's result, which stays in the core. */
@@ -167,9 +176,9 @@ static PyObject *core_result(PyObject *self, PyObject *args) {
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKd", &c.h, &c.id, &timeout))
         return NULL;
     int rc = wait_in_slices(wait_job_slice, &c, timeout);
-    if (rc == -2)
+    if (rc == WAIT_INTERRUPTED)
         return NULL;
-    if (rc == -1)
+    if (rc < 0)
         return closed_error();
     if (rc == 0)
         Py_RETURN_NONE;
@@ -193,9 +202,9 @@ static PyObject *core_wait(PyObject *self, PyObject *args) {
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKd", &c.h, &c.id, &timeout))
         return NULL;
     int rc = wait_in_slices(wait_job_slice, &c, timeout);
-    if (rc == -2)
+    if (rc == WAIT_INTERRUPTED)
         return NULL;
-    if (rc == -1)
+    if (rc < 0)
         return closed_error();
     return PyBool_FromLong(rc == 1);
 }
@@ -214,9 +223,9 @@ static PyObject *core_wait_group(PyObject *self, PyObject *args) {
         return NULL;
     }
     int rc = wait_in_slices(wait_group_slice, &c, timeout);
-    if (rc == -2)
+    if (rc == WAIT_INTERRUPTED)
         return NULL;
-    if (rc == -1)
+    if (rc < 0)
         return closed_error();
     return PyBool_FromLong(rc == 1);
 }
@@ -259,17 +268,14 @@ static PyObject *core_forget(PyObject *self, PyObject *args) { return job_call(a
 static PyObject *core_set_workers(PyObject *self, PyObject *args) {
     long long h;
     int n, rc;
+    char *err = NULL;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "Li", &h, &n))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    rc = ppgoSetWorkers(h, n);
+    rc = ppgoSetWorkers(h, n, &err);
     Py_END_ALLOW_THREADS
-    if (rc == -1)
-        return closed_error();
-    if (rc < 0) {
-        PyErr_Format(PyExc_ValueError, "worker count must be >= 0, not %d", n);
-        return NULL;
-    }
+    if (rc < 0)
+        return failure(rc, PyExc_ValueError, err);
     Py_RETURN_NONE;
 }
 
@@ -293,17 +299,32 @@ static PyObject *core_pending(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(n);
 }
 
-/* stats(h) -> tab-separated node lines; Go malloc'd the string. */
-static PyObject *core_stats(PyObject *self, PyObject *args) {
+/* nodes(h) -> [(name, workers, connected, running, jobs, busy_seconds)],
+ * the local pool first. */
+static PyObject *core_nodes(PyObject *self, PyObject *args) {
     long long h;
+    struct ppgo_node *nodes = NULL;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
         return NULL;
-    char *s = ppgoStats(h);
-    if (s == NULL)
+    long long n = ppgoNodes(h, &nodes);
+    if (n < 0)
         return closed_error();
-    PyObject *out = PyUnicode_FromString(s);
-    free(s);
-    return out;
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (long long i = 0; i < n; i++) {
+        struct ppgo_node *node = &nodes[i];
+        if (list != NULL) {
+            PyObject *row = Py_BuildValue("(sLNLLd)", node->name, node->workers,
+                                          PyBool_FromLong(node->connected), node->running,
+                                          node->jobs, node->busy_seconds);
+            if (row == NULL)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, (Py_ssize_t)i, row);
+        }
+        free(node->name);
+    }
+    free(nodes);
+    return list;
 }
 
 /* connect(h, "host:port"): adds a remote node, dialled in the background. */
@@ -314,10 +335,8 @@ static PyObject *core_connect(PyObject *self, PyObject *args) {
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "Ls", &h, &addr))
         return NULL;
     int rc = ppgoConnect(h, (char *)addr, &err);
-    if (rc == -1)
-        return closed_error();
-    if (err)
-        return go_error(PyExc_ValueError, err);
+    if (rc < 0)
+        return failure(rc, PyExc_ValueError, err);
     Py_RETURN_NONE;
 }
 
@@ -329,10 +348,8 @@ static PyObject *core_discover(PyObject *self, PyObject *args) {
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "Lss", &h, &pattern, &broadcast))
         return NULL;
     int rc = ppgoDiscover(h, (char *)pattern, (char *)broadcast, &err);
-    if (rc == -1)
-        return closed_error();
-    if (err)
-        return go_error(PyExc_ValueError, err);
+    if (rc < 0)
+        return failure(rc, PyExc_ValueError, err);
     Py_RETURN_NONE;
 }
 
@@ -434,7 +451,8 @@ static PyMethodDef methods[] = {
     {"set_workers", core_set_workers, METH_VARARGS, "set_workers(h, n)"},
     {"workers", core_workers, METH_VARARGS, "workers(h) -> local worker count"},
     {"pending", core_pending, METH_VARARGS, "pending(h) -> unfinished jobs"},
-    {"stats", core_stats, METH_VARARGS, "stats(h) -> tab-separated node lines"},
+    {"nodes", core_nodes, METH_VARARGS,
+     "nodes(h) -> [(name, workers, connected, running, jobs, busy_seconds)]"},
     {"connect", core_connect, METH_VARARGS, "connect(h, addr): add a remote node"},
     {"discover", core_discover, METH_VARARGS, "discover(h, pattern, broadcast)"},
     {"next_event", core_next_event, METH_VARARGS,
@@ -452,12 +470,30 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "pp._core", "ppgo's Go core (internal).", -1, methods,
 };
 
+/* Closed derives from pp.DestroyedServerError, so whatever reaches the core
+ * after destroy() raises what pp's callers catch, with no translation. */
+static PyObject *make_closed_error(void) {
+    PyObject *errors = PyImport_ImportModule("pp._errors");
+    if (errors == NULL)
+        return NULL;
+    PyObject *base = PyObject_GetAttrString(errors, "DestroyedServerError");
+    Py_DECREF(errors);
+    if (base == NULL)
+        return NULL;
+    PyObject *closed = PyErr_NewException("pp._core.Closed", base, NULL);
+    Py_DECREF(base);
+    return closed;
+}
+
 PyMODINIT_FUNC PyInit__core(void) {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    ClosedError = PyErr_NewException("pp._core.Closed", PyExc_RuntimeError, NULL);
-    if (ClosedError == NULL || PyModule_AddObjectRef(m, "Closed", ClosedError) < 0) {
+    ClosedError = make_closed_error();
+    if (ClosedError == NULL || PyModule_AddObjectRef(m, "Closed", ClosedError) < 0
+            || PyModule_AddIntConstant(m, "STATUS_DONE", PPGO_STATUS_DONE) < 0
+            || PyModule_AddIntConstant(m, "STATUS_FAILED", PPGO_STATUS_FAILED) < 0
+            || PyModule_AddIntConstant(m, "STATUS_CANCELLED", PPGO_STATUS_CANCELLED) < 0) {
         Py_DECREF(m);
         return NULL;
     }

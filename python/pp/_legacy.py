@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from pp._errors import DestroyedServerError
 
 if TYPE_CHECKING:
+    from pp._engine import Engine
     from pp._source import Shipment, Shipper
     from pp._task import Task
 
@@ -48,8 +49,7 @@ class LegacyServerState:
     """The legacy members of pp.Server (mixed into it)."""
 
     # Provided by Server.
-    _core: Any
-    _handle: int
+    _engine: Engine
     _destroyed: bool
     _closed: bool
     _proto: int
@@ -59,7 +59,6 @@ class LegacyServerState:
     _broadcast: str | None
     _node_table: Callable[[], dict[str, tuple[Any, bool]]]
     _register: Callable[[Shipment], None]
-    _core_call: Callable[..., Any]
 
     # Code that mutates pp's queue takes this lock first; ppgo's queue is
     # in the core, so it guards nothing but must exist.
@@ -81,7 +80,7 @@ class LegacyServerState:
     def _Server__queue(self) -> list[int]:
         """pp's queue of jobs not yet handed to a worker: as long as pp's
         (what scheduler wrappers throttle on), holding the jobs' ``tid``s."""
-        return [job_id - 1 for job_id in self._core.queued(self._handle)]
+        return [job_id - 1 for job_id in self._engine.queued()]
 
     @_Server__queue.setter
     def _Server__queue(self, value: Any) -> None:
@@ -98,7 +97,7 @@ class LegacyServerState:
         if self._destroyed:
             return []
         return [LegacyWorker(pid, not busy)
-                for pid, busy in self._core.worker_states(self._handle)]
+                for pid, busy in self._engine.worker_states()]
 
     @property
     def autopp_list(self) -> dict[str, int]:
@@ -152,5 +151,5 @@ class LegacyServerState:
                              "tuple: %s" % exc) from None
         shipment = self._shipper.ship_sources(name, sources, modules)
         self._register(shipment)
-        tid = self._core_call(self._core.submit, shipment.key, sargs, "default", False)
-        return Task(self, tid, None, (), "default")  # type: ignore[arg-type]
+        job_id = self._engine.submit(shipment.key, sargs, "default", False)
+        return Task(self._engine, job_id, "default", self)

@@ -150,6 +150,52 @@ class Shipper:
         self._by_call: dict[tuple, Shipment] = {}
         self._by_blob: dict[bytes, int] = {}
 
+    def prepare(self, func: Any, args: tuple, depfuncs: tuple, modules: tuple,
+                globals: dict | None, proto: int) -> tuple[Shipment, bytes]:
+        """What ships for one ``submit(func, args, depfuncs, modules,
+        globals=...)``: the function's shipment and the pickled arguments.
+
+        Beyond what the caller lists, it ships (as pp does): for a bound
+        method, its class hierarchy, with the instance as the first
+        argument; the classes of arguments that are instances of classes
+        not importable from ``modules``, and functions passed as arguments;
+        with ``globals``, the modules and functions found in that dict; and,
+        beyond pp, the script's classes and functions that the arguments
+        refer to deeper inside (instances in a list, say).
+        """
+        auto: tuple = ()
+        if globals:
+            modules = tuple(dict.fromkeys(modules + tuple(find_modules(globals))))
+            auto = tuple(globals_dependencies(globals, modules))
+        call_name = None
+        if isinstance(func, types.MethodType):
+            owner = func.__self__
+            cls = owner if isinstance(owner, type) else type(owner)
+            if not isinstance(owner, type):
+                args = (owner,) + args  # legacy pp: the instance becomes the first argument
+            auto += tuple(class_hierarchy(cls))
+            func = func.__func__
+            if "<locals>" not in cls.__qualname__:
+                call_name = "%s.%s" % (cls.__qualname__, func.__name__)
+        deep = False  # an argument may hold other objects
+        for arg in args:
+            cls = type(arg)
+            if cls in ATOMIC_TYPES:
+                continue
+            deep = True
+            if cls in PLAIN_TYPES:
+                continue
+            if isinstance(arg, types.FunctionType):
+                auto += (arg,)
+            elif is_not_imported(cls, modules) and not is_pp(cls):
+                auto += tuple(class_hierarchy(cls))
+        if deep:
+            sargs, found = dumps_finding_main(args, proto)
+            auto += tuple(found)
+        else:
+            sargs = pickle.dumps(args, proto)
+        return self.ship(func, depfuncs, auto, modules, call_name), sargs
+
     def ship(self, func: Any, depfuncs: tuple, auto: tuple, modules: tuple,
              call_name: str | None = None) -> Shipment:
         """The shipment for func with its explicit and automatic dependencies.

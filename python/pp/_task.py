@@ -1,20 +1,30 @@
-"""The task object that Server.submit returns."""
+"""The task object that Server.submit returns.
+
+A task knows its job's engine (pp._engine.Engine), not the server that
+made it: it waits for, fetches and forgets its job through the engine.
+A job with a callback finishes on the callback runner's thread, which keeps
+the task's outcome, runs the callback and only then marks it finished.
+"""
 
 from __future__ import annotations
 
 import pickle
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from pp._engine import STATUS_CANCELLED, STATUS_FAILED
 from pp._errors import DestroyedServerError
 
 if TYPE_CHECKING:
-    from pp._server import Server
-
-# Statuses of a finished job, as pp._core reports them (core/sched's Status).
-STATUS_DONE, STATUS_FAILED, STATUS_CANCELLED = 0, 1, 2
+    from pp._engine import Engine
 
 DESTROYED_MESSAGE = "Server was destroyed before the job completion"
+
+
+class CallbackWaiter(Protocol):
+    """What a task with a callback waits on: the runner of its callback."""
+
+    def wait_for(self, task: Task) -> None: ...
 
 
 class Task:
@@ -33,19 +43,22 @@ class Task:
     :class:`DoneLock`).
     """
 
-    __slots__ = ("_server", "_id", "group", "_finished", "_cancelled", "_callback",
-                 "_callbackargs", "_sresult", "_result", "_unpickled", "_lock",
-                 "_done_lock", "__weakref__")
+    __slots__ = ("_engine", "_id", "group", "_owner", "_callback", "_callbackargs",
+                 "_callbacks", "_finished", "_cancelled", "_sresult", "_result",
+                 "_unpickled", "_lock", "_done_lock", "__weakref__")
 
-    def __init__(self, server: Server, job_id: int, callback: Callable | None,
-                 callbackargs: tuple, group: str) -> None:
-        self._server = server
+    def __init__(self, engine: Engine, job_id: int, group: str, owner: Any = None,
+                 callback: Callable | None = None, callbackargs: tuple = (),
+                 callbacks: CallbackWaiter | None = None) -> None:
+        self._engine = engine
         self._id = job_id  # the core's; 1 for the first job
         self.group = group
-        self._finished = False
-        self._cancelled = False  # the server was destroyed before the job finished
+        self._owner = owner  # the legacy ``server`` attribute; never called
         self._callback = callback
         self._callbackargs = callbackargs
+        self._callbacks = callbacks
+        self._finished = False
+        self._cancelled = False  # the server was destroyed before the job finished
         self._sresult: bytes | None = None
         self._result: Any = None
         self._unpickled = False
@@ -58,9 +71,9 @@ class Task:
         Once the server is destroyed every task is finished, as in pp 1.7.0."""
         if self._finished:
             return True
-        if self._callback is not None and not self._server._destroyed:
+        if self._callback is not None and not self._engine.closed:
             return False
-        return self._server._job_done(self._id)
+        return self._engine.done(self._id)
 
     def __call__(self, raw_result: bool = False) -> Any:
         if not self._finished:
@@ -69,39 +82,32 @@ class Task:
             raise DestroyedServerError(DESTROYED_MESSAGE)
         if raw_result:
             return self._sresult
-        if not self._unpickled:
-            self._unpickle()
-        return self._result
+        if self._unpickled:
+            return self._result
+        return self._unpickled_result()
 
     def wait(self) -> None:
         """Blocks until the job is done (for a job with a callback: until
         the callback has run, or the server is destroyed)."""
         if self._finished:
             return
-        if self._callback is not None:
-            self._server._wait_callback_task(self)
-            if not self._finished:
-                # Destroyed before its callback could run: the result, if the
-                # job got one, is still the task's.
-                self._fetch()
-            return
-        self._fetch()
-
-    def _fetch(self) -> None:
-        """Waits for the core's result and keeps it."""
+        if self._callbacks is not None:
+            self._callbacks.wait_for(self)
+            if self._finished:
+                return
+            # Destroyed before its callback could run: the result, if the
+            # job got one, is still the task's.
         with self._lock:
             if not self._finished:
-                # The hot path of every task(): core calls made here, not
-                # through the server's helpers, cost a microsecond less.
-                server = self._server
-                core = server._core
-                try:
-                    status, payload = core.result(server._handle, self._id, -1.0)
-                except core.Closed:
-                    status, payload = STATUS_CANCELLED, b""
-                self._keep(status, payload)
+                engine = self._engine
+                self._keep(*engine.result(self._id, -1.0))
                 self._finished = True
-                core.forget(server._handle, self._id)
+                engine.forget(self._id)
+
+    @property
+    def job_id(self) -> int:
+        """The core's id of the job (tid + 1)."""
+        return self._id
 
     @property
     def tid(self) -> int:
@@ -117,9 +123,9 @@ class Task:
         return self._sresult
 
     @property
-    def server(self) -> Server:
+    def server(self) -> Any:
         """The server the job was submitted to."""
-        return self._server
+        return self._owner
 
     @property
     def callback(self) -> Callable | None:
@@ -128,6 +134,17 @@ class Task:
     @property
     def callbackargs(self) -> tuple:
         return self._callbackargs
+
+    @property
+    def callback_done(self) -> bool:
+        """Whether a job with a callback has finished and its callback run."""
+        return self._finished
+
+    @property
+    def has_result(self) -> bool:
+        """Whether the task holds the job's result (it finished before the
+        server was destroyed)."""
+        return self._sresult is not None
 
     @property
     def lock(self) -> DoneLock:
@@ -146,10 +163,12 @@ class Task:
         # (A subclass that skipped __init__, as pathos's ApplyResult does,
         # has no job of its own.)
         try:
-            if not self._finished:
-                self._server._forget(self._id)
+            if not self._finished and not self._engine.forked():
+                self._engine.forget(self._id)
         except Exception:
             pass
+
+    # -- for the callback runner ----------------------------------------
 
     def _keep(self, status: int, payload: bytes) -> None:
         """Keeps the job's outcome; the caller marks the task finished."""
@@ -157,44 +176,30 @@ class Task:
             self._cancelled = True
         elif status == STATUS_FAILED:
             message = "pp: job %d %s\n" % (self.tid, payload.decode("utf-8", "replace"))
-            self._sresult = pickle.dumps((None, message), protocol=self._server._proto)
+            self._sresult = pickle.dumps((None, message), protocol=self._engine.proto)
         else:
             self._sresult = payload
 
-    def _unpickle(self) -> None:
+    def _mark_finished(self) -> None:
+        self._finished = True
+
+    def _unpickled_result(self) -> Any:
+        """The job's result, unpickled once; the job's output is printed then."""
         with self._lock:
             if self._unpickled:
-                return
+                return self._result
             assert self._sresult is not None, "unpickling a task that has no result"
             self._result, output = pickle.loads(self._sresult)
             self._unpickled = True
         if output:
             print(output, end="", flush=True)
-
-    def _finish_with_callback(self, status: int, payload: bytes) -> None:
-        """Runs on the server's callback thread once the job is done."""
-        try:
-            self._keep(status, payload)
-            if not self._cancelled:
-                self._unpickle()
-                assert self._callback is not None
-                self._callback(*self._callbackargs, self._result)
-        except Exception:
-            self._server._logger.exception(
-                "callback of job %d raised; its result is still available from the task",
-                self.tid)
-        finally:
-            self._finished = True
+        return self._result
 
     def _wait_finished(self, timeout: float) -> bool:
         """Waits up to timeout seconds for the job (and its callback) to be
         done; reports whether it is."""
         if not self.finished:
-            server = self._server
-            try:
-                server._core.wait(server._handle, self._id, timeout)
-            except server._core.Closed:
-                pass
+            self._engine.wait(self._id, timeout)
         return self.finished
 
 
