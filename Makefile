@@ -9,7 +9,7 @@ GO     ?= go
 # cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
 export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install ppft-shim demo test test-go test-python lint clean ppserver ppserver-standalone
+.PHONY: all venv install ppft-shim demo test test-go test-shipping test-python lint clean ppserver ppserver-standalone
 
 all: install
 
@@ -38,7 +38,7 @@ ppft-shim: venv
 # The ppserver binary on its own (`make install` also puts one in .venv/bin).
 # Static, like the one in the wheel; the standalone build embeds a Python
 # (go-embed-python, ~40 MB) for nodes that have none.
-PPSERVER_LDFLAGS = -s -w -X main.version=$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+PPSERVER_LDFLAGS = -s -w -X main.version=$(shell sed -n 's/^version = "\(.*\)"/\1/p' python/pp/_version.py)
 
 ppserver:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(PPSERVER_LDFLAGS)" -o build/ppserver ./ppserver
@@ -65,7 +65,12 @@ test-go:
 test-python: install
 	$(VPY) -m pytest -q tests
 
-test: lint test-go test-python
+# The shipping rules in pure Python, against the source tree with no Go core
+# built (python/pp shadows the installed package, whose _core is not seen).
+test-shipping: venv
+	PYTHONPATH=python $(VPY) -m pytest -q -p no:cacheprovider tests/test_shipping.py
+
+test: lint test-go test-shipping test-python
 
 clean:
 	rm -rf $(VENV) build dist python/*.egg-info

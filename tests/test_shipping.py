@@ -1,0 +1,172 @@
+"""What ships with a job, checked in pure Python: pp._source builds the
+shipment the way Server.submit does, and pp.worker's own functions rebuild
+the job's namespace and call it, as a worker would. No Go core, no worker
+process: `make test-shipping` runs this file against the source tree
+without building the extension.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import globals_mod
+import jobs
+from pp import _source, worker
+
+PP_DIR = Path(_source.__file__).resolve().parent
+
+
+def run_shipped(func, args=(), depfuncs=(), modules=(), globals=None):
+    """Ships func as submit would and runs it as a worker would."""
+    shipment, sargs = _source.Shipper().prepare(func, args, depfuncs, modules, globals,
+                                                pickle.HIGHEST_PROTOCOL)
+    main = sys.modules["__main__"]
+    try:
+        prepared = worker.prepare(shipment.blob)
+        assert not prepared.warnings, prepared.warnings
+        return prepared.func(*pickle.loads(sargs))
+    finally:
+        sys.modules["__main__"] = main  # the worker makes the job's namespace __main__
+
+
+def shipped_names(func, args=(), depfuncs=(), modules=()):
+    """The names the shipment defines in the worker, in the order shipped."""
+    shipment, _ = _source.Shipper().prepare(func, args, depfuncs, modules, None, 4)
+    name, sources, imports = pickle.loads(shipment.blob)
+    defined = []
+    for text, *_ in sources:
+        stmt = ast.parse(text).body[0]
+        defined.append(stmt.targets[0].id if isinstance(stmt, ast.Assign) else stmt.name)
+    return name, defined, imports
+
+
+def test_shipping_needs_no_go_core():
+    code = "import pp._source, pp.worker, sys; print('pp._core' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("depfuncs", [
+    (jobs.Square, jobs.Shape),
+    (jobs.Shape, jobs.Square),
+    (jobs.Square,),  # its base ships with it
+])
+def test_classes_and_bases_in_any_order(depfuncs):
+    assert run_shipped(jobs.square_sides_and_area, (3,), depfuncs) == (4, 0, 9)
+
+
+def test_decorator_listed_after_the_function_it_decorates():
+    assert run_shipped(jobs.call_tagged_double, (4,), (jobs.tagged_double, jobs.tag)) \
+        == (8, "tagged")
+
+
+def test_helpers_from_depfuncs():
+    assert run_shipped(jobs.sum_of_cubes_plus_one, (4,),
+                       (jobs.helper_cube, jobs.helper_plus_one)) == 37
+
+
+def test_bound_method_ships_its_class_and_gets_the_instance_first():
+    name, defined, _ = shipped_names(jobs.Square(2).scaled_area, (3,))
+    assert name == "Square.scaled_area"
+    assert defined == ["Shape", "Square"]
+    assert run_shipped(jobs.Square(2).scaled_area, (3,)) == (36, 0, 4)
+
+
+def test_instance_argument_ships_its_class_hierarchy():
+    _, defined, _ = shipped_names(jobs.area_via_shipped_class, (jobs.Square(2),))
+    assert defined[:2] == ["Shape", "Square"]
+    assert run_shipped(jobs.area_via_shipped_class, (jobs.Square(2),)) \
+        == (9, 0, "Square with 4 sides")
+
+
+def test_function_argument_ships_as_source():
+    assert run_shipped(jobs.call_shipped_by_name, (jobs.double, 20)) == 41
+
+
+@pytest.mark.parametrize("func, args, result", [
+    (math.sqrt, (16.0,), 4.0),
+    (str.upper, ("abc",), "ABC"),
+    (abs, (-3,), 3),
+])
+def test_builtins_ship_as_import_and_bind(func, args, result):
+    assert run_shipped(func, args) == result
+
+
+def test_lambda_assigned_to_a_name_ships_under_it():
+    name, defined, _ = shipped_names(jobs.triple, (2,))
+    assert name == defined[-1] == "triple"
+    assert run_shipped(jobs.triple, (5,)) == 15
+
+
+def test_inline_lambda_is_refused_naming_it():
+    with pytest.raises(ValueError, match="lambda"):
+        _source.Shipper().prepare(lambda x: x, (1,), (), (), None, 4)
+
+
+def test_function_without_source_is_refused_naming_it():
+    namespace: dict = {}
+    exec("def made_by_exec(x):\n    return x\n", namespace)
+    with pytest.raises(ValueError, match="made_by_exec"):
+        _source.Shipper().prepare(namespace["made_by_exec"], (1,), (), (), None, 4)
+
+
+@pytest.mark.parametrize("func, modules, args, result", [
+    (jobs.use_os_path, ("os.path",), ("a", "b"), "a/b"),
+    (jobs.use_sqrt, ("from math import sqrt",), (9.0,), 3.0),
+    (jobs.use_m, ("import math as m",), (2.0,), math.pi * 2.0),
+])
+def test_module_entries(func, modules, args, result):
+    assert run_shipped(func, args, (), modules) == result
+
+
+def test_globals_ships_modules_functions_and_classes():
+    shipment, _ = _source.Shipper().prepare(globals_mod.compute, (16,), (), (),
+                                            vars(globals_mod), 4)
+    assert "math" in pickle.loads(shipment.blob)[2]
+    assert run_shipped(globals_mod.compute, (16,), globals=vars(globals_mod)) \
+        == (4.0, "c.txt", 17)
+
+
+def test_equal_calls_share_a_shipment_and_changed_source_gets_a_new_key():
+    shipper = _source.Shipper()
+    first, _ = shipper.prepare(jobs.square, (1,), (), (), None, 4)
+    again, _ = shipper.prepare(jobs.square, (2,), (), (), None, 4)
+    other, _ = shipper.prepare(jobs.add, (1, 2), (), (), None, 4)
+    assert first == again and first.key != other.key
+
+
+def test_pp_import_graph_has_no_cycle():
+    """pp's modules depend one way (imports for type checking included)."""
+    graph: dict[str, set[str]] = {}
+    for path in PP_DIR.glob("*.py"):
+        module = "pp." + path.stem if path.stem != "__init__" else "pp"
+        edges = graph.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "pp":
+                    edges.update("pp." + alias.name for alias in node.names)
+                elif node.module.startswith("pp."):
+                    edges.add(node.module)
+            elif isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names if a.name.startswith("pp."))
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join(path + [module]))
+        if module in done or module not in graph:
+            return
+        for target in sorted(graph[module]):
+            visit(target, path + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
