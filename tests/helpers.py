@@ -53,7 +53,8 @@ def children(pid: int | None = None) -> list[int]:
 
 def worker_pids(pid: int | None = None) -> list[int]:
     """PIDs of the pp worker interpreters that are children of pid (default:
-    this process): ppgo runs ``python -m pp.worker``, pp 1.7.0 ``pp._worker``."""
+    this process): ppgo's run worker.py's source, which names ``pp.worker``,
+    pp 1.7.0's ``python -m pp._worker``."""
     return [c for c in children(pid) if WORKER_RE.search(cmdline(c))]
 
 
