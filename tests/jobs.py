@@ -264,3 +264,26 @@ def digest(data):
 
 def make_bytes(n, fill):
     return bytes([fill]) * n
+
+
+# -- results the client cannot unpickle -------------------------------------
+
+def explode():
+    raise ValueError("this result cannot be unpickled")
+
+
+class Bomb:
+    """Pickles fine in the worker; unpickling it in the client raises."""
+
+    def __reduce__(self):
+        return (explode, ())
+
+
+def make_bomb():
+    import jobs
+    return jobs.Bomb()
+
+
+def read_environment(name):
+    import os
+    return os.environ.get(name)

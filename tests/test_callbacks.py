@@ -2,6 +2,9 @@
 
 import os
 import threading
+import time
+
+import pytest
 
 import jobs
 from helpers import call_within
@@ -148,3 +151,48 @@ def test_callback_may_submit(server):
     server.submit(jobs.square, (2,), callback=chain)
     assert done.wait(60)
     assert results == [4, 16, 256]
+
+
+# pp 1.7.0 runs callbacks on the worker's thread, which a SystemExit ends.
+@pytest.mark.ppgo_only
+@pytest.mark.parametrize("exception", [SystemExit, GeneratorExit, ValueError])
+def test_no_exception_from_a_callback_stops_later_ones(server, caplog, exception):
+    def bad(result):
+        raise exception("from the callback")
+
+    rec = Recorder(expected=3)
+    first = server.submit(jobs.square, (2,), callback=bad)
+    later = [server.submit(jobs.square, (i,), callback=rec) for i in range(3)]
+    assert rec.done.wait(30), "callbacks stopped after one raised %s" % exception.__name__
+    call_within(server.wait, 30)
+    assert call_within(first, 30) == 4 and [call_within(t, 30) for t in later] == [0, 1, 4]
+    assert any(exception.__name__ in r.getMessage() and "callback of job 0" in r.getMessage()
+               for r in caplog.records)
+
+
+@pytest.mark.ppgo_only
+def test_keyboard_interrupt_in_a_callback_reaches_the_main_thread(server):
+    def interrupt(result):
+        raise KeyboardInterrupt
+
+    server.submit(jobs.square, (2,), callback=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    rec = Recorder()
+    server.submit(jobs.square, (3,), callback=rec)
+    assert rec.done.wait(30), "the callback thread died with the interrupt"
+
+
+@pytest.mark.ppgo_only
+def test_unpicklable_result_is_reported_as_such(server, caplog):
+    rec = Recorder()
+    task = server.submit(jobs.make_bomb, callback=rec)
+    call_within(server.wait, 30)
+    assert rec.calls == []
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("could not be unpickled" in m and "did not run" in m for m in messages), messages
+    assert not any("callback of job" in m for m in messages)
+    with pytest.raises(ValueError, match="cannot be unpickled"):
+        task()

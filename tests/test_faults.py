@@ -1,8 +1,10 @@
 """Worker processes that die: nothing hangs, the server goes on."""
 
+import gc
 import os
 import signal
 import threading
+import weakref
 
 import pytest
 
@@ -163,3 +165,27 @@ def test_destroy_kills_workers_even_with_running_jobs(tmp_path):
     call_within(server.destroy, 30)
     for p in pids:
         kill_quietly(p)
+
+
+def _pp_threads():
+    return {t for t in threading.enumerate() if t.name in ("pp-nodes", "pp-callbacks")}
+
+
+# ppgo_only: pp 1.7.0 keeps a dropped Server's workers until interpreter exit.
+@pytest.mark.ppgo_only
+def test_dropped_server_is_collected_with_its_threads_and_workers():
+    threads_before, workers_before = _pp_threads(), set(worker_pids())
+    results = []
+    server = pp.Server(ncpus=2, ppservers=("127.0.0.1:1",))  # a node that refuses
+    server.submit(jobs.square, (3,), callback=results.append)
+    call_within(server.wait, 30)
+    task = server.submit(jobs.square, (4,))
+    assert call_within(task, 30) == 16
+    workers = set(worker_pids()) - workers_before
+    assert len(workers) == 2 and results == [9]
+    ref = weakref.ref(server)
+    del server, task
+    gc.collect()
+    assert ref() is None, gc.get_referrers(ref())
+    assert wait_until(lambda: not set(worker_pids()) & workers, timeout=30)
+    assert wait_until(lambda: _pp_threads() <= threads_before, timeout=30)

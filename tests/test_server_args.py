@@ -156,6 +156,32 @@ def test_secret_not_str_is_type_error(bad):
         pp.Server(ncpus=0, secret=bad)
 
 
+# ppgo_only: pp 1.7.0 reads neither PP_SECRET_FILE nor hides PP_SECRET from jobs.
+@pytest.mark.ppgo_only
+def test_secret_from_environment_and_hidden_from_jobs(monkeypatch, tmp_path):
+    monkeypatch.setenv("PP_SECRET", "from the environment")
+    server = pp.Server(ncpus=1)
+    try:
+        assert server.secret == "from the environment"
+        assert server.submit(jobs.read_environment, ("PP_SECRET",))() is None
+    finally:
+        server.destroy()
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from a file\n")
+    monkeypatch.delenv("PP_SECRET")
+    monkeypatch.setenv("PP_SECRET_FILE", str(secret_file))
+    server = pp.Server(ncpus=1)
+    try:
+        assert server.secret == "from a file"
+        assert server.submit(jobs.read_environment, ("PP_SECRET_FILE",))() is None
+        assert server.submit(jobs.read_environment, ("HOME",))() == os.environ.get("HOME")
+    finally:
+        server.destroy()
+    monkeypatch.setenv("PP_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="PP_SECRET_FILE"):
+        pp.Server(ncpus=0)
+
+
 def test_secret_str_accepted():
     server = pp.Server(ncpus=1, secret="some passphrase")
     try:

@@ -9,6 +9,7 @@ callback ran (release()).
 
 from __future__ import annotations
 
+import _thread
 import threading
 from typing import Any, Callable
 
@@ -89,15 +90,28 @@ class CallbackRunner:
         return True
 
     def _run_one(self, task: Task, status: int, payload: bytes) -> None:
+        """Runs one job's callback. Nothing it raises, SystemExit included,
+        ends this thread (every later callback would be lost, and wait()
+        hang); a KeyboardInterrupt is passed on to the main thread."""
         try:
             task._keep(status, payload)
-            if task.has_result:
-                callback = task.callback
-                assert callback is not None
-                callback(*task.callbackargs, task._unpickled_result())
-        except Exception:
+            if not task.has_result:
+                return
+            try:
+                result = task._unpickled_result()
+            except Exception:
+                self._logger.exception(
+                    "the result of job %d could not be unpickled, so its callback did not "
+                    "run; calling the task raises the error", task.tid)
+                return
+            callback = task.callback
+            assert callback is not None
+            callback(*task.callbackargs, result)
+        except BaseException as exc:
             self._logger.exception(
-                "callback of job %d raised; its result is still available from the task",
-                task.tid)
+                "callback of job %d raised %s; its result is still available from the task",
+                task.tid, type(exc).__name__)
+            if isinstance(exc, KeyboardInterrupt):
+                _thread.interrupt_main()
         finally:
             task._mark_finished()

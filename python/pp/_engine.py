@@ -62,10 +62,14 @@ def worker_command(proto: int) -> list[str]:
     return [sys.executable, *run, str(proto)]
 
 
+# Variables jobs must not see: the secret that lets a client use ppservers.
+HIDDEN_FROM_JOBS = ("PP_SECRET", "PP_SECRET_FILE")
+
+
 def worker_environment() -> list[str]:
     """The client's environment, with its cwd and sys.path importable (as
-    legacy pp does, through PYTHONPATH)."""
-    env = dict(os.environ)
+    legacy pp does, through PYTHONPATH), and no secret."""
+    env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     paths += [os.getcwd()] + [p for p in sys.path if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))

@@ -64,6 +64,36 @@ def _check_ncpus(ncpus: Any) -> int:
     return ncpus
 
 
+def _report_node_events(engine: Engine, logger: Logger) -> None:
+    """Logs node events (connected, refused, lost) until the engine closes."""
+    while True:
+        try:
+            event = engine.next_event(0.5)
+        except RuntimeError:  # a forked child: the core is the parent's
+            return
+        if event is None:
+            return
+        if event:
+            level, message = event
+            logger.log(level, "%s", message)
+
+
+def _secret_from_environment(default: str) -> str:
+    """$PP_SECRET, else the contents of $PP_SECRET_FILE (without its final
+    newline), else default."""
+    secret = os.environ.get("PP_SECRET")
+    if secret is not None:
+        return secret
+    path = os.environ.get("PP_SECRET_FILE")
+    if not path:
+        return default
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError("PP_SECRET_FILE %r cannot be read: %s" % (path, exc.strerror)) from None
+
+
 def _check_broadcast(broadcast: Any) -> None:
     """A dotted-quad IPv4 address, as legacy pp's inet_aton check wants."""
     if not isinstance(broadcast, str):
@@ -119,7 +149,7 @@ class Server(LegacyServerState):
 
         self._logger = Logger(loglevel)
         if secret is None:
-            secret = os.environ.get("PP_SECRET", self.default_secret)
+            secret = _secret_from_environment(self.default_secret)
         self.secret = secret
         if not isinstance(socket_timeout, (int, float)) or socket_timeout <= 0:
             raise ValueError("socket_timeout must be a positive number of seconds, not %r"
@@ -154,27 +184,16 @@ class Server(LegacyServerState):
     def _connect_nodes(self) -> None:
         """Starts connecting to the named ppservers and discovering the
         wildcard ones, in the background; a thread reports what happens."""
+        # The thread holds the engine and the logger, not the Server, so a
+        # Server dropped without destroy() is still collected.
         self._events_thread = threading.Thread(
-            target=self._report_node_events, name="pp-nodes", daemon=True)
+            target=_report_node_events, args=(self._engine, self._logger), name="pp-nodes",
+            daemon=True)
         self._events_thread.start()
         for host, port in self.ppservers:
             self._engine.connect(join_host_port(host, port))
         for host, port in self._discovered:
             self._engine.discover("%s:%d" % (host, port), self._broadcast or "")
-
-    def _report_node_events(self) -> None:
-        """Logs node events (connected, refused, lost) until destroy()."""
-        engine = self._engine
-        while True:
-            try:
-                event = engine.next_event(0.5)
-            except RuntimeError:  # a forked child: the core is the parent's
-                return
-            if event is None:
-                return
-            if event:
-                level, message = event
-                self._logger.log(level, "%s", message)
 
     @staticmethod
     def _parse_node(entry: str) -> tuple[str, int]:
