@@ -34,12 +34,6 @@ const (
 // errNotConnected reports a job handed over while the node was going away.
 var errNotConnected = errors.New("node not connected")
 
-// Reporter is the scheduler as a node sees it; *sched.Scheduler is one.
-type Reporter interface {
-	Finish(n sched.Node, j *sched.Job, o sched.Outcome)
-	SetCapacity(n sched.Node, capacity int)
-}
-
 // Config describes one remote node.
 type Config struct {
 	// Addr is the node's "host:port".
@@ -101,7 +95,7 @@ type State struct {
 // Remote is a ppserver as a sched.Node.
 type Remote struct {
 	cfg Config
-	rep Reporter
+	rep sched.Reporter
 	log *slog.Logger
 
 	ctx       context.Context
@@ -120,7 +114,7 @@ type Remote struct {
 
 // New returns a node; Start makes it dial. The caller adds it to the
 // scheduler in between, so the node's first SetCapacity finds it there.
-func New(cfg Config, rep Reporter) *Remote {
+func New(cfg Config, rep sched.Reporter) *Remote {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}

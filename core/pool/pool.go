@@ -21,14 +21,6 @@ import (
 // errPoolClosed ends a worker that was still to start when the pool closed.
 var errPoolClosed = errors.New("pool closed")
 
-// Reporter receives the outcome of every job the pool was dispatched, and
-// the pool's capacity when it changes with the length of jobs;
-// *sched.Scheduler is one.
-type Reporter interface {
-	Finish(n sched.Node, j *sched.Job, o sched.Outcome)
-	SetCapacity(n sched.Node, capacity int)
-}
-
 // Config describes the worker interpreters.
 type Config struct {
 	// Argv starts one worker: Argv[0] is the executable's path.
@@ -47,7 +39,7 @@ type Config struct {
 // Pool is a sched.Node backed by local worker processes.
 type Pool struct {
 	cfg Config
-	rep Reporter
+	rep sched.Reporter
 
 	closing chan struct{} // closed by Close: wakes respawn delays
 
@@ -85,9 +77,10 @@ func (a *average) add(d time.Duration) {
 // short reports whether jobs have been short enough to pipeline.
 func (a *average) short() bool { return a.count > 0 && a.mean < pipelineBelow }
 
-// New starts a pool of cfg.Workers workers in the background and reports
-// job outcomes to rep.
-func New(cfg Config, rep Reporter) (*Pool, error) {
+// New starts a pool of cfg.Workers workers in the background. It reports
+// every job's outcome to rep, and its capacity whenever that changes with
+// the length of jobs.
+func New(cfg Config, rep sched.Reporter) (*Pool, error) {
 	if len(cfg.Argv) == 0 {
 		return nil, errors.New("pool: no worker command")
 	}
