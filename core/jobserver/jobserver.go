@@ -31,7 +31,8 @@ type Config struct {
 	// Secret authenticates this client to remote nodes.
 	Secret string
 	// Silence is how long a node may stay silent before it is presumed
-	// dead; 0 means wire.DefaultSilence.
+	// dead, within the bounds of wire.ClampSilence; 0 means
+	// wire.DefaultSilence.
 	Silence time.Duration
 }
 
@@ -57,12 +58,7 @@ type Server struct {
 
 // New starts a server; its workers start in the background.
 func New(cfg Config) (*Server, error) {
-	if cfg.Silence <= 0 || cfg.Silence > wire.DefaultSilence {
-		// Nodes send heartbeats, so a longer tolerance (legacy pp's
-		// socket_timeout of an hour) would only delay noticing a dead one.
-		cfg.Silence = wire.DefaultSilence
-	}
-	cfg.Silence = max(cfg.Silence, wire.MinSilence)
+	cfg.Silence = wire.ClampSilence(cfg.Silence)
 	s := &Server{
 		cfg:     cfg,
 		sched:   sched.New(sched.Config{MaxAttempts: cfg.MaxAttempts}),
