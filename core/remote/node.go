@@ -1,4 +1,4 @@
-// Package node is the client side of a ppserver connection: a sched.Node
+// Package remote is the client side of a ppserver connection: a sched.Node
 // that dials a node, authenticates (core/auth), keeps up to the node's
 // credits of jobs in flight over one connection (core/wire), and reports
 // their outcomes to the scheduler. When the connection breaks, the jobs it
@@ -7,7 +7,7 @@
 //
 // Lock order: Remote.mu is never held while calling the Reporter, which
 // may call Dispatch from inside Finish or SetCapacity.
-package node
+package remote
 
 import (
 	"context"

@@ -3,7 +3,7 @@
 // that tests script message by message, and a real serve.Server with fake
 // workers.
 
-package node
+package remote
 
 import (
 	"errors"
