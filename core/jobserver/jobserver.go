@@ -50,7 +50,7 @@ type Server struct {
 
 	remotesMu sync.Mutex
 	closed    bool
-	remotes   map[string]*remote.Remote // by "host:port"
+	remotes   map[string]*remote.Node // by "host:port"
 	probes    []context.CancelFunc
 
 	closeOnce sync.Once
@@ -64,7 +64,7 @@ func New(cfg Config) (*Server, error) {
 		sched:   sched.New(sched.Config{MaxAttempts: cfg.MaxAttempts}),
 		events:  newEventQueue(),
 		funcs:   make(map[uint64]*sched.Func),
-		remotes: make(map[string]*remote.Remote),
+		remotes: make(map[string]*remote.Node),
 	}
 	s.jobLimit.Store(localJobLimit)
 	local, err := pool.New(cfg.Pool, s.sched)

@@ -140,8 +140,8 @@ func (e events) none(t *testing.T) {
 	}
 }
 
-// newRemote makes a started node for addr reporting to a fakeReporter.
-func newRemote(t *testing.T, addr string, tweak func(*Config)) (*Remote, *fakeReporter, events) {
+// newNode makes a started node for addr reporting to a fakeReporter.
+func newNode(t *testing.T, addr string, tweak func(*Config)) (*Node, *fakeReporter, events) {
 	t.Helper()
 	rep, evs := newReporter(), make(events, 256)
 	cfg := Config{Addr: addr, Secret: secret, Redial: true, Events: evs.push}

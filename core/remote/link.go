@@ -15,7 +15,7 @@ import (
 // sends queued jobs in batches, and the reader (run's caller) that turns
 // results into outcomes.
 type link struct {
-	r    *Remote
+	node *Node
 	conn *wire.Conn
 
 	mu       sync.Mutex
@@ -38,9 +38,9 @@ type lostJobs struct {
 	sent, unsent []*sched.Job
 }
 
-func newLink(r *Remote, conn *wire.Conn) *link {
+func newLink(n *Node, conn *wire.Conn) *link {
 	return &link{
-		r:        r,
+		node:     n,
 		conn:     conn,
 		inflight: make(map[uint64]flight),
 		wake:     make(chan struct{}, 1),
@@ -96,7 +96,7 @@ func (l *link) run() error {
 }
 
 func (l *link) readLoop() error {
-	silence := l.r.cfg.Silence
+	silence := l.node.cfg.Silence
 	for {
 		if err := l.conn.NetConn().SetReadDeadline(time.Now().Add(silence)); err != nil {
 			return err
@@ -118,10 +118,10 @@ func (l *link) readLoop() error {
 			if m.Credits < 0 {
 				return fmt.Errorf("%w: negative credits %d", wire.ErrMalformed, m.Credits)
 			}
-			l.r.rep.SetCapacity(l.r, m.Credits)
+			l.node.rep.SetCapacity(l.node, m.Credits)
 		case *wire.Goodbye:
-			l.r.log.Info("node is shutting down", "reason", m.Reason)
-			l.r.rep.SetCapacity(l.r, 0)
+			l.node.log.Info("node is shutting down", "reason", m.Reason)
+			l.node.rep.SetCapacity(l.node, 0)
 		case *wire.Heartbeat:
 		default:
 			return fmt.Errorf("%w: unexpected %v from a node", wire.ErrMalformed, m.MessageType())
@@ -143,16 +143,16 @@ func (l *link) result(m *wire.Result) error {
 	j := f.job
 	o := sched.Outcome{Data: m.Data, Elapsed: time.Duration(m.ElapsedNS)}
 	if m.Lost != "" {
-		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.r.cfg.Addr, m.Lost)}
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Addr, m.Lost)}
 	}
-	l.r.rep.Finish(l.r, j, o)
+	l.node.rep.Finish(l.node, j, o)
 	return nil
 }
 
 // writeLoop sends queued jobs, each batch with one flush, and a heartbeat
 // after a quiet spell. It closes the connection when writing fails.
 func (l *link) writeLoop(stop <-chan struct{}) error {
-	silence := l.r.cfg.Silence
+	silence := l.node.cfg.Silence
 	quiet := time.NewTimer(wire.Quiet(silence))
 	defer quiet.Stop()
 	var batch []*sched.Job
@@ -221,6 +221,6 @@ func (l *link) tooLarge(j *sched.Job, err error) {
 	delete(l.inflight, j.ID)
 	l.mu.Unlock()
 	if ours {
-		l.r.rep.Finish(l.r, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", l.r.cfg.Addr, err)})
+		l.node.rep.Finish(l.node, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", l.node.cfg.Addr, err)})
 	}
 }
