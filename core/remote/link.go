@@ -86,7 +86,7 @@ func (l *link) run() error {
 	writerErr := make(chan error, 1)
 	stopWriter := make(chan struct{})
 	go func() { writerErr <- l.writeLoop(stopWriter) }()
-	err := l.readLoop()
+	err := l.conn.ReadEach("node", l.node.cfg.Silence, l.handle)
 	l.conn.Close()
 	close(stopWriter)
 	if werr := <-writerErr; werr != nil && errors.Is(err, net.ErrClosed) {
@@ -95,38 +95,23 @@ func (l *link) run() error {
 	return err
 }
 
-func (l *link) readLoop() error {
-	silence := l.node.cfg.Silence
-	for {
-		if err := l.conn.NetConn().SetReadDeadline(time.Now().Add(silence)); err != nil {
-			return err
+// handle acts on one message from the node.
+func (l *link) handle(m wire.Message) error {
+	switch m := m.(type) {
+	case *wire.Result:
+		return l.result(m)
+	case *wire.Credits:
+		if m.Credits < 0 {
+			return fmt.Errorf("%w: negative credits %d", wire.ErrMalformed, m.Credits)
 		}
-		m, err := l.conn.Read()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("node silent for %v", silence)
-			}
-			return err
-		}
-		switch m := m.(type) {
-		case *wire.Result:
-			if err := l.result(m); err != nil {
-				return err
-			}
-		case *wire.Credits:
-			if m.Credits < 0 {
-				return fmt.Errorf("%w: negative credits %d", wire.ErrMalformed, m.Credits)
-			}
-			l.node.rep.SetCapacity(l.node, m.Credits)
-		case *wire.Goodbye:
-			l.node.log.Info("node is shutting down", "reason", m.Reason)
-			l.node.rep.SetCapacity(l.node, 0)
-		case *wire.Heartbeat:
-		default:
-			return fmt.Errorf("%w: unexpected %v from a node", wire.ErrMalformed, m.MessageType())
-		}
+		l.node.rep.SetCapacity(l.node, m.Credits)
+	case *wire.Goodbye:
+		l.node.log.Info("node is shutting down", "reason", m.Reason)
+		l.node.rep.SetCapacity(l.node, 0)
+	default:
+		return fmt.Errorf("%w: unexpected %v from a node", wire.ErrMalformed, m.MessageType())
 	}
+	return nil
 }
 
 // result reports a job's outcome to the scheduler.
