@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -289,14 +288,9 @@ func newJob(id, key uint64, args string) *sched.Job {
 // startServe runs a real node with n fake workers.
 func startServe(t *testing.T, n int, tweak func(*serve.Config)) (*serve.Server, string) {
 	t.Helper()
-	h := fakeworker.NewHub(t, deadline)
-	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	argv, env := fakeworker.NewHub(t, deadline).Command("echo")
 	cfg := serve.Config{
-		Pool: pool.Config{
-			Argv:    []string{os.Args[0], "-test.run=^$"},
-			Env:     append(os.Environ(), fakeworker.ModeEnv+"=echo", fakeworker.HubEnv+"="+h.Path, "GORACE="+race),
-			Workers: n,
-		},
+		Pool:   pool.Config{Argv: argv, Env: env, Workers: n},
 		Secret: secret,
 	}
 	if tweak != nil {
