@@ -6,6 +6,20 @@
 // A worker reads jobs on file descriptor 3 and writes results on 4; its
 // stdin is /dev/null and its stdout/stderr are the client's, so nothing a
 // job or a C library prints can corrupt the protocol.
+//
+// The pool keeps a backlog, a second queue behind the scheduler's. The
+// scheduler hands the pool no more jobs than its capacity (target workers
+// times depth), yet a job may find no worker with room: workers are still
+// starting or being replaced, the depth has just fallen from
+// MaxJobsPerWorker to 1, or the busy workers' current jobs have run too
+// long to queue behind. Such a job waits in the backlog, first in first
+// out, for the next worker that starts or frees up; Waiting lists it, and
+// Cancel takes it back (core/serve does, for a client that left).
+//
+// On a ppserver the backlog is the only queue: core/serve hands every job
+// a client sends straight to the pool, so there it holds what the clients'
+// credits allow beyond the workers' room, all clients' jobs in the order
+// they arrived.
 package pool
 
 import (
@@ -49,7 +63,7 @@ type Pool struct {
 	closed  bool
 	target  int
 	workers []*worker
-	backlog []*sched.Job  // dispatched while no worker had room
+	backlog []*sched.Job  // dispatched while no worker had room; see the package doc
 	backoff time.Duration // delay before the next respawn after early deaths
 	running sync.WaitGroup
 
