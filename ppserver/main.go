@@ -38,11 +38,6 @@ const (
 	exitUsage = 2
 )
 
-// maxSilence caps -k: peers heartbeat, so a live client is never silent
-// longer than wire.DefaultSilence and legacy's one-hour default would only
-// delay noticing a dead one.
-const maxSilence = wire.DefaultSilence
-
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
@@ -132,9 +127,12 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 		}
 	}()
 
+	// -k is kept within what heartbeats make sensible; legacy's one-hour
+	// default comes down to wire.DefaultSilence.
+	silence := wire.ClampSilence(s.SocketTimeout)
 	log.Debug("settings", "config", s.Config, "interface", s.Interface, "port", s.Port,
 		"workers", s.Workers, "restart", s.Restart, "proto", s.Proto, "python", s.Python,
-		"idle_timeout", s.IdleTimeout, "silence", min(max(s.SocketTimeout, wire.MinSilence), maxSilence),
+		"idle_timeout", s.IdleTimeout, "silence", silence,
 		"autodiscovery", s.Autodiscovery, "broadcast", s.Broadcast, "pid_file", s.PIDFile)
 	dir, err := os.Getwd()
 	if err != nil {
@@ -173,7 +171,7 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 			Name:    "ppserver",
 		},
 		Secret: secret,
-		Limits: wire.Limits{Silence: min(max(s.SocketTimeout, wire.MinSilence), maxSilence)},
+		Limits: wire.Limits{Silence: silence},
 		Logger: log,
 	})
 	if err != nil {

@@ -51,7 +51,7 @@ starts only on loopback (-i 127.0.0.1 or -i ::1) and refuses any other
 interface.
 The -s option overrides the config file and the PP_SECRET variable.
 `, version, build, defaultLogFormat, defaultProto, defaultInterface, defaultBroadcast,
-		defaultSettings().Port, wire.MinSilence.Seconds(), maxSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp())
+		defaultSettings().Port, wire.MinSilence.Seconds(), wire.DefaultSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp())
 }
 
 func defaultPythonHelp() string {

@@ -15,8 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ppgo/ppgo/core/node"
 	"github.com/ppgo/ppgo/core/pool"
+	"github.com/ppgo/ppgo/core/remote"
 	"github.com/ppgo/ppgo/core/sched"
 	"github.com/ppgo/ppgo/core/wire"
 )
@@ -31,7 +31,8 @@ type Config struct {
 	// Secret authenticates this client to remote nodes.
 	Secret string
 	// Silence is how long a node may stay silent before it is presumed
-	// dead; 0 means wire.DefaultSilence.
+	// dead, within the bounds of wire.ClampSilence; 0 means
+	// wire.DefaultSilence.
 	Silence time.Duration
 }
 
@@ -49,7 +50,7 @@ type Server struct {
 
 	remotesMu sync.Mutex
 	closed    bool
-	remotes   map[string]*node.Remote // by "host:port"
+	remotes   map[string]*remote.Node // by "host:port"
 	probes    []context.CancelFunc
 
 	closeOnce sync.Once
@@ -57,18 +58,13 @@ type Server struct {
 
 // New starts a server; its workers start in the background.
 func New(cfg Config) (*Server, error) {
-	if cfg.Silence <= 0 || cfg.Silence > wire.DefaultSilence {
-		// Nodes send heartbeats, so a longer tolerance (legacy pp's
-		// socket_timeout of an hour) would only delay noticing a dead one.
-		cfg.Silence = wire.DefaultSilence
-	}
-	cfg.Silence = max(cfg.Silence, wire.MinSilence)
+	cfg.Silence = wire.ClampSilence(cfg.Silence)
 	s := &Server{
 		cfg:     cfg,
 		sched:   sched.New(sched.Config{MaxAttempts: cfg.MaxAttempts}),
 		events:  newEventQueue(),
 		funcs:   make(map[uint64]*sched.Func),
-		remotes: make(map[string]*node.Remote),
+		remotes: make(map[string]*remote.Node),
 	}
 	s.jobLimit.Store(localJobLimit)
 	local, err := pool.New(cfg.Pool, s.sched)

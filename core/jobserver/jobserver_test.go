@@ -22,16 +22,7 @@ const deadline = 10 * time.Second
 func newServer(t *testing.T, workers, maxAttempts int) (*Server, *fakeworker.Hub) {
 	t.Helper()
 	h := fakeworker.NewHub(t, deadline)
-	// Under -race a Go process sleeps a second at exit unless told not to.
-	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	s, err := New(Config{
-		Pool: pool.Config{
-			Argv:    []string{os.Args[0], "-test.run=^$"},
-			Env:     append(os.Environ(), fakeworker.ModeEnv+"=echo", fakeworker.HubEnv+"="+h.Path, "GORACE="+race),
-			Workers: workers,
-		},
-		MaxAttempts: maxAttempts,
-	})
+	s, err := New(Config{Pool: fakePool(h, workers), MaxAttempts: maxAttempts})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

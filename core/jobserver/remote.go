@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/ppgo/ppgo/core/discovery"
-	"github.com/ppgo/ppgo/core/node"
 	"github.com/ppgo/ppgo/core/pool"
+	"github.com/ppgo/ppgo/core/remote"
 	"github.com/ppgo/ppgo/core/wire"
 )
 
@@ -67,7 +67,7 @@ func (s *Server) addRemote(addr string, redial bool) error {
 		}
 		return nil
 	}
-	r := node.New(node.Config{
+	r := remote.New(remote.Config{
 		Addr:   addr,
 		Secret: s.cfg.Secret,
 		Redial: redial,
@@ -82,9 +82,9 @@ func (s *Server) addRemote(addr string, redial bool) error {
 }
 
 // nodeEvent turns a node's connection change into a user-facing event.
-func (s *Server) nodeEvent(e node.Event) {
+func (s *Server) nodeEvent(e remote.Event) {
 	level := LevelWarning
-	if e.Kind == node.Connected {
+	if e.Kind == remote.Connected {
 		level = LevelInfo
 	}
 	s.events.push(Event{Level: level, Message: e.String()})

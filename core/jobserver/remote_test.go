@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,12 +15,8 @@ import (
 
 // fakePool describes n fake workers reporting to hub h.
 func fakePool(h *fakeworker.Hub, n int) pool.Config {
-	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	return pool.Config{
-		Argv:    []string{os.Args[0], "-test.run=^$"},
-		Env:     append(os.Environ(), fakeworker.ModeEnv+"=echo", fakeworker.HubEnv+"="+h.Path, "GORACE="+race),
-		Workers: n,
-	}
+	argv, env := h.Command("echo")
+	return pool.Config{Argv: argv, Env: env, Workers: n}
 }
 
 // startNode runs a ppserver node with n fake workers on a loopback port.

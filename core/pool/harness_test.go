@@ -49,21 +49,11 @@ type harness struct {
 	id    uint64
 }
 
-func fakeConfig(mode, hubPath string, workers int) Config {
-	// Under -race a Go process sleeps a second at exit (atexit_sleep_ms)
-	// unless told not to; fake workers exit a lot.
-	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	return Config{
-		Argv:    []string{os.Args[0], "-test.run=^$"},
-		Env:     append(os.Environ(), fakeworker.ModeEnv+"="+mode, fakeworker.HubEnv+"="+hubPath, "GORACE="+race),
-		Workers: workers,
-	}
-}
-
 func newHarness(t *testing.T, mode string, workers int, tweak func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, rep: &fakeReporter{ch: make(chan report, 256)}, hub: fakeworker.NewHub(t, deadline), funcs: map[uint64]*sched.Func{}}
-	cfg := fakeConfig(mode, h.hub.Path, workers)
+	argv, env := h.hub.Command(mode)
+	cfg := Config{Argv: argv, Env: env, Workers: workers}
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -6,6 +6,20 @@
 // A worker reads jobs on file descriptor 3 and writes results on 4; its
 // stdin is /dev/null and its stdout/stderr are the client's, so nothing a
 // job or a C library prints can corrupt the protocol.
+//
+// The pool keeps a backlog, a second queue behind the scheduler's. The
+// scheduler hands the pool no more jobs than its capacity (target workers
+// times depth), yet a job may find no worker with room: workers are still
+// starting or being replaced, the depth has just fallen from
+// MaxJobsPerWorker to 1, or the busy workers' current jobs have run too
+// long to queue behind. Such a job waits in the backlog, first in first
+// out, for the next worker that starts or frees up; Waiting lists it, and
+// Cancel takes it back (core/serve does, for a client that left).
+//
+// On a ppserver the backlog is the only queue: core/serve hands every job
+// a client sends straight to the pool, so there it holds what the clients'
+// credits allow beyond the workers' room, all clients' jobs in the order
+// they arrived.
 package pool
 
 import (
@@ -20,14 +34,6 @@ import (
 
 // errPoolClosed ends a worker that was still to start when the pool closed.
 var errPoolClosed = errors.New("pool closed")
-
-// Reporter receives the outcome of every job the pool was dispatched, and
-// the pool's capacity when it changes with the length of jobs;
-// *sched.Scheduler is one.
-type Reporter interface {
-	Finish(n sched.Node, j *sched.Job, o sched.Outcome)
-	SetCapacity(n sched.Node, capacity int)
-}
 
 // Config describes the worker interpreters.
 type Config struct {
@@ -47,7 +53,7 @@ type Config struct {
 // Pool is a sched.Node backed by local worker processes.
 type Pool struct {
 	cfg Config
-	rep Reporter
+	rep sched.Reporter
 
 	closing chan struct{} // closed by Close: wakes respawn delays
 
@@ -57,7 +63,7 @@ type Pool struct {
 	closed  bool
 	target  int
 	workers []*worker
-	backlog []*sched.Job  // dispatched while no worker had room
+	backlog []*sched.Job  // dispatched while no worker had room; see the package doc
 	backoff time.Duration // delay before the next respawn after early deaths
 	running sync.WaitGroup
 
@@ -85,9 +91,10 @@ func (a *average) add(d time.Duration) {
 // short reports whether jobs have been short enough to pipeline.
 func (a *average) short() bool { return a.count > 0 && a.mean < pipelineBelow }
 
-// New starts a pool of cfg.Workers workers in the background and reports
-// job outcomes to rep.
-func New(cfg Config, rep Reporter) (*Pool, error) {
+// New starts a pool of cfg.Workers workers in the background. It reports
+// every job's outcome to rep, and its capacity whenever that changes with
+// the length of jobs.
+func New(cfg Config, rep sched.Reporter) (*Pool, error) {
 	if len(cfg.Argv) == 0 {
 		return nil, errors.New("pool: no worker command")
 	}

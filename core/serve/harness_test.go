@@ -63,14 +63,10 @@ type node struct {
 func startNode(t *testing.T, n int, tweak func(*Config)) *node {
 	t.Helper()
 	h := fakeworker.NewHub(t, deadline)
-	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	argv, env := h.Command("echo")
 	logs := &logBuffer{}
 	cfg := Config{
-		Pool: pool.Config{
-			Argv:    []string{os.Args[0], "-test.run=^$"},
-			Env:     append(os.Environ(), fakeworker.ModeEnv+"=echo", fakeworker.HubEnv+"="+h.Path, "GORACE="+race),
-			Workers: n,
-		},
+		Pool:   pool.Config{Argv: argv, Env: env, Workers: n},
 		Secret: secret,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

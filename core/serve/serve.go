@@ -326,7 +326,10 @@ func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args []byte)
 	s.pool.Dispatch(j)
 }
 
-// SetCapacity implements pool.Reporter: as the pool's capacity follows
+// The server stands in for a scheduler in front of its pool.
+var _ sched.Reporter = (*Server)(nil)
+
+// SetCapacity implements sched.Reporter: as the pool's capacity follows
 // the length of jobs, so does every client's credit window, so a node
 // running short jobs is sent enough to keep its pipelines full, and one
 // running long jobs does not hoard work other nodes could start.
@@ -339,7 +342,7 @@ func (s *Server) SetCapacity(_ sched.Node, capacity int) {
 	}
 }
 
-// Finish implements pool.Reporter: the outcome goes back to the client
+// Finish implements sched.Reporter: the outcome goes back to the client
 // that sent the job, if it is still connected.
 func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
 	s.mu.Lock()

@@ -84,7 +84,7 @@ func (sess *session) run() {
 		defer close(writerDone)
 		sess.writeLoop()
 	}()
-	err := sess.readLoop()
+	err := sess.conn.ReadEach("client", sess.srv.cfg.Silence, sess.handle)
 	sess.close()
 	<-writerDone
 	switch {
@@ -95,29 +95,13 @@ func (sess *session) run() {
 	}
 }
 
-func (sess *session) readLoop() error {
-	silence := sess.srv.cfg.Silence
-	for {
-		if err := sess.conn.NetConn().SetReadDeadline(time.Now().Add(silence)); err != nil {
-			return err
-		}
-		m, err := sess.conn.Read()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("client silent for %v", silence)
-			}
-			return err
-		}
-		switch m := m.(type) {
-		case *wire.Job:
-			if err := sess.job(m); err != nil {
-				return err
-			}
-		case *wire.Heartbeat:
-		default:
-			return fmt.Errorf("%w: unexpected %v from a client", wire.ErrMalformed, m.MessageType())
-		}
+// handle acts on one message from the client.
+func (sess *session) handle(m wire.Message) error {
+	switch m := m.(type) {
+	case *wire.Job:
+		return sess.job(m)
+	default:
+		return fmt.Errorf("%w: unexpected %v from a client", wire.ErrMalformed, m.MessageType())
 	}
 }
 

@@ -141,6 +141,34 @@ func (c *Conn) Read() (Message, error) {
 	return m, nil
 }
 
+// ReadEach reads messages until one cannot be read or handle fails, and
+// returns that error. Heartbeats only show that the peer is alive, so
+// handle gets every message but those. Each read must begin within silence
+// of the last: a peer that sends nothing for that long (both ends
+// heartbeat, so only a dead peer or network does) ends it with an error
+// that names the peer, "node silent for 20s".
+func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message) error) error {
+	for {
+		if err := c.nc.SetReadDeadline(time.Now().Add(silence)); err != nil {
+			return err
+		}
+		m, err := c.Read()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("%s silent for %v", peer, silence)
+			}
+			return err
+		}
+		if _, ok := m.(*Heartbeat); ok {
+			continue
+		}
+		if err := handle(m); err != nil {
+			return err
+		}
+	}
+}
+
 // decode fills m from body, which must hold exactly one msgpack value.
 func decode(body []byte, m Message) error {
 	if err := validate(body, fieldCount[m.MessageType()]); err != nil {

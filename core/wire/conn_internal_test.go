@@ -10,7 +10,7 @@ import (
 
 // TestWriteReleasesLargeBuffer: Write keeps its encoding buffer between
 // messages but must not keep one large message's worth for the
-// connection's life, even when it refuses that message: core/node goes on
+// connection's life, even when it refuses that message: core/remote goes on
 // using a connection after ErrFrameTooLarge.
 func TestWriteReleasesLargeBuffer(t *testing.T) {
 	a, b := net.Pipe()

@@ -27,3 +27,16 @@ func (l Limits) WithDefaults() Limits {
 	}
 	return l
 }
+
+// ClampSilence is the silence limit a user's setting d asks for (pp's
+// socket_timeout, ppserver -k): DefaultSilence for 0 or less, else d kept
+// within MinSilence and DefaultSilence. Peers heartbeat every
+// HeartbeatInterval, so a longer limit (legacy pp's default is an hour)
+// would only delay noticing a dead peer, and a shorter one than MinSilence
+// could drop a live peer whose heartbeat is a little late.
+func ClampSilence(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultSilence
+	}
+	return min(max(d, MinSilence), DefaultSilence)
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ppgo/ppgo/core/wire"
 )
@@ -217,6 +218,31 @@ func TestReadDoesNotAllocateAnnouncedLengths(t *testing.T) {
 			}
 			if n > 32<<10 {
 				t.Errorf("a %d-byte frame made Read allocate %d bytes", len(tc.in), n)
+			}
+		})
+	}
+}
+
+// A user's silence setting is kept where heartbeats make it sensible.
+func TestClampSilence(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   time.Duration
+		want time.Duration
+	}{
+		{"unset", 0, wire.DefaultSilence},
+		{"negative", -time.Second, wire.DefaultSilence},
+		{"shorter than four heartbeats", time.Nanosecond, wire.MinSilence},
+		{"just under the minimum", wire.MinSilence - 1, wire.MinSilence},
+		{"the minimum", wire.MinSilence, wire.MinSilence},
+		{"in between", 7500 * time.Millisecond, 7500 * time.Millisecond},
+		{"the default", wire.DefaultSilence, wire.DefaultSilence},
+		{"just over the default", wire.DefaultSilence + 1, wire.DefaultSilence},
+		{"legacy pp's hour", time.Hour, wire.DefaultSilence},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := wire.ClampSilence(tc.in); got != tc.want {
+				t.Errorf("ClampSilence(%v) = %v, want %v", tc.in, got, tc.want)
 			}
 		})
 	}

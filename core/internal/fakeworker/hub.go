@@ -95,6 +95,17 @@ func (h *Hub) serve(c net.Conn) {
 	}
 }
 
+// Command is how to start a fake worker in mode that reports to h: this
+// test binary, running no test, with ModeEnv and HubEnv set.
+func (h *Hub) Command(mode string) (argv, env []string) {
+	// Under -race a Go process sleeps a second at exit (atexit_sleep_ms)
+	// unless told not to; fake workers exit a lot.
+	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	argv = []string{os.Args[0], "-test.run=^$"}
+	env = append(os.Environ(), ModeEnv+"="+mode, HubEnv+"="+h.Path, "GORACE="+race)
+	return argv, env
+}
+
 // NextStart waits for the next worker to start.
 func (h *Hub) NextStart(t testing.TB) Event {
 	t.Helper()

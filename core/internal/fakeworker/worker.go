@@ -1,5 +1,6 @@
-// Package fakeworker is a stand-in worker interpreter for the Go tests of
-// core/pool and core/jobserver: a test binary re-executes itself as one. It
+// Package fakeworker is a stand-in worker interpreter for the Go tests that
+// run a pool (core/pool, core/jobserver, core/remote, core/serve): a test
+// binary re-executes itself as one (Hub.Command says how). It
 // speaks the pipe protocol from its own encoding (as worker.py does, with
 // struct), not with core/pool's frame.go, so a framing bug on the Go side
 // cannot cancel itself out.

@@ -1,4 +1,4 @@
-package node
+package remote
 
 import (
 	"encoding/json"
@@ -18,10 +18,10 @@ var offer = auth.Offer{Workers: 3, Credits: 6}
 
 // connect starts a node against a fresh fake server and waits until it is
 // connected: the node announces the server's credits.
-func connect(t *testing.T, tweak func(*Config)) (*Remote, *fakeReporter, events, *fakeServer, *peer) {
+func connect(t *testing.T, tweak func(*Config)) (*Node, *fakeReporter, events, *fakeServer, *peer) {
 	t.Helper()
 	srv := newFakeServer(t, secret, offer)
-	r, rep, evs := newRemote(t, srv.addr, tweak)
+	r, rep, evs := newNode(t, srv.addr, tweak)
 	p := srv.accept(t)
 	rep.capacity(t, offer.Credits)
 	if ev := evs.next(t, Connected); ev.Workers != offer.Workers || ev.Addr != srv.addr {
@@ -199,7 +199,7 @@ func TestDispatchWhileDisconnected(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
 		ln := newFakeServer(t, secret, offer)
 		ln.ln.Close() // nothing listens there any more
-		r, rep, evs := newRemote(t, ln.addr, nil)
+		r, rep, evs := newNode(t, ln.addr, nil)
 		ev := evs.next(t, Unreachable)
 		if ev.Err == nil || ev.Addr != ln.addr {
 			t.Errorf("Unreachable event %+v", ev)
@@ -307,7 +307,7 @@ func TestSilence(t *testing.T) {
 	t.Run("against a real node", func(t *testing.T) {
 		t.Parallel()
 		srv, addr := startServe(t, 1, func(c *serve.Config) { c.Silence = silence })
-		r, rep, evs := newRemote(t, addr, quiet)
+		r, rep, evs := newNode(t, addr, quiet)
 		rep.capacity(t, 2)
 		evs.next(t, Connected)
 		// Nothing may happen for three times Silence: no disconnection.
@@ -336,7 +336,7 @@ func TestSilence(t *testing.T) {
 func TestWrongSecretReportedOnce(t *testing.T) {
 	t.Parallel()
 	srv := newFakeServer(t, "another secret", offer)
-	r, rep, evs := newRemote(t, srv.addr, nil)
+	r, rep, evs := newNode(t, srv.addr, nil)
 	for i := range 3 {
 		select {
 		case err := <-srv.tries:

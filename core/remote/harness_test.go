@@ -3,14 +3,13 @@
 // that tests script message by message, and a real serve.Server with fake
 // workers.
 
-package node
+package remote
 
 import (
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,8 +139,8 @@ func (e events) none(t *testing.T) {
 	}
 }
 
-// newRemote makes a started node for addr reporting to a fakeReporter.
-func newRemote(t *testing.T, addr string, tweak func(*Config)) (*Remote, *fakeReporter, events) {
+// newNode makes a started node for addr reporting to a fakeReporter.
+func newNode(t *testing.T, addr string, tweak func(*Config)) (*Node, *fakeReporter, events) {
 	t.Helper()
 	rep, evs := newReporter(), make(events, 256)
 	cfg := Config{Addr: addr, Secret: secret, Redial: true, Events: evs.push}
@@ -289,14 +288,9 @@ func newJob(id, key uint64, args string) *sched.Job {
 // startServe runs a real node with n fake workers.
 func startServe(t *testing.T, n int, tweak func(*serve.Config)) (*serve.Server, string) {
 	t.Helper()
-	h := fakeworker.NewHub(t, deadline)
-	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	argv, env := fakeworker.NewHub(t, deadline).Command("echo")
 	cfg := serve.Config{
-		Pool: pool.Config{
-			Argv:    []string{os.Args[0], "-test.run=^$"},
-			Env:     append(os.Environ(), fakeworker.ModeEnv+"=echo", fakeworker.HubEnv+"="+h.Path, "GORACE="+race),
-			Workers: n,
-		},
+		Pool:   pool.Config{Argv: argv, Env: env, Workers: n},
 		Secret: secret,
 	}
 	if tweak != nil {

@@ -1,13 +1,13 @@
-// Package node is the client side of a ppserver connection: a sched.Node
+// Package remote is the client side of a ppserver connection: a sched.Node
 // that dials a node, authenticates (core/auth), keeps up to the node's
 // credits of jobs in flight over one connection (core/wire), and reports
 // their outcomes to the scheduler. When the connection breaks, the jobs it
 // carried go back to the scheduler and a named node is redialled with
 // backoff; a discovered one waits until it is heard again (Kick).
 //
-// Lock order: Remote.mu is never held while calling the Reporter, which
+// Lock order: Node.mu is never held while calling the Reporter, which
 // may call Dispatch from inside Finish or SetCapacity.
-package node
+package remote
 
 import (
 	"context"
@@ -33,12 +33,6 @@ const (
 
 // errNotConnected reports a job handed over while the node was going away.
 var errNotConnected = errors.New("node not connected")
-
-// Reporter is the scheduler as a node sees it; *sched.Scheduler is one.
-type Reporter interface {
-	Finish(n sched.Node, j *sched.Job, o sched.Outcome)
-	SetCapacity(n sched.Node, capacity int)
-}
 
 // Config describes one remote node.
 type Config struct {
@@ -98,10 +92,11 @@ type State struct {
 	LastErr   error
 }
 
-// Remote is a ppserver as a sched.Node.
-type Remote struct {
+// Node is one ppserver as the client's scheduler sees it: a sched.Node
+// whose capacity is the credits the ppserver grants, 0 while disconnected.
+type Node struct {
 	cfg Config
-	rep Reporter
+	rep sched.Reporter
 	log *slog.Logger
 
 	ctx       context.Context
@@ -118,9 +113,11 @@ type Remote struct {
 	failed   bool
 }
 
+var _ sched.Node = (*Node)(nil)
+
 // New returns a node; Start makes it dial. The caller adds it to the
 // scheduler in between, so the node's first SetCapacity finds it there.
-func New(cfg Config, rep Reporter) *Remote {
+func New(cfg Config, rep sched.Reporter) *Node {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
@@ -130,7 +127,7 @@ func New(cfg Config, rep Reporter) *Remote {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Remote{
+	n := &Node{
 		cfg:    cfg,
 		rep:    rep,
 		log:    log.With("node", cfg.Addr),
@@ -139,72 +136,72 @@ func New(cfg Config, rep Reporter) *Remote {
 		kick:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
-	return r
+	return n
 }
 
 // Start begins dialling in the background.
-func (r *Remote) Start() {
-	r.startOnce.Do(func() { go r.loop() })
+func (n *Node) Start() {
+	n.startOnce.Do(func() { go n.loop() })
 }
 
 // Name implements sched.Node.
-func (r *Remote) Name() string { return r.cfg.Addr }
+func (n *Node) Name() string { return n.cfg.Addr }
 
 // State reports whether the node is connected and how big it is.
-func (r *Remote) State() State {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return State{Connected: r.conn != nil, Workers: r.workers, LastErr: r.lastErr}
+func (n *Node) State() State {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return State{Connected: n.conn != nil, Workers: n.workers, LastErr: n.lastErr}
 }
 
 // Kick asks a disconnected node to dial now (it was heard again).
-func (r *Remote) Kick() {
+func (n *Node) Kick() {
 	select {
-	case r.kick <- struct{}{}:
+	case n.kick <- struct{}{}:
 	default:
 	}
 }
 
 // Close disconnects and stops redialling; jobs in flight are reported
 // lost. A node never started closes at once.
-func (r *Remote) Close() {
-	r.cancel()
-	r.startOnce.Do(func() { close(r.done) })
-	<-r.done
+func (n *Node) Close() {
+	n.cancel()
+	n.startOnce.Do(func() { close(n.done) })
+	<-n.done
 }
 
 // Dispatch implements sched.Node.
-func (r *Remote) Dispatch(j *sched.Job) {
-	r.mu.Lock()
-	l := r.conn
+func (n *Node) Dispatch(j *sched.Job) {
+	n.mu.Lock()
+	l := n.conn
 	if l != nil && l.enqueue(j) {
-		r.mu.Unlock()
+		n.mu.Unlock()
 		return
 	}
-	r.mu.Unlock()
-	r.rep.Finish(r, j, sched.Outcome{Lost: fmt.Errorf("%s: %w", r.cfg.Addr, errNotConnected), Unsent: true})
+	n.mu.Unlock()
+	n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("%s: %w", n.cfg.Addr, errNotConnected), Unsent: true})
 }
 
 // loop connects, serves the connection until it ends, and decides when to
 // try again.
-func (r *Remote) loop() {
-	defer close(r.done)
+func (n *Node) loop() {
+	defer close(n.done)
 	backoff := redialMin
 	for {
-		served, err := r.connectAndServe()
-		if r.ctx.Err() != nil {
+		served, err := n.connectAndServe()
+		if n.ctx.Err() != nil {
 			return
 		}
 		if served {
 			// The Disconnected event said it; report the next failure anew.
 			backoff = redialMin
-			r.mu.Lock()
-			r.lastErr, r.failed = err, false
-			r.mu.Unlock()
+			n.mu.Lock()
+			n.lastErr, n.failed = err, false
+			n.mu.Unlock()
 		} else {
-			r.noteFailure(err)
+			n.noteFailure(err)
 		}
-		if !r.wait(backoff) {
+		if !n.wait(backoff) {
 			return
 		}
 		backoff = min(2*backoff, redialMax)
@@ -213,17 +210,17 @@ func (r *Remote) loop() {
 
 // wait pauses before the next dial: backoff for a named node, until Kick
 // for a discovered one. It returns false when the node is closed.
-func (r *Remote) wait(backoff time.Duration) bool {
+func (n *Node) wait(backoff time.Duration) bool {
 	var retry <-chan time.Time
-	if r.cfg.Redial {
+	if n.cfg.Redial {
 		t := time.NewTimer(backoff)
 		defer t.Stop()
 		retry = t.C
 	}
 	select {
-	case <-r.ctx.Done():
+	case <-n.ctx.Done():
 		return false
-	case <-r.kick:
+	case <-n.kick:
 	case <-retry:
 	}
 	return true
@@ -231,53 +228,53 @@ func (r *Remote) wait(backoff time.Duration) bool {
 
 // noteFailure records why the node is not connected and tells the user
 // once per kind of failure, not at every redial.
-func (r *Remote) noteFailure(err error) {
+func (n *Node) noteFailure(err error) {
 	kind := Unreachable
 	if errors.Is(err, auth.ErrWrongSecret) || errors.Is(err, auth.ErrRefused) || errors.Is(err, auth.ErrProtocol) {
 		kind = Refused
 	}
-	r.mu.Lock()
-	r.lastErr = err
-	repeat := r.failed && r.reported == kind
-	r.failed, r.reported = true, kind
-	r.mu.Unlock()
-	r.log.Debug("node not connected", "err", err)
+	n.mu.Lock()
+	n.lastErr = err
+	repeat := n.failed && n.reported == kind
+	n.failed, n.reported = true, kind
+	n.mu.Unlock()
+	n.log.Debug("node not connected", "err", err)
 	if !repeat {
-		r.event(Event{Kind: kind, Addr: r.cfg.Addr, Err: err})
+		n.event(Event{Kind: kind, Addr: n.cfg.Addr, Err: err})
 	}
 }
 
-func (r *Remote) event(e Event) {
-	if r.cfg.Events != nil {
-		r.cfg.Events(e)
+func (n *Node) event(e Event) {
+	if n.cfg.Events != nil {
+		n.cfg.Events(e)
 	}
 }
 
 // connectAndServe dials, authenticates and runs one connection. served is
 // true when the handshake succeeded (the connection was usable).
-func (r *Remote) connectAndServe() (served bool, err error) {
-	d := net.Dialer{Timeout: r.cfg.DialTimeout}
-	nc, err := d.DialContext(r.ctx, "tcp", r.cfg.Addr)
+func (n *Node) connectAndServe() (served bool, err error) {
+	d := net.Dialer{Timeout: n.cfg.DialTimeout}
+	nc, err := d.DialContext(n.ctx, "tcp", n.cfg.Addr)
 	if err != nil {
 		return false, fmt.Errorf("dial: %w", err)
 	}
-	stop := context.AfterFunc(r.ctx, func() { nc.Close() })
+	stop := context.AfterFunc(n.ctx, func() { nc.Close() })
 	defer stop()
 	conn := wire.NewConn(nc)
-	offer, err := auth.Client(conn, []byte(r.cfg.Secret), r.cfg.HandshakeTimeout)
+	offer, err := auth.Client(conn, []byte(n.cfg.Secret), n.cfg.HandshakeTimeout)
 	if err != nil {
 		nc.Close()
 		return false, err
 	}
-	conn.SetMaxFrame(r.cfg.MaxFrame)
+	conn.SetMaxFrame(n.cfg.MaxFrame)
 
-	l := newLink(r, conn)
-	r.mu.Lock()
-	r.conn, r.workers, r.failed, r.lastErr = l, offer.Workers, false, nil
-	r.mu.Unlock()
-	r.log.Info("connected", "workers", offer.Workers, "credits", offer.Credits)
-	r.event(Event{Kind: Connected, Addr: r.cfg.Addr, Workers: offer.Workers})
-	r.rep.SetCapacity(r, offer.Credits)
+	l := newLink(n, conn)
+	n.mu.Lock()
+	n.conn, n.workers, n.failed, n.lastErr = l, offer.Workers, false, nil
+	n.mu.Unlock()
+	n.log.Info("connected", "workers", offer.Workers, "credits", offer.Credits)
+	n.event(Event{Kind: Connected, Addr: n.cfg.Addr, Workers: offer.Workers})
+	n.rep.SetCapacity(n, offer.Credits)
 
 	err = l.run()
 
@@ -285,19 +282,19 @@ func (r *Remote) connectAndServe() (served bool, err error) {
 	// service and hand its jobs back. In the other order a job dispatched
 	// in between came straight back unsent to a scheduler that still saw
 	// free slots here, and went round again until the capacity dropped.
-	r.rep.SetCapacity(r, 0)
-	r.mu.Lock()
-	r.conn = nil
+	n.rep.SetCapacity(n, 0)
+	n.mu.Lock()
+	n.conn = nil
 	lost := l.shutdown()
-	r.mu.Unlock()
+	n.mu.Unlock()
 	for _, j := range lost.sent {
-		r.rep.Finish(r, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", r.cfg.Addr, err)})
+		n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", n.cfg.Addr, err)})
 	}
 	for _, j := range lost.unsent {
-		r.rep.Finish(r, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", r.cfg.Addr, err), Unsent: true})
+		n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", n.cfg.Addr, err), Unsent: true})
 	}
-	if r.ctx.Err() == nil {
-		r.event(Event{Kind: Disconnected, Addr: r.cfg.Addr, Err: err, Requeued: len(lost.sent) + len(lost.unsent)})
+	if n.ctx.Err() == nil {
+		n.event(Event{Kind: Disconnected, Addr: n.cfg.Addr, Err: err, Requeued: len(lost.sent) + len(lost.unsent)})
 	}
 	return true, err
 }

@@ -1,4 +1,4 @@
-package node
+package remote
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 // sends queued jobs in batches, and the reader (run's caller) that turns
 // results into outcomes.
 type link struct {
-	r    *Remote
+	node *Node
 	conn *wire.Conn
 
 	mu       sync.Mutex
@@ -38,9 +38,9 @@ type lostJobs struct {
 	sent, unsent []*sched.Job
 }
 
-func newLink(r *Remote, conn *wire.Conn) *link {
+func newLink(n *Node, conn *wire.Conn) *link {
 	return &link{
-		r:        r,
+		node:     n,
 		conn:     conn,
 		inflight: make(map[uint64]flight),
 		wake:     make(chan struct{}, 1),
@@ -86,7 +86,7 @@ func (l *link) run() error {
 	writerErr := make(chan error, 1)
 	stopWriter := make(chan struct{})
 	go func() { writerErr <- l.writeLoop(stopWriter) }()
-	err := l.readLoop()
+	err := l.conn.ReadEach("node", l.node.cfg.Silence, l.handle)
 	l.conn.Close()
 	close(stopWriter)
 	if werr := <-writerErr; werr != nil && errors.Is(err, net.ErrClosed) {
@@ -95,38 +95,23 @@ func (l *link) run() error {
 	return err
 }
 
-func (l *link) readLoop() error {
-	silence := l.r.cfg.Silence
-	for {
-		if err := l.conn.NetConn().SetReadDeadline(time.Now().Add(silence)); err != nil {
-			return err
+// handle acts on one message from the node.
+func (l *link) handle(m wire.Message) error {
+	switch m := m.(type) {
+	case *wire.Result:
+		return l.result(m)
+	case *wire.Credits:
+		if m.Credits < 0 {
+			return fmt.Errorf("%w: negative credits %d", wire.ErrMalformed, m.Credits)
 		}
-		m, err := l.conn.Read()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("node silent for %v", silence)
-			}
-			return err
-		}
-		switch m := m.(type) {
-		case *wire.Result:
-			if err := l.result(m); err != nil {
-				return err
-			}
-		case *wire.Credits:
-			if m.Credits < 0 {
-				return fmt.Errorf("%w: negative credits %d", wire.ErrMalformed, m.Credits)
-			}
-			l.r.rep.SetCapacity(l.r, m.Credits)
-		case *wire.Goodbye:
-			l.r.log.Info("node is shutting down", "reason", m.Reason)
-			l.r.rep.SetCapacity(l.r, 0)
-		case *wire.Heartbeat:
-		default:
-			return fmt.Errorf("%w: unexpected %v from a node", wire.ErrMalformed, m.MessageType())
-		}
+		l.node.rep.SetCapacity(l.node, m.Credits)
+	case *wire.Goodbye:
+		l.node.log.Info("node is shutting down", "reason", m.Reason)
+		l.node.rep.SetCapacity(l.node, 0)
+	default:
+		return fmt.Errorf("%w: unexpected %v from a node", wire.ErrMalformed, m.MessageType())
 	}
+	return nil
 }
 
 // result reports a job's outcome to the scheduler.
@@ -143,16 +128,16 @@ func (l *link) result(m *wire.Result) error {
 	j := f.job
 	o := sched.Outcome{Data: m.Data, Elapsed: time.Duration(m.ElapsedNS)}
 	if m.Lost != "" {
-		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.r.cfg.Addr, m.Lost)}
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Addr, m.Lost)}
 	}
-	l.r.rep.Finish(l.r, j, o)
+	l.node.rep.Finish(l.node, j, o)
 	return nil
 }
 
 // writeLoop sends queued jobs, each batch with one flush, and a heartbeat
 // after a quiet spell. It closes the connection when writing fails.
 func (l *link) writeLoop(stop <-chan struct{}) error {
-	silence := l.r.cfg.Silence
+	silence := l.node.cfg.Silence
 	quiet := time.NewTimer(wire.Quiet(silence))
 	defer quiet.Stop()
 	var batch []*sched.Job
@@ -221,6 +206,6 @@ func (l *link) tooLarge(j *sched.Job, err error) {
 	delete(l.inflight, j.ID)
 	l.mu.Unlock()
 	if ours {
-		l.r.rep.Finish(l.r, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", l.r.cfg.Addr, err)})
+		l.node.rep.Finish(l.node, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", l.node.cfg.Addr, err)})
 	}
 }

@@ -1,0 +1,139 @@
+package wire_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ppgo/ppgo/core/wire"
+)
+
+// ReadEach hands on every message but heartbeats, ends with the first
+// error of a read or of handle, keeps a peer that heartbeats however long
+// it has nothing else to say, and gives up on a silent one, naming it.
+func TestReadEach(t *testing.T) {
+	const silence = 100 * time.Millisecond
+	errStop := errors.New("handle says stop")
+	result := func(id uint64) *wire.Result { return &wire.Result{ID: id} }
+	// A clean close is io.EOF; net.Pipe may say it earlier, refusing the
+	// next read deadline once its peer has closed.
+	closed := func(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) }
+	for _, tc := range []struct {
+		name string
+		// peer writes the other end's side; done closes when ReadEach has
+		// returned.
+		peer    func(w *wire.Conn, done <-chan struct{})
+		stopAt  uint64 // handle fails on the Result with this ID; 0: never
+		want    []string
+		wantErr func(error) bool
+		atLeast time.Duration // ReadEach may not return sooner
+	}{
+		{
+			name: "heartbeats are not handed on; a clean close ends it",
+			peer: func(w *wire.Conn, _ <-chan struct{}) {
+				send(w, result(1), &wire.Heartbeat{}, &wire.Credits{Credits: 3}, &wire.Heartbeat{}, result(2))
+				w.Close()
+			},
+			want:    []string{"Result 1", "Credits", "Result 2"},
+			wantErr: closed,
+		},
+		{
+			name: "handle's error ends it",
+			peer: func(w *wire.Conn, _ <-chan struct{}) {
+				send(w, result(1), result(2), result(3))
+			},
+			stopAt:  2,
+			want:    []string{"Result 1", "Result 2"},
+			wantErr: func(err error) bool { return errors.Is(err, errStop) },
+		},
+		{
+			name: "a malformed frame ends it",
+			peer: func(w *wire.Conn, _ <-chan struct{}) {
+				send(w, result(1))
+				w.NetConn().Write(frame(wire.Type(99), 0x90))
+			},
+			want:    []string{"Result 1"},
+			wantErr: func(err error) bool { return errors.Is(err, wire.ErrMalformed) },
+		},
+		{
+			name: "heartbeats keep a quiet peer well past silence",
+			peer: func(w *wire.Conn, _ <-chan struct{}) {
+				for range 12 {
+					time.Sleep(silence / 4)
+					send(w, &wire.Heartbeat{})
+				}
+				send(w, result(1))
+				w.Close()
+			},
+			want:    []string{"Result 1"},
+			wantErr: closed,
+			atLeast: 3 * silence,
+		},
+		{
+			name: "a silent peer is given up and named",
+			peer: func(w *wire.Conn, done <-chan struct{}) {
+				send(w, result(1))
+				<-done // and not a word more
+			},
+			want:    []string{"Result 1"},
+			wantErr: func(err error) bool { return err != nil && err.Error() == "node silent for 100ms" },
+			atLeast: silence,
+		},
+	} {
+		for _, tr := range transports {
+			t.Run(tc.name+"/"+tr.Name, func(t *testing.T) {
+				t.Parallel()
+				a, b := tr.Pair(t)
+				w, r := wire.NewConn(a), wire.NewConn(b)
+				done := make(chan struct{})
+				go tc.peer(w, done)
+
+				var got []string
+				handle := func(m wire.Message) error {
+					s := m.MessageType().String()
+					if res, ok := m.(*wire.Result); ok {
+						s = fmt.Sprint(s, " ", res.ID)
+						if res.ID == tc.stopAt {
+							got = append(got, s)
+							return errStop
+						}
+					}
+					got = append(got, s)
+					return nil
+				}
+				start := time.Now()
+				errc := make(chan error, 1)
+				go func() { errc <- r.ReadEach("node", silence, handle) }()
+				var err error
+				select {
+				case err = <-errc:
+				case <-time.After(guard):
+					t.Fatalf("ReadEach still reading after %v", guard)
+				}
+				close(done)
+				if el := time.Since(start); el < tc.atLeast {
+					t.Errorf("returned after %v, want at least %v", el, tc.atLeast)
+				}
+				if !tc.wantErr(err) {
+					t.Errorf("returned %v", err)
+				}
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("handled %q, want %q", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// send writes and flushes msgs, one at a time: over net.Pipe each write
+// waits for its reader. Errors are the reader having stopped.
+func send(w *wire.Conn, msgs ...wire.Message) {
+	for _, m := range msgs {
+		if w.Write(m) != nil || w.Flush() != nil {
+			return
+		}
+	}
+}
