@@ -28,8 +28,7 @@ type Config struct {
 // forgets it.
 type entry struct {
 	job     *Job
-	node    *nodeState // where it runs; nil while queued or once complete
-	ready   bool       // result is set
+	ready   bool // result is set
 	result  Result
 	done    chan struct{} // closed when finished (for Notify jobs: on Release)
 	discard bool          // the client no longer wants the result
@@ -144,7 +143,6 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 		send(ds)
 		return
 	}
-	e.node = nil
 	switch {
 	case o.Lost == nil:
 		if ns != nil {
@@ -266,7 +264,6 @@ func (s *Scheduler) fillLocked(ds []dispatch) []dispatch {
 		}
 		j := s.queue.PopFront()
 		best.running++
-		s.entries[j.ID].node = best
 		ds = append(ds, dispatch{node: best.node, job: j})
 	}
 	return ds
