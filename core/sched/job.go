@@ -11,6 +11,9 @@ type Func struct {
 }
 
 // Job is one unit of work. Its payloads are opaque bytes to the core.
+//
+// A Job is submitted once. Nodes read only its exported fields; the rest is
+// the scheduler's record of it, so that dispatch and Finish need no look-up.
 type Job struct {
 	ID    uint64
 	Group string
@@ -21,7 +24,16 @@ type Job struct {
 	// callback in between.
 	Notify bool
 
-	attempts int
+	// The scheduler's record of the job, guarded by Scheduler.mu. A Job
+	// no scheduler takes (a ppserver's) keeps the zero values.
+	state     jobState // changed only by the transitions in state.go
+	attempts  int      // losses counted against MaxAttempts
+	forgotten bool     // the client no longer wants it: drop it once finished
+	result    Result   // valid in jobNotified and jobFinished
+	// done is closed on entering jobFinished. Submit makes it before the
+	// job is in Scheduler.jobs, so whoever finds the job there may read
+	// it without the lock.
+	done chan struct{}
 }
 
 // Outcome is what a node reports for a job it was given.

@@ -10,38 +10,35 @@ import "time"
 // scheduler no longer knows counts as finished.
 func (s *Scheduler) Wait(id uint64, timeout time.Duration) bool {
 	s.mu.Lock()
-	e := s.entries[id]
+	j := s.jobs[id]
 	s.mu.Unlock()
-	if e == nil {
+	if j == nil {
 		return true
 	}
-	return waitChan(e.done, timeout)
+	return waitChan(j.done, timeout) // j.done is set before j enters s.jobs
 }
 
 // Result returns job id's result once it has one.
 func (s *Scheduler) Result(id uint64) (Result, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.entries[id]
-	if e == nil || !e.ready {
+	j := s.jobs[id]
+	if j == nil || !j.state.hasResult() {
 		return Result{}, false
 	}
-	return e.result, true
+	return j.result, true
 }
 
 // Release marks a Notify job as finished once its client has handled the
-// notification (run the callback), and forgets it.
+// notification (run the callback), and forgets it. A job without its
+// result yet is left alone; one already finished (by Close, or a job
+// without Notify) is just forgotten.
 func (s *Scheduler) Release(id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.entries[id]
-	if e == nil || !e.ready {
-		return
+	if j := s.jobs[id]; j != nil && j.state.hasResult() {
+		s.forgetLocked(j)
 	}
-	if !isClosed(e.done) { // Close, or a job without Notify, finished it already
-		s.finishLocked(e)
-	}
-	delete(s.entries, id)
 }
 
 // Forget drops the record of job id. A job still pending keeps running, but
@@ -49,18 +46,9 @@ func (s *Scheduler) Release(id uint64) {
 func (s *Scheduler) Forget(id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.entries[id]
-	if e == nil {
-		return
+	if j := s.jobs[id]; j != nil {
+		s.forgetLocked(j)
 	}
-	if !e.ready {
-		e.discard = true
-		return
-	}
-	if !isClosed(e.done) {
-		s.finishLocked(e)
-	}
-	delete(s.entries, id)
 }
 
 // WaitGroup blocks until every job of group (every job at all when all is
@@ -134,15 +122,6 @@ func (g *groupState) done() bool {
 		return true
 	}
 	return false
-}
-
-func isClosed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 func waitChan(ch chan struct{}, timeout time.Duration) bool {

@@ -1,10 +1,3 @@
-// Package sched is the job scheduler: a FIFO queue, job groups, dispatch to
-// nodes by free capacity, retries of jobs a node lost, and completion
-// notification. It knows nothing of Python or processes; nodes (the local
-// pool, remote ppservers) plug in through the Node interface.
-//
-// Lock order: Scheduler.mu is never held while calling into a Node, so a
-// node may call Finish from any goroutine, including from inside Dispatch.
 package sched
 
 import (
@@ -24,23 +17,14 @@ type Config struct {
 	MaxAttempts int
 }
 
-// entry is the scheduler's record of a submitted job until the client
-// forgets it.
-type entry struct {
-	job     *Job
-	node    *nodeState // where it runs; nil while queued or once complete
-	ready   bool       // result is set
-	result  Result
-	done    chan struct{} // closed when finished (for Notify jobs: on Release)
-	discard bool          // the client no longer wants the result
-}
-
 // groupState counts a group's unfinished jobs; idle is closed at zero.
+// Guarded by Scheduler.mu.
 type groupState struct {
 	pending int
 	idle    chan struct{}
 }
 
+// nodeState is a node and its counters. Guarded by Scheduler.mu.
 type nodeState struct {
 	node     Node
 	capacity int
@@ -56,18 +40,19 @@ type dispatch struct {
 
 // Scheduler queues jobs and dispatches them to nodes with free capacity.
 type Scheduler struct {
-	maxAttempts int
+	maxAttempts int // set by New
 
+	// mu guards everything below, and every Job's scheduler fields.
 	mu       sync.Mutex
 	closed   bool
-	closedCh chan struct{}
+	closedCh chan struct{} // closed by Close, to end NextNotified's wait
 	lastID   uint64
-	queue    jobQueue
+	queue    jobQueue // jobs in state queued, in dispatch order
 	nodes    []*nodeState
-	entries  map[uint64]*entry
+	jobs     map[uint64]*Job // submitted jobs, until finished and forgotten
 	groups   map[string]*groupState
 	all      groupState
-	notified []uint64
+	notified []uint64      // IDs of jobs that became notified, until NextNotified hands them out
 	wakeup   chan struct{} // capacity 1: "notified is not empty"
 }
 
@@ -79,7 +64,7 @@ func New(cfg Config) *Scheduler {
 	return &Scheduler{
 		maxAttempts: cfg.MaxAttempts,
 		closedCh:    make(chan struct{}),
-		entries:     make(map[uint64]*entry),
+		jobs:        make(map[uint64]*Job),
 		groups:      make(map[string]*groupState),
 		wakeup:      make(chan struct{}, 1),
 	}
@@ -107,7 +92,7 @@ func (s *Scheduler) SetCapacity(n Node, capacity int) {
 }
 
 // Submit queues j, assigns and returns its ID, and dispatches it at once if
-// a node has room.
+// a node has room. j must be new: a Job is submitted once.
 func (s *Scheduler) Submit(j *Job) (uint64, error) {
 	var buf [2]dispatch
 	s.mu.Lock()
@@ -115,13 +100,12 @@ func (s *Scheduler) Submit(j *Job) (uint64, error) {
 		s.mu.Unlock()
 		return 0, ErrClosed
 	}
-	s.lastID++
-	j.ID = s.lastID
-	j.attempts = 0
-	s.entries[j.ID] = &entry{job: j, done: make(chan struct{})}
-	s.groupLocked(j.Group).add()
-	s.all.add()
-	s.queue.PushBack(j)
+	if j.state != jobNew {
+		st := j.state
+		s.mu.Unlock()
+		return 0, fmt.Errorf("sched: job %d is %s: a Job is submitted once", j.ID, st)
+	}
+	s.submitLocked(j)
 	ds := s.fillLocked(buf[:0])
 	s.mu.Unlock()
 	send(ds)
@@ -136,30 +120,19 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 	if ns != nil {
 		ns.running--
 	}
-	e := s.entries[j.ID]
-	if e == nil || e.ready || e.job != j {
-		// Cancelled by Close, or a stale report; only free the capacity.
-		ds := s.fillLocked(buf[:0])
-		s.mu.Unlock()
-		send(ds)
-		return
-	}
-	e.node = nil
+	// Only a sent job is owed a report. Any other report is stale: a node
+	// still ran a job that Close cancelled (and that may be gone from
+	// s.jobs since). It only frees the slot.
 	switch {
-	case o.Lost == nil:
+	case j.state != jobSent:
+	case o.Lost != nil:
+		s.lostLocked(j, o)
+	default:
 		if ns != nil {
 			ns.jobs++
 			ns.busy += o.Elapsed
 		}
-		s.completeLocked(e, Result{Status: StatusDone, Data: o.Data})
-	case o.Unsent:
-		s.queue.PushFront(j)
-	case j.attempts+1 < s.maxAttempts:
-		j.attempts++
-		s.queue.PushFront(j)
-	default:
-		msg := fmt.Sprintf("failed after %d attempts: %v", j.attempts+1, o.Lost)
-		s.completeLocked(e, Result{Status: StatusFailed, Message: msg})
+		s.completeLocked(j, Result{Status: StatusDone, Data: o.Data})
 	}
 	ds := s.fillLocked(buf[:0])
 	s.mu.Unlock()
@@ -205,49 +178,17 @@ func (s *Scheduler) Close() {
 	}
 	s.closed = true
 	close(s.closedCh)
-	s.queue.Drain()
-	for id, e := range s.entries {
-		if !e.ready {
-			e.ready = true
-			e.result = Result{Status: StatusCancelled, Message: "server destroyed before the job completed"}
-		}
-		if !isClosed(e.done) {
-			s.finishLocked(e)
-		}
-		if e.discard {
-			delete(s.entries, id)
-		}
-	}
+	s.queue.Drain() // the loop below cancels every queued job
 	s.notified = nil
-}
-
-// completeLocked stores a job's result and, unless a callback must run
-// first, finishes it.
-func (s *Scheduler) completeLocked(e *entry, r Result) {
-	e.ready = true
-	e.result = r
-	switch {
-	case e.discard:
-		s.finishLocked(e)
-		delete(s.entries, e.job.ID)
-	case e.job.Notify:
-		s.notified = append(s.notified, e.job.ID)
-		select {
-		case s.wakeup <- struct{}{}:
-		default:
+	for _, j := range s.jobs {
+		switch j.state {
+		case jobQueued, jobSent:
+			// Closed, the scheduler notifies no one: straight to finished.
+			s.completeLocked(j, Result{Status: StatusCancelled, Message: "server destroyed before the job completed"})
+		case jobNotified:
+			s.finishLocked(j)
 		}
-	default:
-		s.finishLocked(e)
 	}
-}
-
-// finishLocked wakes the job's waiters and counts it out of its group.
-func (s *Scheduler) finishLocked(e *entry) {
-	close(e.done)
-	if g := s.groups[e.job.Group]; g != nil && g.done() {
-		delete(s.groups, e.job.Group)
-	}
-	s.all.done()
 }
 
 // fillLocked takes queued jobs for nodes with free capacity, choosing the
@@ -264,10 +205,8 @@ func (s *Scheduler) fillLocked(ds []dispatch) []dispatch {
 		if best == nil {
 			break
 		}
-		j := s.queue.PopFront()
 		best.running++
-		s.entries[j.ID].node = best
-		ds = append(ds, dispatch{node: best.node, job: j})
+		ds = append(ds, dispatch{node: best.node, job: s.sendLocked()})
 	}
 	return ds
 }
