@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 )
 
 // ErrClosed is returned by Submit after Close.
@@ -24,15 +23,6 @@ type groupState struct {
 	idle    chan struct{}
 }
 
-// nodeState is a node and its counters. Guarded by Scheduler.mu.
-type nodeState struct {
-	node     Node
-	capacity int
-	running  int
-	jobs     int
-	busy     time.Duration
-}
-
 type dispatch struct {
 	node Node
 	job  *Job
@@ -48,7 +38,7 @@ type Scheduler struct {
 	closedCh chan struct{} // closed by Close, to end NextNotified's wait
 	lastID   uint64
 	queue    jobQueue // jobs in state queued, in dispatch order
-	nodes    []*nodeState
+	nodes    nodeSet
 	jobs     map[uint64]*Job // submitted jobs, until finished and forgotten
 	groups   map[string]*groupState
 	all      groupState
@@ -73,7 +63,7 @@ func New(cfg Config) *Scheduler {
 // AddNode registers a node able to run capacity jobs at once.
 func (s *Scheduler) AddNode(n Node, capacity int) {
 	s.mu.Lock()
-	s.nodes = append(s.nodes, &nodeState{node: n, capacity: max(capacity, 0)})
+	s.nodes.add(n, capacity)
 	ds := s.fillLocked(nil)
 	s.mu.Unlock()
 	send(ds)
@@ -83,8 +73,9 @@ func (s *Scheduler) AddNode(n Node, capacity int) {
 // the jobs it is running lets them finish; it just gets no new ones.
 func (s *Scheduler) SetCapacity(n Node, capacity int) {
 	s.mu.Lock()
-	if ns := s.nodeLocked(n); ns != nil {
+	if ns := s.nodes.find(n); ns != nil {
 		ns.capacity = max(capacity, 0)
+		s.nodes.changed(ns)
 	}
 	ds := s.fillLocked(nil)
 	s.mu.Unlock()
@@ -116,9 +107,10 @@ func (s *Scheduler) Submit(j *Job) (uint64, error) {
 func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 	var buf [2]dispatch
 	s.mu.Lock()
-	ns := s.nodeLocked(n)
+	ns := s.nodes.find(n)
 	if ns != nil {
 		ns.running--
+		s.nodes.changed(ns)
 	}
 	// Only a sent job is owed a report. Any other report is stale: a node
 	// still ran a job that Close cancelled (and that may be gone from
@@ -158,8 +150,8 @@ func (s *Scheduler) Queued() []uint64 {
 func (s *Scheduler) Stats() []NodeStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]NodeStats, 0, len(s.nodes))
-	for _, ns := range s.nodes {
+	out := make([]NodeStats, 0, len(s.nodes.added))
+	for _, ns := range s.nodes.added {
 		out = append(out, NodeStats{
 			Name: ns.node.Name(), Capacity: ns.capacity, Running: ns.running,
 			Jobs: ns.jobs, Busy: ns.busy,
@@ -196,28 +188,15 @@ func (s *Scheduler) Close() {
 // lock is released.
 func (s *Scheduler) fillLocked(ds []dispatch) []dispatch {
 	for s.queue.Len() > 0 {
-		var best *nodeState
-		for _, ns := range s.nodes {
-			if free := ns.capacity - ns.running; free > 0 && (best == nil || free > best.capacity-best.running) {
-				best = ns
-			}
-		}
+		best := s.nodes.roomiest()
 		if best == nil {
 			break
 		}
 		best.running++
+		s.nodes.changed(best)
 		ds = append(ds, dispatch{node: best.node, job: s.sendLocked()})
 	}
 	return ds
-}
-
-func (s *Scheduler) nodeLocked(n Node) *nodeState {
-	for _, ns := range s.nodes {
-		if ns.node == n {
-			return ns
-		}
-	}
-	return nil
 }
 
 func send(ds []dispatch) {
