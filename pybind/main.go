@@ -18,6 +18,7 @@ import "C"
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"time"
 	"unsafe"
@@ -377,6 +378,12 @@ func cArray(vals []uint64) *C.ulonglong {
 	copy(unsafe.Slice(p, len(vals)), unsafe.Slice((*C.ulonglong)(unsafe.Pointer(&vals[0])), len(vals)))
 	return p
 }
+
+// ppgoGoroutines is how many goroutines the process runs: what the client's
+// Go side holds, for leak checks.
+//
+//export ppgoGoroutines
+func ppgoGoroutines() C.longlong { return C.longlong(runtime.NumGoroutine()) }
 
 // ppgoClose stops the server: pending jobs are cancelled, workers and node
 // connections closed. The handle stays valid, so the results of jobs that

@@ -436,6 +436,13 @@ static PyObject *core_worker_states(PyObject *self, PyObject *args) {
 
 static PyObject *core_forked(PyObject *self, PyObject *unused) { return PyBool_FromLong(forked); }
 
+/* goroutines() -> how many goroutines the process runs (for leak checks). */
+static PyObject *core_goroutines(PyObject *self, PyObject *unused) {
+    if (check_fork() < 0)
+        return NULL;
+    return PyLong_FromLongLong(ppgoGoroutines());
+}
+
 static PyMethodDef methods[] = {
     {"new", core_new, METH_VARARGS,
      "new(argv, env, cwd, workers, restart, secret, silence) -> handle"},
@@ -463,6 +470,7 @@ static PyMethodDef methods[] = {
     {"close", core_close, METH_VARARGS, "close(h): stop; finished results stay readable"},
     {"free", core_free, METH_VARARGS, "free(h): close and forget the handle"},
     {"forked", core_forked, METH_NOARGS, "forked() -> whether this is a forked child"},
+    {"goroutines", core_goroutines, METH_NOARGS, "goroutines() -> goroutines running now"},
     {NULL, NULL, 0, NULL},
 };
 
