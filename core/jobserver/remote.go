@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -67,6 +68,11 @@ func (s *Server) addRemote(addr string, redial bool) error {
 		}
 		return nil
 	}
+	s.addRemoteLocked(addr, redial)
+	return nil
+}
+
+func (s *Server) addRemoteLocked(addr string, redial bool) {
 	r := remote.New(remote.Config{
 		Addr:   addr,
 		Secret: s.cfg.Secret,
@@ -78,7 +84,6 @@ func (s *Server) addRemote(addr string, redial bool) error {
 	s.expectRemotes()
 	s.sched.AddNode(r, 0) // capacity arrives with the node's credits
 	r.Start()
-	return nil
 }
 
 // nodeEvent turns a node's connection change into a user-facing event.
@@ -131,8 +136,13 @@ func (s *Server) expectRemotes() {
 
 // Discover looks for ppservers matching entry ("*", "*:port", "10.0.*.*")
 // by UDP broadcast, to broadcast when it is not empty, and connects to
-// every node it hears, while jobs run, until Close. A node that goes away
-// is dialled again when it is heard again.
+// every node it hears announce itself under the client's secret, while
+// jobs run, until Close. A node that goes away
+// is dialled again when it is heard again; one that cannot be connected
+// to or refuses the client is dropped, and dialled again only if heard
+// after a backoff (remote.DefaultDropMin doubling to DefaultDropMax).
+// Discovery's warnings (announcements that fail authentication, of
+// another version, from clocks too far apart) become node events.
 func (s *Server) Discover(entry, broadcast string) error {
 	pattern, err := discovery.ParsePattern(entry)
 	if err != nil {
@@ -149,7 +159,12 @@ func (s *Server) Discover(entry, broadcast string) error {
 	s.expectRemotes()
 	s.remotesMu.Unlock()
 
-	cfg := discovery.ProbeConfig{Pattern: pattern, Broadcast: broadcast}
+	cfg := discovery.ProbeConfig{
+		Pattern:   pattern,
+		Broadcast: broadcast,
+		Secret:    s.cfg.Secret,
+		Logger:    slog.New(eventLog{s.events}),
+	}
 	go func() {
 		err := discovery.Probe(ctx, cfg, func(addr netip.AddrPort) {
 			_ = s.addRemote(addr.String(), false) // fails only once closed
@@ -161,3 +176,24 @@ func (s *Server) Discover(entry, broadcast string) error {
 	}()
 	return nil
 }
+
+// eventLog is a slog.Handler that turns warnings into node events, which
+// the Python side logs on the pp logger; it drops the rest.
+type eventLog struct{ q *eventQueue }
+
+func (h eventLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h eventLog) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		msg += " " + a.String()
+		return true
+	})
+	h.q.push(Event{Level: LevelWarning, Message: msg})
+	return nil
+}
+
+// WithAttrs and WithGroup drop what they are given: discovery's logger
+// uses neither, and a record's own attributes are kept.
+func (h eventLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h eventLog) WithGroup(string) slog.Handler      { return h }
