@@ -181,6 +181,46 @@ func tamper(datagram string) string {
 	return datagram[:len(datagram)-1] + string(last)
 }
 
+// TestDiscoveryCapsNodes: authentic announcements of more nodes than
+// MaxDiscoveredNodes add that many, and a warning says so, once.
+func TestDiscoveryCapsNodes(t *testing.T) {
+	s, a := discoverClient(t, nodeSecret)
+	const over = 20
+	var nodes []string
+	for i := range MaxDiscoveredNodes + over {
+		nodes = append(nodes, fmt.Sprintf("127.0.%d.%d:%d", 1+i/200, 1+i%200, 1024+i))
+	}
+	fakeworker.Eventually(t, deadline, "the cap reached", func() bool {
+		for i, n := range nodes {
+			a.send(a.announcement(nodeSecret, n))
+			if i%50 == 49 {
+				time.Sleep(time.Millisecond) // let the client keep up with the socket
+			}
+		}
+		return len(remoteNames(s)) >= MaxDiscoveredNodes
+	})
+	// Datagrams on loopback keep their order: once the client has
+	// reported this one, it has handled everything before.
+	a.send(a.announcement("not the secret", nodes[0]))
+	var warnings []string
+	for {
+		e := waitEvent(t, s, "") // the next one
+		if strings.Contains(e.Message, "discovery: ignored") {
+			break
+		}
+		if strings.Contains(e.Message, "autodiscovery found more than") {
+			warnings = append(warnings, e.Message)
+		}
+	}
+	if got := len(remoteNames(s)); got != MaxDiscoveredNodes {
+		t.Fatalf("%d discovered nodes, want the cap, %d", got, MaxDiscoveredNodes)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], fmt.Sprint(MaxDiscoveredNodes)) ||
+		!strings.Contains(warnings[0], "name further nodes in ppservers") {
+		t.Fatalf("cap warnings %q, want one naming the cap and what to do", warnings)
+	}
+}
+
 // TestDiscoveredNodeRefusingIsDropped: a node announced under the client's
 // secret that refuses the client (it was given another secret) is dialled
 // once, dropped, and not dialled again at each of the announcements that
