@@ -129,10 +129,12 @@ type announcer struct {
 	done   chan struct{}
 }
 
-// startAnnouncer answers and sends autodiscovery broadcasts until stopped.
+// startAnnouncer answers and sends autodiscovery broadcasts until stopped,
+// signed under secret, the one clients connect with (the legacy default
+// when the node has none: its clients verify with that default too).
 // A failure, such as the UDP port being taken, is logged as an error but
 // does not stop the server: clients that name it still reach it.
-func startAnnouncer(s Settings, log *slog.Logger) *announcer {
+func startAnnouncer(s Settings, secret string, log *slog.Logger) *announcer {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &announcer{cancel: cancel, done: make(chan struct{})}
 	log.Info(fmt.Sprintf("Auto-discovery enabled on %s:%d", s.Broadcast, s.Port))
@@ -142,6 +144,7 @@ func startAnnouncer(s Settings, log *slog.Logger) *announcer {
 			Interface: s.Interface,
 			Port:      s.Port,
 			Broadcast: s.Broadcast,
+			Secret:    secret,
 			Logger:    log,
 		})
 		if err != nil {

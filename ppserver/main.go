@@ -186,7 +186,7 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 	log.Info(fmt.Sprintf("Parallel Python Server (ppgo ppserver %s)", version))
 	log.Info(fmt.Sprintf("Workers run Python %s: %s (%s)", n.python.Version, n.python.Path, n.python.From))
 	if s.Autodiscovery {
-		n.discover = startAnnouncer(s, log)
+		n.discover = startAnnouncer(s, secret, log)
 	}
 	log.Info(fmt.Sprintf("Listening on %s with %d worker(s) (pid %d)",
 		net.JoinHostPort(s.Interface, strconv.Itoa(s.Port)), s.Workers, os.Getpid()))

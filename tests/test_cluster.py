@@ -257,6 +257,43 @@ def test_a_node_announced_while_jobs_run_joins(tmp_path):
         server.destroy()
 
 
+def test_autodiscovery_with_the_legacy_default_secret(monkeypatch):
+    """A node without a secret (loopback only) announces under legacy pp's
+    default, and a client without one verifies its announcements."""
+    monkeypatch.delenv("PP_SECRET", raising=False)
+    port = free_port()
+    with Node("-a", "-b", "127.255.255.255", port=port, workers=1, secret=None) as node:
+        server = pp.Server(0, ppservers=("*:%d" % port,), broadcast="127.255.255.255")
+        try:
+            assert server.submit(jobs.square, (7,))() == 49
+            assert connected(server, node.addr)
+        finally:
+            server.destroy()
+
+
+def test_autodiscovery_ignores_a_node_with_another_secret(tmp_path):
+    """Its announcements fail authentication: the client never dials it,
+    and says why in one warning."""
+    port = free_port()
+    with Node("-a", "-b", "127.255.255.255", port=port, workers=1, secret="another secret"):
+        script = tmp_path / "other_secret.py"
+        script.write_text(textwrap.dedent("""
+            import time
+            import pp
+
+            server = pp.Server(1, ppservers=("*:%d",), secret=%r, broadcast="127.255.255.255")
+            time.sleep(1.5)  # probes, and the node's answers
+            print(sorted(server.get_active_nodes().items()))
+        """ % (port, SECRET)))
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                             timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "[('local', 1)]" in out.stdout
+    warnings = [line for line in out.stderr.splitlines() if "discovery: ignored" in line]
+    assert len(warnings) == 1, out.stderr
+    assert "failing authentication" in warnings[0]
+
+
 def test_bad_ppservers_entries_are_refused():
     with pytest.raises(ValueError, match="port"):
         pp.Server(0, ppservers=("127.0.0.1:notaport",))

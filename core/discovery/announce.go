@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -27,13 +28,20 @@ type AnnounceConfig struct {
 	// Interval is the longest time between two announcements; 0 means
 	// DefaultAnnounceInterval.
 	Interval time.Duration
+	// Secret is the shared secret clients connect with; announcements are
+	// signed with a key derived from it, and clients ignore those they
+	// cannot verify. A ppserver without a secret of its own passes
+	// legacy pp's default, which its clients use too.
+	Secret string
 	// Logger gets what is sent and heard at Debug level; nil discards.
 	Logger *slog.Logger
 }
 
 // Announce tells clients on the network that a ppserver accepts
 // connections on cfg.TCPPort at this host: it broadcasts at once, when
-// asked by a probe, and every cfg.Interval. It returns an error at once if
+// asked by a probe, and every cfg.Interval. Each announcement names the
+// address it is sent from (cfg.Interface's, else the one the route to
+// the broadcast address leaves by) and is signed under cfg.Secret. It returns an error at once if
 // the configuration is bad or the port cannot be bound, and nil once ctx
 // is done.
 func Announce(ctx context.Context, cfg AnnounceConfig) error {
@@ -62,11 +70,17 @@ func Announce(ctx context.Context, cfg AnnounceConfig) error {
 	if err != nil {
 		return err
 	}
-	return e.run(ctx, &announcer{
-		e:     e,
-		msg:   message{kind: kindServer, port: uint16(tcpPort)},
-		sched: announceSchedule{interval: interval},
-	})
+	a := &announcer{
+		e:      e,
+		signer: newSigner([]byte(cfg.Secret)),
+		port:   uint16(tcpPort),
+		sched:  announceSchedule{interval: interval},
+	}
+	if e.send != e.recv {
+		// Bound to the interface: its address, resolved once by the bind.
+		a.from = e.send.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	}
+	return e.run(ctx, a)
 }
 
 // checkInterface refuses an IPv6 address to announce from: the protocol
@@ -84,23 +98,69 @@ func checkInterface(iface string) error {
 }
 
 type announcer struct {
-	e     *endpoint
-	msg   message
-	sched announceSchedule
+	e      *endpoint
+	signer *signer
+	port   uint16     // the TCP port announced
+	from   netip.Addr // the interface's address; invalid: ask the route each time
+	stamp  uint64     // of the last announcement
+	sched  announceSchedule
 }
 
 func (a *announcer) tick(now time.Time) time.Time {
 	if a.sched.due(now) {
-		a.e.broadcast(a.msg)
+		a.announce(now)
 		a.sched.sent(now)
 	}
 	return a.sched.next()
 }
 
-func (a *announcer) heard(m message, _ netip.AddrPort) {
-	if m.kind == kindClient {
-		a.sched.probed()
+// announce signs and broadcasts an announcement. Its stamp is the time,
+// but always past the last one, so that a prober that heard one can
+// refuse every replay of it and of those before it, even if this clock
+// steps back.
+func (a *announcer) announce(now time.Time) {
+	a.stamp = max(uint64(max(now.UnixMilli(), 0)), a.stamp+1)
+	m := message{kind: kindServer, stamp: a.stamp}
+	from := a.from
+	if !from.IsValid() {
+		var err error
+		if from, err = routeSource(a.e.dst); err != nil {
+			a.e.sent(m, err)
+			return
+		}
 	}
+	m.addr = netip.AddrPortFrom(from, a.port)
+	a.signer.sign(&m)
+	a.e.broadcast(m)
+}
+
+// heard counts a probe towards the next answer; probes are not signed,
+// so all they can do is make the answer come sooner, at most once per
+// ReplyGap.
+func (a *announcer) heard(m message, _ []byte, _ time.Time) reason {
+	if m.kind != kindClient {
+		return ownKind
+	}
+	a.sched.probed()
+	return ok
+}
+
+// routeSource is the address a datagram to dst leaves from when the
+// socket is bound to the wildcard address: that of the interface the
+// route to dst goes by. Connecting a UDP socket sends nothing; it only
+// asks the routing table, as the send itself will.
+func routeSource(dst netip.AddrPort) (netip.Addr, error) {
+	d := net.Dialer{Control: control}
+	c, err := d.Dial("udp4", dst.String())
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("no address to announce: %w", err)
+	}
+	defer c.Close()
+	ip := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	if !ip.Is4() || ip.IsUnspecified() {
+		return netip.Addr{}, fmt.Errorf("no address to announce: the route to %v leaves from %v", dst, ip)
+	}
+	return ip, nil
 }
 
 // announceSchedule decides when an announcer broadcasts: Interval after

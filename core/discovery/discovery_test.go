@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
@@ -24,7 +25,7 @@ func TestProbeFindsAnnouncerStartedLater(t *testing.T) {
 	port := testPort(t)
 	watch := newPeer(t, port)
 	found, _ := probe(t, fast(loopbackPattern(t, port)))
-	watch.await("ppgo-discovery 1 C") // the prober is running
+	watch.await("ppgo-discovery 2 C") // the prober is running
 	announce(t, AnnounceConfig{Port: port, Broadcast: testBroadcast})
 	waitFound(t, found, netip.AddrPortFrom(localhost, uint16(port)))
 }
@@ -37,7 +38,7 @@ func TestProbeFindsAnnouncerStartedEarlier(t *testing.T) {
 	port := testPort(t)
 	watch := newPeer(t, port)
 	announce(t, AnnounceConfig{Port: port, TCPPort: 4321, Broadcast: testBroadcast})
-	watch.await("ppgo-discovery 1 S 4321")
+	watch.awaitAnnouncement(netip.AddrPortFrom(localhost, 4321))
 	found, _ := probe(t, fast(loopbackPattern(t, port)))
 	waitFound(t, found, netip.AddrPortFrom(localhost, 4321))
 }
@@ -69,14 +70,13 @@ func TestAnnouncerAnswersProbes(t *testing.T) {
 	port := testPort(t)
 	client := newPeer(t, port)
 	announce(t, AnnounceConfig{Port: port, Broadcast: testBroadcast})
-	want := fmt.Sprintf("ppgo-discovery 1 S %d", port)
-	from := client.await(want)
-	if from.Addr() != localhost {
+	node := netip.AddrPortFrom(localhost, uint16(port))
+	if from := client.awaitAnnouncement(node); from.Addr() != localhost {
 		t.Errorf("announcement from %v, want %v", from, localhost)
 	}
 	for range 3 {
-		client.send("ppgo-discovery 1 C")
-		client.await(want)
+		client.send("ppgo-discovery 2 C")
+		client.awaitAnnouncement(node)
 	}
 }
 
@@ -85,8 +85,16 @@ func TestAnnouncerRepeats(t *testing.T) {
 	port := testPort(t)
 	client := newPeer(t, port)
 	announce(t, AnnounceConfig{Port: port, Broadcast: testBroadcast, Interval: 20 * time.Millisecond})
+	var last uint64
 	for range 3 {
-		client.await(fmt.Sprintf("ppgo-discovery 1 S %d", port))
+		m, _ := client.nextAnnouncement(netip.AddrPortFrom(localhost, uint16(port)))
+		if m.stamp <= last {
+			t.Fatalf("stamp %d after %d: an announcer's stamps must rise", m.stamp, last)
+		}
+		if now := uint64(time.Now().UnixMilli()); m.stamp > now {
+			t.Errorf("stamp %d is ahead of the clock, %d", m.stamp, now)
+		}
+		last = m.stamp
 	}
 }
 
@@ -96,7 +104,7 @@ func TestProberRepeats(t *testing.T) {
 	node := newPeer(t, port)
 	probe(t, fast(loopbackPattern(t, port)))
 	for range 4 {
-		node.await("ppgo-discovery 1 C")
+		node.await("ppgo-discovery 2 C")
 	}
 }
 
@@ -108,12 +116,12 @@ func TestAnnounceFromInterface(t *testing.T) {
 	port := testPort(t)
 	client := newPeer(t, port)
 	announce(t, AnnounceConfig{Interface: "127.0.0.1", Port: port, Broadcast: testBroadcast})
-	want := fmt.Sprintf("ppgo-discovery 1 S %d", port)
-	if from := client.await(want); from != netip.AddrPortFrom(localhost, uint16(port)) {
+	node := netip.AddrPortFrom(localhost, uint16(port))
+	if from := client.awaitAnnouncement(node); from != node {
 		t.Errorf("announcement from %v, want 127.0.0.1:%d", from, port)
 	}
-	client.send("ppgo-discovery 1 C")
-	client.await(want)
+	client.send("ppgo-discovery 2 C")
+	client.awaitAnnouncement(node)
 }
 
 // TestAnnounceIPv6Interface: a ppserver on IPv6 cannot be announced by
@@ -132,15 +140,17 @@ func TestAnnounceIPv6Interface(t *testing.T) {
 	port := testPort(t)
 	client := newPeer(t, port)
 	announce(t, AnnounceConfig{Interface: "::", Port: port, Broadcast: testBroadcast})
-	client.await(fmt.Sprintf("ppgo-discovery 1 S %d", port))
+	client.awaitAnnouncement(netip.AddrPortFrom(localhost, uint16(port)))
 }
 
-// garbage is datagrams to ignore; a few almost look right.
+// garbage is datagrams to ignore, as neither announcements nor probes; a
+// few almost look right, and some were right in version 1.
 var garbage = []string{
-	"", "S", "C", "\x00\xff\xfe", "ppgo-discovery 1 S 0", "ppgo-discovery 1 S 65536",
-	"ppgo-discovery 2 S 7", "ppgo-discovery 1 S 7 ", "ppgo-discovery 1 S 07", "ppgo-discovery 1 S",
-	"ppgo-discovery 1 S 7" + strings.Repeat(" ", 2000), "ppgo-discovery 1 X 7", "ppgo-discovery 2 C",
-	"ppgo-discovery 1 C ", "ppgo-discovery 1 S 7\x00", strings.Repeat("ppgo-discovery 1 S 7", 1000),
+	"", "S", "C", "\x00\xff\xfe", "ppgo-discovery 1 S 5555", "ppgo-discovery 1 C", "ppgo-discovery 1 S 0",
+	"ppgo-discovery 2 S 5555", "ppgo-discovery 2 S 127.0.0.1 5555", "ppgo-discovery 2 C ", "ppgo-discovery 2 X",
+	"ppgo-discovery 2 S 127.0.0.1 5555 1", "ppgo-discovery 2 C\x00", "ppgo-discovery 2 C" + strings.Repeat(" ", 2000),
+	strings.Repeat("ppgo-discovery 2 C", 1000),
+	signed(testSecret, "127.0.0.1:5555", uint64(time.Now().UnixMilli())).String() + " ", // but for the space
 }
 
 // TestProbeIgnoresGarbage: the prober reports none of the bad
@@ -150,11 +160,12 @@ func TestProbeIgnoresGarbage(t *testing.T) {
 	port := testPort(t)
 	evil := newPeer(t, port)
 	found, _ := probe(t, ProbeConfig{Pattern: loopbackPattern(t, port), MinInterval: time.Minute})
-	evil.await("ppgo-discovery 1 C") // the prober is listening
+	evil.await("ppgo-discovery 2 C") // the prober is listening
 	for _, g := range garbage {
 		evil.send(g)
 	}
-	evil.send("ppgo-discovery 1 S 5555")
+	evil.announce("another secret", "127.0.0.2:5555")
+	evil.announce(testSecret, "127.0.0.1:5555")
 	waitFound(t, found, netip.AddrPortFrom(localhost, 5555))
 }
 
@@ -165,14 +176,17 @@ func TestAnnouncerIgnoresGarbage(t *testing.T) {
 	port := testPort(t)
 	evil := newPeer(t, port)
 	announce(t, AnnounceConfig{Port: port, TCPPort: 5555, Broadcast: testBroadcast})
-	evil.await("ppgo-discovery 1 S 5555")
+	node := netip.AddrPortFrom(localhost, 5555)
+	evil.awaitAnnouncement(node)
 	for _, g := range garbage {
 		evil.send(g)
 	}
-	evil.send("ppgo-discovery 1 C")
-	evil.await("ppgo-discovery 1 S 5555")
+	evil.send("ppgo-discovery 2 C")
+	evil.awaitAnnouncement(node)
 }
 
+// TestProbeIgnoresNodesOutsideThePattern: the pattern applies to the
+// address an announcement names, which is what a client connects to.
 func TestProbeIgnoresNodesOutsideThePattern(t *testing.T) {
 	t.Parallel()
 	port := testPort(t)
@@ -184,13 +198,11 @@ func TestProbeIgnoresNodesOutsideThePattern(t *testing.T) {
 	cfg.Broadcast = testBroadcast
 	node := newPeer(t, port)
 	found, _ := probe(t, cfg)
-	node.await("ppgo-discovery 1 C") // the prober is listening
-	node.send("ppgo-discovery 1 S 5555")
-	node.await("ppgo-discovery 1 C") // and has heard it, datagrams on loopback keep their order
-	node.await("ppgo-discovery 1 C")
-	if len(found) > 0 {
-		t.Fatalf("found %v, outside %s", <-found, p)
-	}
+	node.await("ppgo-discovery 2 C") // the prober is listening
+	node.announce(testSecret, "127.0.0.1:5555")
+	node.announce(testSecret, "11.0.0.1:5555")
+	node.announce(testSecret, "10.1.2.3:5555") // only a text: nothing is sent there
+	waitFound(t, found, netip.MustParseAddrPort("10.1.2.3:5555"))
 }
 
 // TestBindError: a port held by a socket that does not share it fails
@@ -277,5 +289,66 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestProbeFloodOverLoopback: thousands of forged, replayed and
+// version-1 announcements over loopback find nothing, and the prober says
+// so in one log line, not one per datagram. The authentic announcement
+// sent after them is found, so the prober was listening throughout.
+func TestProbeFloodOverLoopback(t *testing.T) {
+	t.Parallel()
+	port := testPort(t)
+	evil := newPeer(t, port)
+	rec := &recorder{}
+	cfg := ProbeConfig{Pattern: loopbackPattern(t, port), MinInterval: time.Minute, Logger: slog.New(rec)}
+	found, _ := probe(t, cfg)
+	evil.await("ppgo-discovery 2 C") // the prober is listening
+	real := evil.announce(testSecret, "127.0.0.1:5555")
+	waitFound(t, found, real.addr)
+	older := signed(testSecret, real.addr.String(), real.stamp-1)
+	const flood = 5000
+	for i := range flood {
+		node := fmt.Sprintf("127.0.%d.%d:%d", 1+i%200, 1+i/200, 1024+i)
+		switch i % 4 {
+		case 0:
+			evil.announce("another secret", node)
+		case 1: // replays, of the last one accepted and of an older one
+			evil.send(real.String())
+			evil.send(older.String())
+		case 2:
+			forged := signed(testSecret, node, real.stamp+uint64(i))
+			forged.mac = real.mac
+			evil.send(forged.String())
+		case 3:
+			evil.send(fmt.Sprintf("ppgo-discovery 1 S %d", 1024+i))
+		}
+	}
+	// The socket may have dropped some of the flood, and would drop this
+	// too: say it until it is heard.
+	last := netip.MustParseAddrPort("127.0.0.1:6666")
+	deadline := time.After(waitFor)
+	for heard := false; !heard; {
+		evil.announce(testSecret, last.String())
+		select {
+		case a := <-found:
+			if a != last {
+				t.Fatalf("found %v after a flood of forgeries", a)
+			}
+			heard = true
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%v not found within %v of the flood", last, waitFor)
+		}
+	}
+	for len(found) > 0 {
+		if a := <-found; a != last {
+			t.Fatalf("found %v after a flood of forgeries", a)
+		}
+	}
+	if msgs, levels := rec.matching("discovery: ignored"); len(msgs) != 1 || levels[0] != slog.LevelWarn ||
+		!strings.Contains(msgs[0], "failing authentication") {
+		t.Errorf("log lines about ignored datagrams %q (%v), want one warning about failed authentication "+
+			"(the first at once, the rest a minute later)", msgs, levels)
 	}
 }

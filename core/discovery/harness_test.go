@@ -76,6 +76,7 @@ func announce(t *testing.T, cfg AnnounceConfig) (stop func()) {
 	if cfg.Interval == 0 {
 		cfg.Interval = time.Minute // so only an answer to a probe can be heard
 	}
+	cfg.Secret = cmp.Or(cfg.Secret, testSecret)
 	return goRun(t, func(ctx context.Context) error { return Announce(ctx, cfg) })
 }
 
@@ -86,6 +87,7 @@ func probe(t *testing.T, cfg ProbeConfig) (found <-chan netip.AddrPort, stop fun
 	if dst := cmp.Or(cfg.Broadcast, cfg.Pattern.Broadcast().String()); dst != testBroadcast {
 		t.Fatalf("test prober broadcasts to %q, want %s", dst, testBroadcast)
 	}
+	cfg.Secret = cmp.Or(cfg.Secret, testSecret)
 	ch := make(chan netip.AddrPort, 1000)
 	stop = goRun(t, func(ctx context.Context) error {
 		return Probe(ctx, cfg, func(a netip.AddrPort) {
@@ -132,9 +134,10 @@ func contains(as []netip.AddrPort, a netip.AddrPort) bool {
 // peer is a bare socket on the discovery port, to speak the protocol by
 // hand.
 type peer struct {
-	t    *testing.T
-	conn *net.UDPConn
-	dst  netip.AddrPort
+	t     *testing.T
+	conn  *net.UDPConn
+	dst   netip.AddrPort
+	stamp uint64 // of the last announcement sent
 }
 
 func newPeer(t *testing.T, port int) *peer {
@@ -151,6 +154,43 @@ func (p *peer) send(datagram string) {
 	p.t.Helper()
 	if _, err := p.conn.WriteToUDPAddrPort([]byte(datagram), p.dst); err != nil {
 		p.t.Fatal(err)
+	}
+}
+
+// announce sends an announcement of node signed under secret, with a
+// stamp past the last one this peer sent.
+func (p *peer) announce(secret, node string) message {
+	p.t.Helper()
+	p.stamp = max(uint64(time.Now().UnixMilli()), p.stamp+1)
+	m := signed(secret, node, p.stamp)
+	p.send(m.String())
+	return m
+}
+
+// awaitAnnouncement reads until an announcement of node signed under
+// testSecret arrives, and returns its source.
+func (p *peer) awaitAnnouncement(node netip.AddrPort) netip.AddrPort {
+	p.t.Helper()
+	_, from := p.nextAnnouncement(node)
+	return from
+}
+
+// nextAnnouncement reads until an announcement of node signed under
+// testSecret arrives, and returns it and its source.
+func (p *peer) nextAnnouncement(node netip.AddrPort) (message, netip.AddrPort) {
+	p.t.Helper()
+	p.conn.SetReadDeadline(time.Now().Add(waitFor))
+	s := newSigner([]byte(testSecret))
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			p.t.Fatalf("waiting for an announcement of %v: %v", node, err)
+		}
+		m, why := parseMessage(buf[:n])
+		if why == ok && m.kind == kindServer && m.addr == node && s.verify(&m, buf[:n]) {
+			return m, from
+		}
 	}
 }
 

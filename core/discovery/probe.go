@@ -20,13 +20,20 @@ type ProbeConfig struct {
 	// MaxInterval; 0 means DefaultMinProbeInterval and
 	// DefaultMaxProbeInterval (or MinInterval, if more).
 	MinInterval, MaxInterval time.Duration
-	// Logger gets what is sent and heard at Debug level; nil discards.
+	// Secret is the shared secret: only announcements signed under it
+	// are reported.
+	Secret string
+	// Logger gets what is sent and heard at Debug level, and a summary of
+	// ignored datagrams at most every SummaryInterval, at Warn level when
+	// they point at another secret, version or clock; nil discards.
 	Logger *slog.Logger
 }
 
 // Probe looks for ppservers until ctx is done, calling found with the
-// address of every announcement it hears from a node cfg.Pattern matches:
-// the announcer's source IP and its announced TCP port. found is called on
+// address of every authentic announcement it hears from a node
+// cfg.Pattern matches: the address and TCP port the announcement names,
+// signed under cfg.Secret, within MaxClockSkew of this clock and newer
+// than the last one from that node. found is called on
 // Probe's goroutine, once per announcement heard, so the same node comes
 // again and again; it should return quickly. Probe binds the pattern's
 // port, shared with any other prober or announcer on this host, and
@@ -61,11 +68,16 @@ func Probe(ctx context.Context, cfg ProbeConfig, found func(netip.AddrPort)) err
 	if err != nil {
 		return err
 	}
-	return e.run(ctx, &prober{e: e, pattern: cfg.Pattern, found: found, wait: minWait, maxWait: maxWait})
+	return e.run(ctx, &prober{
+		e: e, signer: newSigner([]byte(cfg.Secret)), pattern: cfg.Pattern, found: found,
+		wait: minWait, maxWait: maxWait,
+	})
 }
 
 type prober struct {
 	e             *endpoint
+	signer        *signer
+	stamps        stamps
 	pattern       Pattern
 	found         func(netip.AddrPort)
 	next          time.Time // the next probe; zero sends at once
@@ -81,16 +93,23 @@ func (p *prober) tick(now time.Time) time.Time {
 	return p.next
 }
 
-func (p *prober) heard(m message, from netip.AddrPort) {
+// heard reports an announcement that passes every check, cheapest first
+// except that the MAC comes before the stamp: a forged announcement is
+// counted as forged, whatever its stamp says.
+func (p *prober) heard(m message, datagram []byte, now time.Time) reason {
 	if m.kind != kindServer {
-		return
+		return ownKind
 	}
-	if from.Addr().IsUnspecified() {
-		return // nothing to connect to
+	if !p.pattern.Match(m.addr.Addr()) {
+		return outside
 	}
-	if !p.pattern.Match(from.Addr()) {
-		p.e.log.Debug("discovery: announcement outside the pattern", "from", from, "pattern", p.pattern.String())
-		return
+	if !p.signer.verify(&m, datagram) {
+		return badMAC
 	}
-	p.found(netip.AddrPortFrom(from.Addr().Unmap(), m.port))
+	if why := p.stamps.accept(m.addr, m.stamp, now); why != ok {
+		return why
+	}
+	p.e.log.Debug("discovery: heard", "node", m.addr)
+	p.found(m.addr)
+	return ok
 }

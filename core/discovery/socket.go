@@ -17,8 +17,10 @@ import (
 type role interface {
 	// tick sends whatever is due at now and says when it is next due.
 	tick(now time.Time) time.Time
-	// heard handles a valid datagram.
-	heard(m message, from netip.AddrPort)
+	// heard handles a well-formed datagram, m parsed from datagram, and
+	// says why it was ignored, if it was. It must not allocate for a
+	// datagram it ignores.
+	heard(m message, datagram []byte, now time.Time) reason
 }
 
 // endpoint is the sockets of one announcer or prober. recv, bound to the
@@ -31,6 +33,8 @@ type endpoint struct {
 	dst        netip.AddrPort
 	log        *slog.Logger
 	failing    bool // the last send failed; warn only when that starts
+	ignored    tally
+	out        [MaxDatagram]byte // what broadcast sends
 }
 
 func openEndpoint(ctx context.Context, iface string, port int, dst netip.AddrPort, log *slog.Logger) (*endpoint, error) {
@@ -51,15 +55,18 @@ func openEndpoint(ctx context.Context, iface string, port int, dst netip.AddrPor
 	return e, nil
 }
 
+// control sets a discovery socket's options before it binds.
+func control(_, _ string, c syscall.RawConn) error {
+	var err error
+	if cerr := c.Control(func(fd uintptr) { err = setSockopts(fd) }); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
 // listen binds a UDP socket that shares its port and may broadcast.
 func listen(ctx context.Context, addr string) (*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var err error
-		if cerr := c.Control(func(fd uintptr) { err = setSockopts(fd) }); cerr != nil {
-			return cerr
-		}
-		return err
-	}}
+	lc := net.ListenConfig{Control: control}
 	pc, err := lc.ListenPacket(ctx, "udp4", addr)
 	if err != nil {
 		// The net.OpError names the address again; keep only its cause.
@@ -81,14 +88,21 @@ func (e *endpoint) close() {
 }
 
 // run drives r until ctx is done, which closes the sockets to end a
-// pending read at once.
+// pending read at once. A datagram costs no allocation and no log line
+// beyond the one buf, whatever it holds, unless it is one r acts on.
 func (e *endpoint) run(ctx context.Context, r role) error {
 	defer e.close()
 	stop := context.AfterFunc(ctx, e.close)
 	defer stop()
 	buf := make([]byte, MaxDatagram+1) // one byte more shows a datagram is oversized
 	for ctx.Err() == nil {
-		if err := e.recv.SetReadDeadline(r.tick(time.Now())); err != nil {
+		now := time.Now()
+		e.ignored.flush(now, e.log)
+		deadline := r.tick(now)
+		if due := e.ignored.due(); !due.IsZero() && due.Before(deadline) {
+			deadline = due
+		}
+		if err := e.recv.SetReadDeadline(deadline); err != nil {
 			return e.readError(ctx, err)
 		}
 		n, from, err := e.recv.ReadFromUDPAddrPort(buf)
@@ -98,15 +112,20 @@ func (e *endpoint) run(ctx context.Context, r role) error {
 		if err != nil {
 			return e.readError(ctx, err)
 		}
-		m, err := parseMessage(buf[:n])
-		if err != nil {
-			e.log.Debug("discovery: ignored datagram", "from", from, "reason", err)
-			continue
-		}
-		e.log.Debug("discovery: heard", "from", from, "datagram", m.String())
-		r.heard(m, from)
+		e.receive(r, buf[:n], from, time.Now())
 	}
 	return nil
+}
+
+// receive handles one datagram, counting it if it is ignored.
+func (e *endpoint) receive(r role, datagram []byte, from netip.AddrPort, now time.Time) {
+	m, why := parseMessage(datagram)
+	if why == ok {
+		why = r.heard(m, datagram, now)
+	}
+	if why != ok && why != ownKind { // the other role's datagrams are the protocol working
+		e.ignored.add(why, from)
+	}
 }
 
 // readError is nil when the socket failed because ctx closed it.
@@ -120,7 +139,13 @@ func (e *endpoint) readError(ctx context.Context, err error) error {
 // broadcast sends m. A failure is logged, not returned: the network may
 // come back (a cable, a VPN), and the next tick tries again.
 func (e *endpoint) broadcast(m message) {
-	_, err := e.send.WriteToUDPAddrPort([]byte(m.String()), e.dst)
+	_, err := e.send.WriteToUDPAddrPort(m.appendTo(e.out[:0]), e.dst)
+	e.sent(m, err)
+}
+
+// sent logs how sending m went: a failure once when they start, and once
+// when they stop; everything at Debug level.
+func (e *endpoint) sent(m message, err error) {
 	switch {
 	case errors.Is(err, net.ErrClosed):
 		// ctx is done; run is returning.

@@ -52,6 +52,10 @@ type Server struct {
 	closed    bool
 	remotes   map[string]*remote.Node // by "host:port"
 	probes    []context.CancelFunc
+	// discoveredNodes counts the remotes added by autodiscovery, which
+	// stops adding at MaxDiscoveredNodes and says so once (capWarned).
+	discoveredNodes int
+	capWarned       bool
 
 	closeOnce sync.Once
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -67,6 +68,41 @@ func (s *Server) addRemote(addr string, redial bool) error {
 		}
 		return nil
 	}
+	s.addRemoteLocked(addr, redial)
+	return nil
+}
+
+// discovered adds a node autodiscovery heard, or kicks it if known (a
+// dropped one ignores that until its backoff has passed), up to
+// MaxDiscoveredNodes. A dropped node keeps its place, and stays in the
+// scheduler at capacity 0, as sched cannot remove a node; so it counts
+// towards the cap, and comes back as the same node.
+func (s *Server) discovered(addr string) {
+	s.remotesMu.Lock()
+	defer s.remotesMu.Unlock()
+	if s.closed {
+		return
+	}
+	if r := s.remotes[addr]; r != nil {
+		if !r.State().Connected {
+			r.Kick()
+		}
+		return
+	}
+	if s.discoveredNodes >= MaxDiscoveredNodes {
+		if !s.capWarned {
+			s.capWarned = true
+			s.events.push(Event{Level: LevelWarning, Message: fmt.Sprintf(
+				"autodiscovery found more than %d ppservers, the most one client takes: ignoring %s "+
+					"and any other new one; name further nodes in ppservers", MaxDiscoveredNodes, addr)})
+		}
+		return
+	}
+	s.discoveredNodes++
+	s.addRemoteLocked(addr, false)
+}
+
+func (s *Server) addRemoteLocked(addr string, redial bool) {
 	r := remote.New(remote.Config{
 		Addr:   addr,
 		Secret: s.cfg.Secret,
@@ -78,7 +114,6 @@ func (s *Server) addRemote(addr string, redial bool) error {
 	s.expectRemotes()
 	s.sched.AddNode(r, 0) // capacity arrives with the node's credits
 	r.Start()
-	return nil
 }
 
 // nodeEvent turns a node's connection change into a user-facing event.
@@ -129,10 +164,23 @@ func (s *Server) expectRemotes() {
 	s.jobLimit.Store(remoteJobLimit)
 }
 
+// MaxDiscoveredNodes caps the nodes one client takes from autodiscovery.
+// Each is a connection, goroutines and an entry the scheduler looks at on
+// every dispatch; broadcast discovery is for a LAN's worth of ppservers,
+// and more than this is likelier a misconfiguration, or a holder of the
+// secret flooding announcements, than a cluster. Named nodes do not
+// count and are not capped: a user who wants more names them.
+const MaxDiscoveredNodes = 256
+
 // Discover looks for ppservers matching entry ("*", "*:port", "10.0.*.*")
 // by UDP broadcast, to broadcast when it is not empty, and connects to
-// every node it hears, while jobs run, until Close. A node that goes away
-// is dialled again when it is heard again.
+// every node it hears announce itself under the client's secret, while
+// jobs run, until Close, up to MaxDiscoveredNodes. A node that goes away
+// is dialled again when it is heard again; one that cannot be connected
+// to or refuses the client is dropped, and dialled again only if heard
+// after a backoff (remote.DefaultDropMin doubling to DefaultDropMax).
+// Discovery's warnings (announcements that fail authentication, of
+// another version, from clocks too far apart) become node events.
 func (s *Server) Discover(entry, broadcast string) error {
 	pattern, err := discovery.ParsePattern(entry)
 	if err != nil {
@@ -149,10 +197,15 @@ func (s *Server) Discover(entry, broadcast string) error {
 	s.expectRemotes()
 	s.remotesMu.Unlock()
 
-	cfg := discovery.ProbeConfig{Pattern: pattern, Broadcast: broadcast}
+	cfg := discovery.ProbeConfig{
+		Pattern:   pattern,
+		Broadcast: broadcast,
+		Secret:    s.cfg.Secret,
+		Logger:    slog.New(eventLog{s.events}),
+	}
 	go func() {
 		err := discovery.Probe(ctx, cfg, func(addr netip.AddrPort) {
-			_ = s.addRemote(addr.String(), false) // fails only once closed
+			s.discovered(addr.String())
 		})
 		if err != nil && ctx.Err() == nil {
 			s.events.push(Event{Level: LevelWarning,
@@ -161,3 +214,24 @@ func (s *Server) Discover(entry, broadcast string) error {
 	}()
 	return nil
 }
+
+// eventLog is a slog.Handler that turns warnings into node events, which
+// the Python side logs on the pp logger; it drops the rest.
+type eventLog struct{ q *eventQueue }
+
+func (h eventLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h eventLog) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		msg += " " + a.String()
+		return true
+	})
+	h.q.push(Event{Level: LevelWarning, Message: msg})
+	return nil
+}
+
+// WithAttrs and WithGroup drop what they are given: discovery's logger
+// uses neither, and a record's own attributes are kept.
+func (h eventLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h eventLog) WithGroup(string) slog.Handler      { return h }

@@ -3,7 +3,11 @@
 // credits of jobs in flight over one connection (core/wire), and reports
 // their outcomes to the scheduler. When the connection breaks, the jobs it
 // carried go back to the scheduler and a named node is redialled with
-// backoff; a discovered one waits until it is heard again (Kick).
+// backoff; a discovered one waits until it is heard again (Kick). A
+// discovered node that could not be connected to or authenticated is
+// dropped: it ignores being heard again until a backoff has passed, so
+// that one announcing an address it cannot be reached at, or refusing
+// this client, is not dialled at every announcement.
 //
 // Lock order: Node.mu is never held while calling the Reporter, which
 // may call Dispatch from inside Finish or SetCapacity.
@@ -27,6 +31,14 @@ import (
 const (
 	redialMin = 100 * time.Millisecond
 	redialMax = 5 * time.Second
+	// DefaultDropMin and DefaultDropMax bound how long a discovered node
+	// that failed stays dropped, doubling with each failure in a row. The
+	// least is longer than a named node's, as nobody asked for this node
+	// by name; the most is long enough that a node refusing this client
+	// costs it a handshake every five minutes, not one per announcement,
+	// and short enough that a node fixed meanwhile joins before long.
+	DefaultDropMin = time.Second
+	DefaultDropMax = 5 * time.Minute
 	// DefaultDialTimeout bounds the TCP connect.
 	DefaultDialTimeout = 5 * time.Second
 )
@@ -40,10 +52,13 @@ type Config struct {
 	Addr   string
 	Secret string
 	// Redial makes the node reconnect by itself, with backoff, after a
-	// failure; without it the node waits for Kick.
-	Redial      bool
-	DialTimeout time.Duration // 0: DefaultDialTimeout
-	wire.Limits               // zero fields: the defaults
+	// failure; without it the node waits for Kick, and after a failure
+	// ignores kicks for a backoff from DropMin doubling to DropMax
+	// (0: DefaultDropMin, DefaultDropMax).
+	Redial           bool
+	DropMin, DropMax time.Duration
+	DialTimeout      time.Duration // 0: DefaultDialTimeout
+	wire.Limits                    // zero fields: the defaults
 	// Events receives one line per change a user should hear about
 	// (connected, refused, lost); it must not block. Nil drops them.
 	Events func(Event)
@@ -70,6 +85,9 @@ type Event struct {
 	Workers int
 	// Requeued counts the jobs given back to the scheduler, for Disconnected.
 	Requeued int
+	// Dropped is how long a node without Redial ignores being heard
+	// again, for Unreachable and Refused.
+	Dropped time.Duration
 }
 
 func (e Event) String() string {
@@ -79,10 +97,17 @@ func (e Event) String() string {
 	case Disconnected:
 		return fmt.Sprintf("lost ppserver %s: %v; %d of its jobs re-queued", e.Addr, e.Err, e.Requeued)
 	case Unreachable:
-		return fmt.Sprintf("cannot reach ppserver %s: %v", e.Addr, e.Err)
+		return fmt.Sprintf("cannot reach ppserver %s: %v%s", e.Addr, e.Err, e.dropped())
 	default:
-		return fmt.Sprintf("ppserver %s refused this client: %v; it gets no jobs", e.Addr, e.Err)
+		return fmt.Sprintf("ppserver %s refused this client: %v; it gets no jobs%s", e.Addr, e.Err, e.dropped())
 	}
+}
+
+func (e Event) dropped() string {
+	if e.Dropped == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (dropped: dialled again if heard after %v)", e.Dropped)
 }
 
 // State is a snapshot of a node's connection.
@@ -121,6 +146,13 @@ func New(cfg Config, rep sched.Reporter) *Node {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
+	if cfg.DropMin <= 0 {
+		cfg.DropMin = DefaultDropMin
+	}
+	if cfg.DropMax <= 0 {
+		cfg.DropMax = DefaultDropMax
+	}
+	cfg.DropMax = max(cfg.DropMax, cfg.DropMin)
 	cfg.Limits = cfg.Limits.WithDefaults()
 	log := cfg.Logger
 	if log == nil {
@@ -154,7 +186,8 @@ func (n *Node) State() State {
 	return State{Connected: n.conn != nil, Workers: n.workers, LastErr: n.lastErr}
 }
 
-// Kick asks a disconnected node to dial now (it was heard again).
+// Kick asks a disconnected node to dial now (it was heard again), unless
+// it is dropped after a failure.
 func (n *Node) Kick() {
 	select {
 	case n.kick <- struct{}{}:
@@ -186,22 +219,28 @@ func (n *Node) Dispatch(j *sched.Job) {
 // try again.
 func (n *Node) loop() {
 	defer close(n.done)
-	backoff := redialMin
+	backoff, drop := redialMin, n.cfg.DropMin
 	for {
 		served, err := n.connectAndServe()
 		if n.ctx.Err() != nil {
 			return
 		}
+		var dropped time.Time // kicks before this are ignored
 		if served {
 			// The Disconnected event said it; report the next failure anew.
-			backoff = redialMin
+			backoff, drop = redialMin, n.cfg.DropMin
 			n.mu.Lock()
 			n.lastErr, n.failed = err, false
 			n.mu.Unlock()
 		} else {
-			n.noteFailure(err)
+			var d time.Duration
+			if !n.cfg.Redial {
+				d, dropped = drop, time.Now().Add(drop)
+				drop = min(2*drop, n.cfg.DropMax)
+			}
+			n.noteFailure(err, d)
 		}
-		if !n.wait(backoff) {
+		if !n.wait(backoff, dropped) {
 			return
 		}
 		backoff = min(2*backoff, redialMax)
@@ -209,26 +248,32 @@ func (n *Node) loop() {
 }
 
 // wait pauses before the next dial: backoff for a named node, until Kick
-// for a discovered one. It returns false when the node is closed.
-func (n *Node) wait(backoff time.Duration) bool {
+// for a discovered one, ignoring kicks until dropped. It returns false
+// when the node is closed.
+func (n *Node) wait(backoff time.Duration, dropped time.Time) bool {
 	var retry <-chan time.Time
 	if n.cfg.Redial {
 		t := time.NewTimer(backoff)
 		defer t.Stop()
 		retry = t.C
 	}
-	select {
-	case <-n.ctx.Done():
-		return false
-	case <-n.kick:
-	case <-retry:
+	for {
+		select {
+		case <-n.ctx.Done():
+			return false
+		case <-n.kick:
+			if time.Now().Before(dropped) {
+				continue // heard again too soon
+			}
+		case <-retry:
+		}
+		return true
 	}
-	return true
 }
 
 // noteFailure records why the node is not connected and tells the user
 // once per kind of failure, not at every redial.
-func (n *Node) noteFailure(err error) {
+func (n *Node) noteFailure(err error, dropped time.Duration) {
 	kind := Unreachable
 	if errors.Is(err, auth.ErrWrongSecret) || errors.Is(err, auth.ErrRefused) || errors.Is(err, auth.ErrProtocol) {
 		kind = Refused
@@ -240,7 +285,7 @@ func (n *Node) noteFailure(err error) {
 	n.mu.Unlock()
 	n.log.Debug("node not connected", "err", err)
 	if !repeat {
-		n.event(Event{Kind: kind, Addr: n.cfg.Addr, Err: err})
+		n.event(Event{Kind: kind, Addr: n.cfg.Addr, Err: err, Dropped: dropped})
 	}
 }
 
