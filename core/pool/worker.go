@@ -64,13 +64,18 @@ func (p *Pool) run(w *worker) {
 	}
 	go p.writeLoop(w, jobs)
 	readErr := p.readLoop(w, results)
+	var bad *protocolError
+	if errors.As(readErr, &bad) {
+		p.kill(w)
+	}
 	results.Close()
 	state, waitErr := w.proc.Wait()
 	pid := w.proc.Pid
 	switch {
+	case bad != nil:
+		// The worker was killed for it: its exit would only say "SIGKILL".
+		p.exited(w, fmt.Errorf("worker process %d %w", pid, bad))
 	case readErr != nil && !errors.Is(readErr, io.ErrUnexpectedEOF):
-		// A protocol error: the worker was killed for it, so its exit
-		// status would only say "SIGKILL".
 		p.exited(w, fmt.Errorf("worker process %d: %w", pid, readErr))
 	case waitErr != nil:
 		p.exited(w, fmt.Errorf("worker process %d: %w", pid, waitErr))
@@ -179,21 +184,17 @@ func (p *Pool) writeLoop(w *worker, jobs *os.File) {
 	}
 }
 
-// readLoop handles w's frames until its results pipe closes; a clean EOF
-// returns nil.
-func (p *Pool) readLoop(w *worker, results *os.File) error {
+// readLoop handles w's frames until its results pipe ends; a clean end
+// returns nil. A frame that breaks the protocol is a *protocolError.
+func (p *Pool) readLoop(w *worker, results io.Reader) error {
 	br := bufio.NewReaderSize(results, 64<<10)
 	for {
-		h, err := readFrameHeader(br)
+		h, body, err := readWorkerFrame(br, uint32(p.cfg.MaxResult))
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("read frame: %w", err)
-		}
-		body := make([]byte, h.body)
-		if _, err := io.ReadFull(br, body); err != nil {
-			return fmt.Errorf("read frame body: %w", err)
+			return err
 		}
 		switch h.kind {
 		case kindReady:
@@ -203,12 +204,8 @@ func (p *Pool) readLoop(w *worker, results *os.File) error {
 			p.mu.Unlock()
 		case kindResult:
 			if err := p.finish(w, h.id, body, time.Duration(h.aux)); err != nil {
-				p.kill(w)
 				return err
 			}
-		default:
-			p.kill(w)
-			return fmt.Errorf("unknown frame kind %d", h.kind)
 		}
 	}
 }
@@ -219,7 +216,7 @@ func (p *Pool) finish(w *worker, id uint64, data []byte, elapsed time.Duration) 
 	p.mu.Lock()
 	if len(w.inflight) == 0 || w.inflight[0].ID != id {
 		p.mu.Unlock()
-		return fmt.Errorf("result for job %d, which the worker was not running", id)
+		return badFrame("sent a result for job %d, which it was not running", id)
 	}
 	j := w.inflight[0]
 	w.inflight = slices.Delete(w.inflight, 0, 1)

@@ -24,13 +24,18 @@ import (
 // exits with code 7 before sending READY. A job's args steer the echo
 // worker:
 //
-//	exit:N     exit with code N on reading the job
-//	kill       SIGKILL itself on reading the job
-//	sleep:D    sleep for the time.Duration D, then reply
-//	block      tell the hub "block ID PID" and reply once the hub answers
-//	wrong-id   reply with a job id the pool did not send
-//	bad-kind   reply with frame kind 99
-//	anything   reply at once
+//	exit:N        exit with code N on reading the job
+//	kill          SIGKILL itself on reading the job
+//	sleep:D       sleep for the time.Duration D, then reply
+//	block         tell the hub "block ID PID" and reply once the hub answers
+//	wrong-id      reply with a job id the pool did not send
+//	bad-kind      reply with frame kind 99
+//	junk:TEXT     write TEXT to the results pipe, then reply as usual: a
+//	              job that wrote to fd 4
+//	frame:K:N     send, instead of a reply, a header of kind K for this job
+//	              announcing an N-byte body, and no body; then serve on
+//	              (so only the header can give the worker away)
+//	anything      reply at once
 //
 // Every reply is a RESULT frame whose body is a Reply in JSON and whose
 // aux (the job's run time) is Elapsed(job id, args).
@@ -157,6 +162,22 @@ func run(mode string) int {
 			replyID += 1000
 		case "bad-kind":
 			replyKind = 99
+		case "junk":
+			if _, err := results.Write([]byte(arg)); err != nil {
+				return 1
+			}
+		case "frame":
+			k, n, _ := strings.Cut(arg, ":")
+			kind, _ := strconv.ParseUint(k, 10, 8)
+			size, _ := strconv.ParseUint(n, 10, 32)
+			hdr := binary.LittleEndian.AppendUint32(nil, uint32(17+size))
+			hdr = append(hdr, byte(kind))
+			hdr = binary.LittleEndian.AppendUint64(hdr, r.ID)
+			hdr = binary.LittleEndian.AppendUint64(hdr, 0)
+			if _, err := results.Write(hdr); err != nil {
+				return 1
+			}
+			continue
 		}
 		data, _ := json.Marshal(r)
 		send(replyKind, replyID, uint64(Elapsed(r.ID, r.Args)), data)
