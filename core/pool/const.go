@@ -29,6 +29,11 @@ const (
 	// pipe's buffer: what a worker can write before the pool reads.
 	bodyChunk = pipeBufferSize
 
+	// eofGrace is how long a worker whose results pipe has reached end of
+	// input may take to exit before it is killed. A worker closes that
+	// pipe only by exiting; one that lives on could never report its jobs.
+	eofGrace = 2 * time.Second
+
 	// MaxJobsPerWorker is how many jobs a worker may be handed at once
 	// while jobs are short: the next job waits in the worker's pipe, so the
 	// worker never idles for a round trip through Go. Long jobs get one at

@@ -7,7 +7,8 @@
 // on 4 (it moves them out of its jobs' reach); its stdin is /dev/null and
 // its stdout/stderr are the client's, so nothing a job or a C library
 // prints can corrupt the protocol. Since a job can still reach the pipes,
-// the pool trusts nothing it reads (frame.go).
+// the pool trusts nothing it reads (frame.go) and learns of a worker's
+// death from its process, not from its pipes (worker.go).
 //
 // The pool keeps a backlog, a second queue behind the scheduler's. The
 // scheduler hands the pool no more jobs than its capacity (target workers
