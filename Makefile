@@ -9,7 +9,7 @@ GO     ?= go
 # cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
 export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install ppft-shim demo test test-go test-shipping test-python lint clean ppserver ppserver-standalone
+.PHONY: all venv install ppft-shim demo test test-go fuzz-pool test-shipping test-python lint clean ppserver ppserver-standalone
 
 all: install
 
@@ -61,6 +61,12 @@ lint: venv
 
 test-go:
 	$(GO) test -race -count=1 ./...
+
+# test-go runs each fuzz target's seed corpus; this fuzzes the decoder of
+# worker frames for FUZZTIME (FUZZTIME=10m for a longer run).
+FUZZTIME ?= 30s
+fuzz-pool:
+	$(GO) test -run '^$$' -fuzz '^FuzzReadWorkerFrame$$' -fuzztime $(FUZZTIME) ./core/pool/
 
 test-python: install
 	$(VPY) -m pytest -q tests

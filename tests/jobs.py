@@ -255,6 +255,103 @@ def kill_own_worker_once(marker, value):
     return value
 
 
+# -- hostile jobs: they attack the worker protocol (test_hostile_jobs.py) ---
+
+def spawn_child_then_end_worker(how, record, gate, code, marker=None):
+    """Leaves a child that outlives the job, then ends its own worker with
+    exit code `code`: the child lingers until `gate` exists (2 min at most)
+    and its pid is appended to `record`. `how` it is made:
+
+    - "os.fork": a plain fork;
+    - "c fork": fork() called from C, as an extension would (no Python
+      at-fork handlers run in the child);
+    - "subprocess": a helper process handed every pipe the worker holds.
+
+    With a `marker`, only the first attempt does this; a retry returns
+    "retried".
+    """
+    import os
+    import sys
+    import time
+    if marker is not None and os.path.exists(marker):
+        return "retried"
+    if how == "subprocess":
+        import subprocess
+        pipes = []
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                if int(name) > 2 and os.readlink("/proc/self/fd/" + name).startswith("pipe:"):
+                    pipes.append(int(name))
+            except OSError:
+                pass  # the descriptor listdir itself used
+        linger = ("import os, sys, time\n"
+                  "end = time.monotonic() + 120\n"
+                  "while not os.path.exists(sys.argv[1]) and time.monotonic() < end:\n"
+                  "    time.sleep(0.05)\n")
+        pid = subprocess.Popen([sys.executable, "-c", linger, gate], pass_fds=pipes).pid
+    else:
+        if how == "c fork":
+            import ctypes
+            pid = ctypes.PyDLL(None).fork()
+        else:
+            pid = os.fork()
+        if pid == 0:
+            end = time.monotonic() + 120
+            while not os.path.exists(gate) and time.monotonic() < end:
+                time.sleep(0.05)
+            os._exit(0)
+    with open(record, "a") as f:
+        f.write("%d\n" % pid)
+    if marker is not None:
+        open(marker, "w").close()
+    os._exit(code)
+
+
+def fork_child(record, gate):
+    """Forks a child that lingers until `gate` exists (2 min at most) or,
+    with no gate, returns from the job just as its parent does; appends the
+    child's pid to `record` and returns (the worker's pid, the child's)."""
+    import os
+    import time
+    pid = os.fork()
+    if pid == 0:
+        if gate is None:
+            return "the child's result"
+        end = time.monotonic() + 120
+        while not os.path.exists(gate) and time.monotonic() < end:
+            time.sleep(0.05)
+        os._exit(0)
+    with open(record, "a") as f:
+        f.write("%d\n" % pid)
+    return os.getpid(), pid
+
+
+def use_fds_3_and_4(data, value):
+    """Writes data to fd 4 and reads fd 3, where pp's protocol was: returns
+    (value, what fd 3 gave)."""
+    import os
+    os.write(4, data)
+    return value, os.read(3, 100)
+
+
+def write_to_worker_pipes(data, value, marker=None):
+    """Writes data to every pipe the worker holds (finding the protocol's,
+    wherever it is), then returns value. With a `marker`, only the first
+    attempt writes."""
+    import os
+    if marker is not None:
+        if os.path.exists(marker):
+            return value
+        open(marker, "w").close()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if int(name) > 2 and os.readlink("/proc/self/fd/" + name).startswith("pipe:"):
+                os.write(int(name), data)
+        except OSError:
+            pass  # a read end, or the descriptor listdir itself used
+    return value
+
+
 # -- scale --------------------------------------------------------------
 
 def digest(data):

@@ -12,6 +12,28 @@ const (
 	// length field is a uint32.
 	MaxFrameBody = 1<<32 - 1 - (frameHeaderSize - 4)
 
+	// DefaultMaxResult is the largest result (RESULT frame body) a pool
+	// accepts unless its Config says otherwise: 1 GiB, as large as a
+	// ppserver may send back (wire.DefaultMaxFrame), so a job's result is
+	// accepted or refused alike wherever the scheduler runs it. Results of
+	// hundreds of MB pass; a header announcing more (four bytes of junk
+	// read as a length announce up to 4 GiB) fails the job with what was
+	// announced, and the worker that sent it is replaced.
+	DefaultMaxResult = 1 << 30
+
+	// bodyChunk is the most the pool allocates for a frame body before its
+	// bytes arrive: a longer body's buffer doubles as it fills, so a header
+	// that lies about its length costs at most about four times what was
+	// really sent (and a 1 GiB result, one extra copy). Smaller bodies,
+	// nearly all results, are allocated once at their size. It is the
+	// pipe's buffer: what a worker can write before the pool reads.
+	bodyChunk = pipeBufferSize
+
+	// eofGrace is how long a worker whose results pipe has reached end of
+	// input may take to exit before it is killed. A worker closes that
+	// pipe only by exiting; one that lives on could never report its jobs.
+	eofGrace = 2 * time.Second
+
 	// MaxJobsPerWorker is how many jobs a worker may be handed at once
 	// while jobs are short: the next job waits in the worker's pipe, so the
 	// worker never idles for a round trip through Go. Long jobs get one at

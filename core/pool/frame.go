@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 )
 
 // Frame kinds of the worker pipe protocol (docs/WORKER_PROTOCOL.md). Every
@@ -30,6 +32,17 @@ const (
 )
 
 var errFrameTooLarge = errors.New("frame body exceeds the pipe protocol's 4 GiB limit")
+
+// A protocolError is a frame that breaks the protocol: the worker that
+// sent it is broken (say, a job wrote to its results pipe), so the pool
+// kills it. Its text completes "worker process PID ...".
+type protocolError struct{ msg string }
+
+func (e *protocolError) Error() string { return e.msg }
+
+func badFrame(format string, args ...any) error {
+	return &protocolError{fmt.Sprintf(format, args...)}
+}
 
 type frameHeader struct {
 	kind byte
@@ -80,7 +93,7 @@ func readFrameHeader(r io.Reader) (frameHeader, error) {
 	}
 	n := binary.LittleEndian.Uint32(hdr[0:])
 	if n < frameHeaderSize-4 {
-		return frameHeader{}, fmt.Errorf("frame length %d shorter than its header", n)
+		return frameHeader{}, badFrame("sent a frame length %d shorter than its header", n)
 	}
 	return frameHeader{
 		kind: hdr[4],
@@ -88,4 +101,81 @@ func readFrameHeader(r io.Reader) (frameHeader, error) {
 		aux:  binary.LittleEndian.Uint64(hdr[13:]),
 		body: n - (frameHeaderSize - 4),
 	}, nil
+}
+
+// checkWorkerHeader vets a header a worker sent before anything is
+// allocated for its body: a worker sends READY, with no body, and RESULT,
+// with at most maxResult bytes.
+func checkWorkerHeader(h frameHeader, maxResult uint32) error {
+	switch h.kind {
+	case kindReady:
+		if h.body != 0 {
+			return badFrame("sent a READY frame with a %d-byte body; READY has none", h.body)
+		}
+	case kindResult:
+		if h.body > maxResult {
+			return badFrame("announced a %d-byte result (%s), over the %s limit",
+				h.body, byteSize(uint64(h.body)), byteSize(uint64(maxResult)))
+		}
+	default:
+		return badFrame("sent a frame of kind %d, not one a worker sends", h.kind)
+	}
+	return nil
+}
+
+// readWorkerFrame reads the next frame a worker sent: its header, vetted by
+// checkWorkerHeader, then its body. A clean end of input is io.EOF, input
+// that ends inside a frame io.ErrUnexpectedEOF; a frame that breaks the
+// protocol is a *protocolError.
+func readWorkerFrame(r io.Reader, maxResult uint32) (frameHeader, []byte, error) {
+	h, err := readFrameHeader(r)
+	if err != nil {
+		return frameHeader{}, nil, err
+	}
+	if err := checkWorkerHeader(h, maxResult); err != nil {
+		return frameHeader{}, nil, err
+	}
+	body, err := readBody(r, int(h.body))
+	if err != nil {
+		return frameHeader{}, nil, err
+	}
+	return h, body, nil
+}
+
+// readBody reads an n-byte body into a buffer that grows as the bytes
+// arrive, never more than bodyChunk ahead of them: a length is only a
+// claim until the bytes are there.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, min(n, bodyChunk))
+	read := 0
+	for {
+		m, err := io.ReadFull(r, buf[read:])
+		read += m
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the header promised more
+		}
+		if err != nil {
+			return nil, err
+		}
+		if read == n {
+			return buf, nil
+		}
+		grown := make([]byte, min(2*len(buf), n))
+		copy(grown, buf)
+		buf = grown
+	}
+}
+
+// byteSize spells a size as people read it: "12 bytes", "1.7 GiB".
+func byteSize(n uint64) string {
+	if n < 1<<10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, unit := float64(n)/(1<<10), 0
+	for v >= 1<<10 && unit < 3 {
+		v /= 1 << 10
+		unit++
+	}
+	num := strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0")
+	return num + " " + [...]string{"KiB", "MiB", "GiB", "TiB"}[unit]
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,4 +284,161 @@ func trunc(b []byte) string {
 		return string(b[:40]) + "…"
 	}
 	return string(b)
+}
+
+// checkWorkerHeader takes what a worker sends, up to each kind's limit,
+// and nothing else.
+func TestCheckWorkerHeader(t *testing.T) {
+	const limit = 1000
+	tests := []struct {
+		name string
+		h    frameHeader
+		want string // substring of the error; "" for none
+	}{
+		{"ready", frameHeader{kind: kindReady, id: 42}, ""},
+		{"ready with a body", frameHeader{kind: kindReady, body: 1}, "READY frame with a 1-byte body"},
+		{"empty result", frameHeader{kind: kindResult, id: 1}, ""},
+		{"result at the limit", frameHeader{kind: kindResult, body: limit}, ""},
+		{"result over the limit", frameHeader{kind: kindResult, body: limit + 1},
+			"announced a 1001-byte result (1001 bytes), over the 1000 bytes limit"},
+		{"largest length", frameHeader{kind: kindResult, body: ^uint32(0) - (frameHeaderSize - 4)}, "(4 GiB), over"},
+		{"job", frameHeader{kind: kindJob}, "sent a frame of kind 1, not one a worker sends"},
+		{"job with source", frameHeader{kind: kindJobWithSource}, "kind 2"},
+		{"kind zero", frameHeader{kind: 0}, "kind 0"},
+		{"kind 99", frameHeader{kind: 99}, "kind 99"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkWorkerHeader(tt.h, limit)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("%+v refused: %v", tt.h, err)
+				}
+				return
+			}
+			var bad *protocolError
+			if !errors.As(err, &bad) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("%+v: err = %v, want a protocolError containing %q", tt.h, err, tt.want)
+			}
+		})
+	}
+}
+
+// A body is allocated as its bytes arrive: a header that lies about its
+// length costs a few times what was sent (the buffer doubles), not what
+// was announced.
+func TestReadBody(t *testing.T) {
+	tests := []struct {
+		name      string
+		announced int
+		sent      int
+		wantErr   error
+	}{
+		{"empty", 0, 0, nil},
+		{"small", 100, 100, nil},
+		{"one chunk", bodyChunk, bodyChunk, nil},
+		{"grows", 3*bodyChunk + 17, 3*bodyChunk + 17, nil},
+		{"short", 100, 99, io.ErrUnexpectedEOF},
+		{"nothing sent", 100, 0, io.ErrUnexpectedEOF},
+		{"lies by a gigabyte", 1 << 30, 10, io.ErrUnexpectedEOF},
+		{"lies past a chunk", 1 << 30, 2*bodyChunk + 1, io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := make([]byte, tt.sent)
+			for i := range in {
+				in[i] = byte(i * 7)
+			}
+			before := allocated()
+			body, err := readBody(bytes.NewReader(in), tt.announced)
+			if n, most := allocated()-before, uint64(4*tt.sent+bodyChunk+64<<10); n > most {
+				t.Errorf("allocated %d bytes for %d sent, want at most %d", n, tt.sent, most)
+			}
+			if err != tt.wantErr {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && (!bytes.Equal(body, in) || cap(body) != len(in) || body == nil) {
+				t.Fatalf("body of %d bytes (cap %d), want the %d sent", len(body), cap(body), len(in))
+			}
+		})
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for n, want := range map[uint64]string{
+		0: "0 bytes", 1023: "1023 bytes", 1024: "1 KiB", 1536: "1.5 KiB", 1 << 20: "1 MiB",
+		DefaultMaxResult: "1 GiB", 1802401113: "1.7 GiB", MaxFrameBody: "4 GiB", 5 << 40: "5 TiB",
+	} {
+		if got := byteSize(n); got != want {
+			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// allocated is the number of bytes this process has allocated so far.
+func allocated() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.TotalAlloc
+}
+
+// FuzzReadWorkerFrame feeds the pool's reader whatever a worker (or a job
+// writing to its pipe) might send. Each frame it returns must be one a
+// worker may send and re-encode to the bytes it consumed; anything else
+// must end in io.EOF (only between frames), io.ErrUnexpectedEOF or a
+// protocolError; and no input may make it allocate much more than its
+// own size, whatever its headers announce.
+func FuzzReadWorkerFrame(f *testing.F) {
+	ready := workerFrame(kindReady, 4242, 0, nil)
+	result := workerFrame(kindResult, 7, 1500, []byte("\x80\x05\x95\x0b\x00N\x8c\x00\x86\x94."))
+	seeds := [][]byte{
+		ready,
+		result,
+		append(append([]byte{}, ready...), result...),
+		workerFrame(kindResult, 8, 0, nil),
+		append([]byte("junk"), result...),                 // a job wrote "junk" first
+		append(append([]byte{}, result[:9]...), ready...), // a frame cut short
+		withLength(workerFrame(kindResult, 1, 0, nil), 0x6b6e756a),
+		withLength(workerFrame(kindResult, 1, 0, nil), ^uint32(0)),
+		workerFrame(kindReady, 1, 0, []byte("body")),
+		workerFrame(99, 1, 2, nil),
+		workerFrame(kindJob, 1, 2, []byte("args")),
+		withLength(workerFrame(kindReady, 1, 0, nil), 3),
+		{},
+	}
+	for _, s := range seeds {
+		f.Add(s, uint32(DefaultMaxResult))
+	}
+	f.Add(result, uint32(4))
+	f.Fuzz(func(t *testing.T, in []byte, maxResult uint32) {
+		r := bytes.NewReader(in)
+		for {
+			at := len(in) - r.Len()
+			before := allocated()
+			h, body, err := readWorkerFrame(r, maxResult)
+			if n, most := allocated()-before, uint64(4*len(in)+bodyChunk+64<<10); n > most {
+				t.Fatalf("reading a %d-byte input allocated %d bytes", len(in), n)
+			}
+			var bad *protocolError
+			switch {
+			case err == io.EOF:
+				if at != len(in) {
+					t.Fatalf("io.EOF with %d bytes left", len(in)-at)
+				}
+				return
+			case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &bad):
+				return
+			case err != nil:
+				t.Fatalf("undocumented error %v", err)
+			}
+			if h.kind != kindReady && h.kind != kindResult ||
+				h.kind == kindReady && len(body) != 0 || uint64(len(body)) > uint64(maxResult) {
+				t.Fatalf("accepted %+v with a %d-byte body (limit %d)", h, len(body), maxResult)
+			}
+			read := in[at : len(in)-r.Len()]
+			if re := workerFrame(h.kind, h.id, h.aux, body); !bytes.Equal(re, read) {
+				t.Fatalf("frame %+v re-encodes to %x, read from %x", h, re, read)
+			}
+		}
+	})
 }

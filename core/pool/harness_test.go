@@ -100,7 +100,7 @@ func (h *harness) done(j *sched.Job) fakeworker.Reply {
 	h.t.Helper()
 	r := h.next()
 	if r.job != j {
-		h.t.Fatalf("outcome for job %d (%q), want job %d (%q)", r.job.ID, r.job.Args, j.ID, j.Args)
+		h.t.Fatalf("outcome for job %d (%q), want job %d (%q)", r.job.ID, trunc(r.job.Args), j.ID, trunc(j.Args))
 	}
 	return h.reply(r)
 }
@@ -109,14 +109,14 @@ func (h *harness) done(j *sched.Job) fakeworker.Reply {
 func (h *harness) reply(r report) fakeworker.Reply {
 	h.t.Helper()
 	if r.out.Lost != nil {
-		h.t.Fatalf("job %d (%q) lost: %v", r.job.ID, r.job.Args, r.out.Lost)
+		h.t.Fatalf("job %d (%q) lost: %v", r.job.ID, trunc(r.job.Args), r.out.Lost)
 	}
 	var rep fakeworker.Reply
 	if err := json.Unmarshal(r.out.Data, &rep); err != nil {
 		h.t.Fatalf("job %d: result %q: %v", r.job.ID, r.out.Data, err)
 	}
 	if rep.ID != r.job.ID || rep.Key != r.job.Func.Key || rep.Args != string(r.job.Args) {
-		h.t.Fatalf("job %d key %d args %q: worker saw %+v", r.job.ID, r.job.Func.Key, r.job.Args, rep)
+		h.t.Fatalf("job %d key %d args %q: worker saw id %d key %d args %q", r.job.ID, r.job.Func.Key, trunc(r.job.Args), rep.ID, rep.Key, trunc([]byte(rep.Args)))
 	}
 	if rep.HasSource && rep.Source != sourceOf(rep.Key) {
 		h.t.Fatalf("job %d: worker got source %q, want %q", r.job.ID, rep.Source, sourceOf(rep.Key))

@@ -3,9 +3,12 @@
 // with the framing in frame.go, remembers which worker has which function's
 // source, grows and shrinks at run time, and replaces workers that die.
 //
-// A worker reads jobs on file descriptor 3 and writes results on 4; its
-// stdin is /dev/null and its stdout/stderr are the client's, so nothing a
-// job or a C library prints can corrupt the protocol.
+// A worker is handed its job pipe on file descriptor 3 and its result pipe
+// on 4 (it moves them out of its jobs' reach); its stdin is /dev/null and
+// its stdout/stderr are the client's, so nothing a job or a C library
+// prints can corrupt the protocol. Since a job can still reach the pipes,
+// the pool trusts nothing it reads (frame.go) and learns of a worker's
+// death from its process, not from its pipes (worker.go).
 //
 // The pool keeps a backlog, a second queue behind the scheduler's. The
 // scheduler hands the pool no more jobs than its capacity (target workers
@@ -48,6 +51,10 @@ type Config struct {
 	Restart bool
 	// Name is the node's name in statistics; "local" when empty.
 	Name string
+	// MaxResult is the largest result, in bytes, the pool accepts from a
+	// worker; 0 means DefaultMaxResult. A worker that announces a larger
+	// one is killed and its job lost with what it announced.
+	MaxResult int
 }
 
 // Pool is a sched.Node backed by local worker processes.
@@ -103,6 +110,12 @@ func New(cfg Config, rep sched.Reporter) (*Pool, error) {
 	}
 	if cfg.Name == "" {
 		cfg.Name = "local"
+	}
+	switch {
+	case cfg.MaxResult == 0:
+		cfg.MaxResult = DefaultMaxResult
+	case cfg.MaxResult < 0 || cfg.MaxResult > MaxFrameBody:
+		return nil, fmt.Errorf("pool: MaxResult %d outside 1..%d, what the pipe protocol carries", cfg.MaxResult, MaxFrameBody)
 	}
 	p := &Pool{cfg: cfg, rep: rep, closing: make(chan struct{}), depth: 1}
 	p.SetWorkers(cfg.Workers)

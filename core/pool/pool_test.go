@@ -13,7 +13,12 @@ import (
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	rep := &fakeReporter{ch: make(chan report, 1)}
-	for _, cfg := range []Config{{}, {Argv: []string{"x"}, Workers: -1}} {
+	for _, cfg := range []Config{
+		{},
+		{Argv: []string{"x"}, Workers: -1},
+		{Argv: []string{"x"}, MaxResult: -1},
+		{Argv: []string{"x"}, MaxResult: MaxFrameBody + 1},
+	} {
 		if p, err := New(cfg, rep); err == nil {
 			p.Close()
 			t.Errorf("New(%+v) succeeded", cfg)
@@ -216,8 +221,8 @@ func TestPoolWorkerFailure(t *testing.T) {
 		{"kill", []string{"killed by signal SIGKILL (9)"}},
 		{"exit:3", []string{"exited with code 3"}},
 		{"exit:0", []string{"exited with code 0"}},
-		{"wrong-id", []string{"not running"}},
-		{"bad-kind", []string{"unknown frame kind 99"}},
+		{"wrong-id", []string{"sent a result for job", "not running"}},
+		{"bad-kind", []string{"sent a frame of kind 99"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {

@@ -56,27 +56,112 @@ func (p *Pool) spawnLocked() {
 }
 
 // run starts w's process and serves it until it exits.
+//
+// The pool learns that a worker died from the process itself (its Wait,
+// on a pidfd), not from the end of its results pipe: a child a job forked
+// may hold that pipe open long after the worker is gone. Once the process
+// has exited, what it wrote is in the pipe; the reader takes that and
+// stops, whoever else still holds the pipe. (Wait holds an OS thread per
+// live worker, a cost Go's runtime bears well for pools of hundreds.)
 func (p *Pool) run(w *worker) {
 	jobs, results, err := p.start(w)
 	if err != nil {
 		p.exited(w, err)
 		return
 	}
+	var state *os.ProcessState
+	var waitErr error
+	gone := make(chan struct{})
+	go func() {
+		state, waitErr = w.proc.Wait()
+		// Wake the reader and the writer wherever they wait on the pipes
+		// (see exitedReader); close(gone) publishes state and waitErr.
+		_ = results.SetReadDeadline(time.Now())
+		_ = jobs.SetWriteDeadline(time.Now())
+		close(gone)
+	}()
 	go p.writeLoop(w, jobs)
-	readErr := p.readLoop(w, results)
+	readErr := p.readLoop(w, &exitedReader{f: results})
+	var bad *protocolError
+	if !errors.As(readErr, &bad) && (readErr == nil || errors.Is(readErr, io.ErrUnexpectedEOF)) {
+		// The pipe ended: the worker is exiting, or some code closed its
+		// end of the pipe and it lives on, unable to report its jobs.
+		select {
+		case <-gone:
+		case <-time.After(eofGrace):
+			bad = &protocolError{fmt.Sprintf("ended its results pipe but did not exit within %v", eofGrace)}
+		}
+	}
+	p.kill(w) // a broken worker's end; a no-op once the process has exited
+	<-gone
 	results.Close()
-	state, waitErr := w.proc.Wait()
 	pid := w.proc.Pid
 	switch {
+	case bad != nil:
+		// The worker was killed for it: its exit would only say "SIGKILL".
+		p.exited(w, fmt.Errorf("worker process %d %w", pid, bad))
 	case readErr != nil && !errors.Is(readErr, io.ErrUnexpectedEOF):
-		// A protocol error: the worker was killed for it, so its exit
-		// status would only say "SIGKILL".
 		p.exited(w, fmt.Errorf("worker process %d: %w", pid, readErr))
 	case waitErr != nil:
 		p.exited(w, fmt.Errorf("worker process %d: %w", pid, waitErr))
 	default:
 		p.exited(w, fmt.Errorf("worker process %d %s", pid, describeExit(state)))
 	}
+}
+
+// exitedReader reads a worker's results pipe. Once the worker process has
+// exited, run sets a read deadline in the past, which ends any wait for
+// more; from then on it reads only what is in the pipe already, at most
+// the pipe's capacity (all a dead worker can have left there), and then
+// reports the end of input (io.EOF), even while another process holds the
+// pipe's write end, or keeps writing to it.
+type exitedReader struct {
+	f      *os.File
+	exited bool
+	left   int // of what the dead worker may have left in the pipe
+}
+
+func (r *exitedReader) Read(b []byte) (int, error) {
+	if !r.exited {
+		n, err := r.f.Read(b)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		r.exited, r.left = true, pipeBufferSize
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	b = b[:min(len(b), r.left)]
+	rc, err := r.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var readErr error
+	// Control, not Read: RawConn.Read also refuses once the deadline has
+	// passed. The descriptor is non-blocking, so this read never waits.
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			n, readErr = syscall.Read(int(fd), b)
+			if readErr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case readErr == syscall.EAGAIN || (readErr == nil && n == 0):
+		return 0, io.EOF
+	case readErr != nil:
+		return 0, fmt.Errorf("read results pipe: %w", readErr)
+	}
+	r.left -= n
+	return n, nil
 }
 
 // start launches the worker interpreter with its two pipes.
@@ -166,9 +251,10 @@ func (p *Pool) writeLoop(w *worker, jobs *os.File) {
 		}
 	}
 	if err != nil {
-		// The worker is gone or the job cannot be framed; the reader reports
-		// w's jobs as lost once the process exits. Kill it so that happens
-		// even if it is stuck, then drain so Dispatch never blocks.
+		// The worker is gone (run's write deadline woke a write that a
+		// job's child kept from failing) or the job cannot be framed; run
+		// reports w's jobs as lost once the process exits. Kill it so that
+		// happens even if it is stuck, then drain so Dispatch never blocks.
 		p.mu.Lock()
 		if w.proc != nil {
 			_ = w.proc.Kill()
@@ -179,21 +265,17 @@ func (p *Pool) writeLoop(w *worker, jobs *os.File) {
 	}
 }
 
-// readLoop handles w's frames until its results pipe closes; a clean EOF
-// returns nil.
-func (p *Pool) readLoop(w *worker, results *os.File) error {
+// readLoop handles w's frames until its results pipe ends; a clean end
+// returns nil. A frame that breaks the protocol is a *protocolError.
+func (p *Pool) readLoop(w *worker, results io.Reader) error {
 	br := bufio.NewReaderSize(results, 64<<10)
 	for {
-		h, err := readFrameHeader(br)
+		h, body, err := readWorkerFrame(br, uint32(p.cfg.MaxResult))
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("read frame: %w", err)
-		}
-		body := make([]byte, h.body)
-		if _, err := io.ReadFull(br, body); err != nil {
-			return fmt.Errorf("read frame body: %w", err)
+			return err
 		}
 		switch h.kind {
 		case kindReady:
@@ -203,12 +285,8 @@ func (p *Pool) readLoop(w *worker, results *os.File) error {
 			p.mu.Unlock()
 		case kindResult:
 			if err := p.finish(w, h.id, body, time.Duration(h.aux)); err != nil {
-				p.kill(w)
 				return err
 			}
-		default:
-			p.kill(w)
-			return fmt.Errorf("unknown frame kind %d", h.kind)
 		}
 	}
 }
@@ -219,7 +297,7 @@ func (p *Pool) finish(w *worker, id uint64, data []byte, elapsed time.Duration) 
 	p.mu.Lock()
 	if len(w.inflight) == 0 || w.inflight[0].ID != id {
 		p.mu.Unlock()
-		return fmt.Errorf("result for job %d, which the worker was not running", id)
+		return badFrame("sent a result for job %d, which it was not running", id)
 	}
 	j := w.inflight[0]
 	w.inflight = slices.Delete(w.inflight, 0, 1)

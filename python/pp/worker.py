@@ -1,8 +1,10 @@
 """The worker interpreter that ppgo's Go core runs: ``python -c <this file> PROTO``
 (or ``python -m pp.worker PROTO``).
 
-It reads job frames on file descriptor 3 and writes result frames on 4 (the
-format is in docs/WORKER_PROTOCOL.md and core/pool/frame.go). It imports
+It is handed the job pipe on file descriptor 3 and the result pipe on 4 (the
+format is in docs/WORKER_PROTOCOL.md and core/pool/frame.go), and moves them
+out of the jobs' way at once: to high, close-on-exec descriptors, with 3 and
+4 left on /dev/null, and let go of in any child a job forks. It imports
 nothing outside the standard library, so any Python 3 can serve as a worker.
 
 Each function key gets its own namespace, a fresh ``__main__`` module in which
@@ -15,6 +17,7 @@ other.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import pickle
@@ -32,6 +35,10 @@ KIND_READY = 16
 KIND_RESULT = 17
 JOBS_FD = 3
 RESULTS_FD = 4
+# Where the pipes move: far above the descriptors code numbers by hand
+# (0-2, and the 3 and 4 pp's documentation names), well under the usual
+# soft limit of 1024 open files.
+PIPES_FD_MIN = 100
 
 EXEC_ERROR = "An error has occurred during the function execution"
 UNPICKLE_ERROR = "An error has occurred during the argument unpickling:"
@@ -46,6 +53,21 @@ def format_exc() -> str:
     import traceback  # only on errors: it is slow to import, workers start often
 
     return traceback.format_exc()
+
+
+def move_out_of_reach(fd: int) -> int:
+    """Moves a protocol pipe from fd to a high, close-on-exec descriptor and
+    leaves /dev/null on fd: a job that writes to fd 4 (or reads fd 3) reaches
+    nothing, and a program it runs inherits no pipe."""
+    try:
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD, PIPES_FD_MIN)
+    except OSError:  # a limit under PIPES_FD_MIN open files: any free one
+        moved = os.dup(fd)
+    os.set_inheritable(moved, False)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, fd)
+    os.close(null)
+    return moved
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -137,12 +159,37 @@ class Worker:
 
     def __init__(self, proto: int) -> None:
         self.proto = proto
-        self.jobs = open(JOBS_FD, "rb", buffering=1 << 16)
-        self.results = RESULTS_FD
+        self.jobs_fd = move_out_of_reach(JOBS_FD)
+        self.results = move_out_of_reach(RESULTS_FD)
+        self.jobs = open(self.jobs_fd, "rb", buffering=1 << 16)
+        self.forked = False
+        os.register_at_fork(after_in_child=self.let_go_of_pipes)
         self.sources: dict[int, bytes] = {}
         self.prepared: dict[int, Prepared] = {}
         self.current: Prepared | None = None
         self.stdout, self.stderr = sys.stdout, sys.stderr
+
+    def let_go_of_pipes(self) -> None:
+        """Runs in every child a job forks: the child must not hold the
+        pipes (the pool would see the worker's end only when the child's
+        came), nor ever read a job or write a result. /dev/null takes their
+        place, so the Python objects over them stay valid; no lock is taken,
+        since another thread may have held one across the fork."""
+        self.forked = True
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            null = -1
+        for fd in (self.jobs_fd, self.results):
+            try:
+                if null >= 0:
+                    os.dup2(null, fd, inheritable=False)
+                else:
+                    os.close(fd)
+            except OSError:
+                pass
+        if null >= 0:
+            os.close(null)
 
     def send(self, kind: int, job_id: int, aux: int, body: bytes = b"") -> None:
         header = HEADER.pack(HEADER.size - 4 + len(body), kind, job_id, aux)
@@ -180,6 +227,16 @@ class Worker:
                 raise SystemExit("pp.worker: unknown frame kind %d" % kind)
             started = time.perf_counter_ns()
             data = self.execute(key, args)
+            if self.forked:
+                # A child the job forked returned here, into a copy of this
+                # loop: it is not the worker. End it as multiprocessing ends
+                # its children, without the parent's atexit handlers.
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except (OSError, ValueError):
+                        pass
+                os._exit(0)
             self.send(KIND_RESULT, job_id, time.perf_counter_ns() - started, data)
 
     def namespace(self, key: int) -> Prepared:

@@ -18,6 +18,7 @@ type Hub struct {
 	deadline time.Duration
 	starts   chan Event
 	blocks   chan Event
+	holds    chan Event
 
 	// conns keeps every worker connection referenced until the test ends:
 	// an Event a test drops must not be garbage collected, which would
@@ -27,7 +28,7 @@ type Hub struct {
 }
 
 // Event is one message from a fake worker; conn is open (waiting for
-// release) for blocked jobs and exit-before-ready starts.
+// release) for blocked jobs, exit-before-ready starts and orphans.
 type Event struct {
 	PID  int
 	ID   uint64    // blocked job
@@ -50,7 +51,7 @@ func NewHub(t testing.TB, deadline time.Duration) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Hub{Path: dir + "/hub", deadline: deadline, starts: make(chan Event, 256), blocks: make(chan Event, 256)}
+	h := &Hub{Path: dir + "/hub", deadline: deadline, starts: make(chan Event, 256), blocks: make(chan Event, 256), holds: make(chan Event, 256)}
 	ln, err := net.Listen("unix", h.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +93,8 @@ func (h *Hub) serve(c net.Conn) {
 		h.starts <- Event{PID: int(num(1)), At: time.Unix(0, num(2)), conn: c}
 	case "block":
 		h.blocks <- Event{ID: uint64(num(1)), PID: int(num(2)), conn: c}
+	case "hold":
+		h.holds <- Event{PID: int(num(1)), conn: c}
 	}
 }
 
@@ -116,6 +119,13 @@ func (h *Hub) NextStart(t testing.TB) Event {
 func (h *Hub) NextBlock(t testing.TB) Event {
 	t.Helper()
 	return h.next(t, "blocked job", h.blocks)
+}
+
+// NextHold waits for the next orphan (left by an "orphan:" job) to say it
+// holds its worker's pipes; Release lets it exit, as does the test's end.
+func (h *Hub) NextHold(t testing.TB) Event {
+	t.Helper()
+	return h.next(t, "orphan holding the pipes", h.holds)
 }
 
 // PollStart returns a worker start that already happened, if any.

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,16 +22,29 @@ import (
 )
 
 // ModeEnv selects the mode: "echo" serves jobs; "exit-before-ready"
-// exits with code 7 before sending READY. A job's args steer the echo
-// worker:
+// exits with code 7 before sending READY; "hold" is the orphan an
+// "orphan:" job leaves behind (below). A job's args steer the echo worker:
 //
-//	exit:N     exit with code N on reading the job
-//	kill       SIGKILL itself on reading the job
-//	sleep:D    sleep for the time.Duration D, then reply
-//	block      tell the hub "block ID PID" and reply once the hub answers
-//	wrong-id   reply with a job id the pool did not send
-//	bad-kind   reply with frame kind 99
-//	anything   reply at once
+//	exit:N        exit with code N on reading the job
+//	kill          SIGKILL itself on reading the job
+//	sleep:D       sleep for the time.Duration D, then reply
+//	block         tell the hub "block ID PID" and reply once the hub answers
+//	wrong-id      reply with a job id the pool did not send
+//	bad-kind      reply with frame kind 99
+//	orphan:N      start a child that inherits both pipes and outlives the
+//	              worker (it tells the hub "hold PID" and stays until the
+//	              hub lets it go or the test ends), then exit with code N;
+//	              orphan:kill SIGKILLs itself instead
+//	last:N[:PAD]  reply, then exit with code N at once (PAD makes the
+//	              reply as long as wanted)
+//	orphan-last:N[:PAD]  the same, after starting an orphan as above
+//	junk:TEXT     write TEXT to the results pipe, then reply as usual: a
+//	              job that wrote to fd 4
+//	close-results close the results pipe and serve on, unable to reply
+//	frame:K:N     send, instead of a reply, a header of kind K for this job
+//	              announcing an N-byte body, and no body; then serve on
+//	              (so only the header can give the worker away)
+//	anything      reply at once
 //
 // Every reply is a RESULT frame whose body is a Reply in JSON and whose
 // aux (the job's run time) is Elapsed(job id, args).
@@ -74,6 +88,9 @@ func RunIfWorker() {
 
 func run(mode string) int {
 	hub := os.Getenv(HubEnv)
+	if mode == "hold" {
+		return hold(hub)
+	}
 	if hub != "" {
 		c, err := net.Dial("unix", hub)
 		if err != nil {
@@ -90,7 +107,9 @@ func run(mode string) int {
 	if mode == "exit-before-ready" {
 		return ExitBeforeReadyCode
 	}
-	jobs := bufio.NewReader(os.NewFile(3, "jobs"))
+
+	jobsFile := os.NewFile(3, "jobs")
+	jobs := bufio.NewReader(jobsFile)
 	results := os.NewFile(4, "results")
 	send := func(kind byte, id, aux uint64, body []byte) {
 		frame := make([]byte, 21+len(body))
@@ -157,8 +176,77 @@ func run(mode string) int {
 			replyID += 1000
 		case "bad-kind":
 			replyKind = 99
+		case "orphan":
+			if err := orphan(jobsFile, results); err != nil {
+				fmt.Fprintln(os.Stderr, "fake worker: orphan:", err)
+				return 1
+			}
+			if arg == "kill" {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+			code, _ := strconv.Atoi(arg)
+			return code
+		case "last", "orphan-last":
+			if cmd == "orphan-last" {
+				if err := orphan(jobsFile, results); err != nil {
+					fmt.Fprintln(os.Stderr, "fake worker: orphan:", err)
+					return 1
+				}
+			}
+			data, _ := json.Marshal(r)
+			send(replyKind, replyID, uint64(Elapsed(r.ID, r.Args)), data)
+			n, _, _ := strings.Cut(arg, ":")
+			code, _ := strconv.Atoi(n)
+			return code
+		case "junk":
+			if _, err := results.Write([]byte(arg)); err != nil {
+				return 1
+			}
+		case "close-results":
+			results.Close()
+			continue
+		case "frame":
+			k, n, _ := strings.Cut(arg, ":")
+			kind, _ := strconv.ParseUint(k, 10, 8)
+			size, _ := strconv.ParseUint(n, 10, 32)
+			hdr := binary.LittleEndian.AppendUint32(nil, uint32(17+size))
+			hdr = append(hdr, byte(kind))
+			hdr = binary.LittleEndian.AppendUint64(hdr, r.ID)
+			hdr = binary.LittleEndian.AppendUint64(hdr, 0)
+			if _, err := results.Write(hdr); err != nil {
+				return 1
+			}
+			continue
 		}
 		data, _ := json.Marshal(r)
 		send(replyKind, replyID, uint64(Elapsed(r.ID, r.Args)), data)
 	}
+}
+
+// orphan starts this binary in "hold" mode with the worker's two pipes as
+// its fds 3 and 4, as a job's forked child would hold them: it keeps
+// both pipes open after the worker is gone.
+func orphan(jobs, results *os.File) error {
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), ModeEnv+"=hold")
+	cmd.ExtraFiles = []*os.File{jobs, results}
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	// Its own process group: a test's Ctrl-C or cleanup of the worker's
+	// group must not take the orphan along before the test has seen it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd.Start()
+}
+
+// hold is the orphan's life: say "hold PID" to the hub, then wait until the
+// hub answers or goes away (the test ended).
+func hold(hub string) int {
+	c, err := net.Dial("unix", hub)
+	if err != nil {
+		return 1
+	}
+	fmt.Fprintf(c, "hold %d\n", os.Getpid())
+	var b [1]byte
+	c.Read(b[:])
+	return 0
 }
