@@ -78,6 +78,12 @@ test-shipping: venv
 
 test: lint test-go test-shipping test-python
 
+# The fault campaign's soak at full size (CI runs tests/faults bounded, as
+# part of test-python): 200 000 jobs and two minutes of chaos at least.
+soak: install
+	PP_SOAK_JOBS=200000 PP_SOAK_SECONDS=120 PP_SOAK_REPORT=.bench/soak.json \
+		$(VPY) -m pytest -q -s tests/faults/test_soak.py
+
 clean:
 	rm -rf $(VENV) build dist python/*.egg-info
 	find python -name '_core*.so' -delete

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -119,7 +120,10 @@ func printStats(w io.Writer, st serve.Stats) {
 	}
 	fmt.Fprintf(&b, "Time elapsed since server creation %.3f\n", time.Since(st.Started).Seconds())
 	fmt.Fprintf(&b, "%d active tasks, %d cores\n", st.Running, st.Workers)
-	fmt.Fprintf(&b, "%d client(s) connected, %d failed authentication(s)\n\n", st.Clients, st.AuthFailures)
+	fmt.Fprintf(&b, "%d client(s) connected, %d failed authentication(s)\n", st.Clients, st.AuthFailures)
+	// For leak checks: a node that served a client and lost it should be
+	// back to the goroutines it had before.
+	fmt.Fprintf(&b, "goroutines: %d\n\n", runtime.NumGoroutine())
 	io.WriteString(w, b.String())
 }
 

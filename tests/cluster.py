@@ -74,6 +74,7 @@ class Node:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+        self.proc.stdout.close()  # nothing more to read; the test's fds stay flat
 
     def stop(self) -> str:
         """SIGTERM and wait; returns what the node logged."""
