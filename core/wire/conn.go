@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -146,7 +147,10 @@ func (c *Conn) Read() (Message, error) {
 // handle gets every message but those. Each read must begin within silence
 // of the last: a peer that sends nothing for that long (both ends
 // heartbeat, so only a dead peer or network does) ends it with an error
-// that names the peer, "node silent for 20s".
+// that names the peer, "node silent for 20s". A connection the network
+// broke (reset, or given up on by the kernel: ETIMEDOUT, which is a
+// net.Error Timeout too) is reported as that, "connection to node broke:
+// ...", wrapping the cause.
 func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message) error) error {
 	for {
 		if err := c.nc.SetReadDeadline(time.Now().Add(silence)); err != nil {
@@ -154,11 +158,7 @@ func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message)
 		}
 		m, err := c.Read()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("%s silent for %v", peer, silence)
-			}
-			return err
+			return readError(peer, silence, err)
 		}
 		if _, ok := m.(*Heartbeat); ok {
 			continue
@@ -167,6 +167,20 @@ func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message)
 			return err
 		}
 	}
+}
+
+// readError says why reading from peer stopped: its silence (our own read
+// deadline passed), the network (an error from the socket), or err as it
+// is (a clean close, our own Close, a malformed frame).
+func readError(peer string, silence time.Duration, err error) error {
+	var oe *net.OpError
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%s silent for %v", peer, silence)
+	case errors.Is(err, net.ErrClosed) || !errors.As(err, &oe):
+		return err
+	}
+	return fmt.Errorf("connection to %s broke: %w", peer, err)
 }
 
 // decode fills m from body, which must hold exactly one msgpack value.

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"reflect"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,5 +138,44 @@ func send(w *wire.Conn, msgs ...wire.Message) {
 		if w.Write(m) != nil || w.Flush() != nil {
 			return
 		}
+	}
+}
+
+// brokenConn is a net.Conn whose reads fail with err, as the kernel fails
+// them when it gives up on a connection.
+type brokenConn struct {
+	streamConn
+	err error
+}
+
+func (b *brokenConn) Read([]byte) (int, error) { return 0, b.err }
+
+// ReadEach says "silent" only when the peer was: when its own deadline
+// passed. A connection the kernel gave up on (no acknowledgement within
+// the TCP retransmission timeout: ETIMEDOUT, which is also a net.Error
+// Timeout) or one reset mid-read is reported as what it is, naming the
+// peer and keeping the cause for errors.Is.
+func TestReadEachReportsWhatBrokeTheConnection(t *testing.T) {
+	opErr := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", errno)}
+	}
+	for _, tc := range []struct {
+		name  string
+		err   error
+		cause error
+		want  string
+	}{
+		{"kernel timeout", opErr(syscall.ETIMEDOUT), syscall.ETIMEDOUT, "connection to node broke: read tcp: read: connection timed out"},
+		{"reset", opErr(syscall.ECONNRESET), syscall.ECONNRESET, "connection to node broke: read tcp: read: connection reset by peer"},
+		{"closed here", &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}, net.ErrClosed, "read tcp: use of closed network connection"},
+		{"clean close", io.EOF, io.EOF, "EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := wire.NewConn(&brokenConn{err: tc.err})
+			err := c.ReadEach("node", time.Minute, func(wire.Message) error { return nil })
+			if !errors.Is(err, tc.cause) || err.Error() != tc.want {
+				t.Errorf("ReadEach returned %q, want %q wrapping %v", err, tc.want, tc.cause)
+			}
+		})
 	}
 }
