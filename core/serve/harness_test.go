@@ -62,6 +62,13 @@ type node struct {
 // startNode runs a node with n fake workers; tweak may adjust its config.
 func startNode(t *testing.T, n int, tweak func(*Config)) *node {
 	t.Helper()
+	return startNodeOn(t, n, tweak, nil)
+}
+
+// startNodeOn is startNode with the node's listener wrapped by wrap (nil:
+// as it is).
+func startNodeOn(t *testing.T, n int, tweak func(*Config), wrap func(net.Listener) net.Listener) *node {
+	t.Helper()
 	h := fakeworker.NewHub(t, deadline)
 	argv, env := h.Command("echo")
 	logs := &logBuffer{}
@@ -81,6 +88,10 @@ func startNode(t *testing.T, n int, tweak func(*Config)) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := ln.Addr().String()
+	if wrap != nil {
+		ln = wrap(ln)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -89,7 +100,7 @@ func startNode(t *testing.T, n int, tweak func(*Config)) *node {
 			t.Errorf("Serve returned %v, want ErrClosed", err)
 		}
 	})
-	return &node{srv: srv, addr: ln.Addr().String(), hub: h, log: logs}
+	return &node{srv: srv, addr: addr, hub: h, log: logs}
 }
 
 // block waits for the next job to block on the node's workers and keeps

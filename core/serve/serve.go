@@ -6,6 +6,7 @@
 //
 // Lock order: Server.mu before session.mu. Neither is held while calling
 // into the pool, which may report a job's outcome from inside Dispatch.
+// The tally's lock is taken with no other held.
 package serve
 
 import (
@@ -26,27 +27,6 @@ import (
 // ErrClosed is returned by Serve once the server has been shut down.
 var ErrClosed = errors.New("serve: server closed")
 
-// Config describes a node.
-type Config struct {
-	// Pool describes the worker interpreters; Pool.Workers must be > 0.
-	Pool pool.Config
-	// Secret is the shared secret clients must prove; it must not be empty
-	// (auth.CheckListen decides which secret a listen address allows).
-	Secret string
-	// Limits bound every client connection; zero fields take the defaults.
-	wire.Limits
-	// CreditsPerSlot is how many jobs a client may have in flight per job
-	// the pool takes at once: one per worker while jobs are long, up to
-	// pool.MaxJobsPerWorker per worker while they are short. More than one
-	// hides the network round trip. 0 means DefaultCreditsPerSlot.
-	CreditsPerSlot int
-	// Logger receives connection events and errors; nil discards them.
-	Logger *slog.Logger
-}
-
-// DefaultCreditsPerSlot keeps each worker fed while results travel back.
-const DefaultCreditsPerSlot = 2
-
 // Stats is a snapshot of a node's counters.
 type Stats struct {
 	Workers      int
@@ -61,9 +41,11 @@ type Stats struct {
 
 // Server is a node: a worker pool and the clients it serves.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	pool *pool.Pool
+	cfg   Config
+	log   *slog.Logger
+	pool  *pool.Pool
+	tally *tally
+	stop  chan struct{} // closed once the server stops accepting
 
 	mu        sync.Mutex
 	closed    bool
@@ -89,24 +71,15 @@ type remoteJob struct {
 
 // New checks cfg and starts the node's workers.
 func New(cfg Config) (*Server, error) {
-	if cfg.Secret == "" {
-		return nil, errors.New("serve: no secret")
-	}
-	if cfg.Pool.Workers <= 0 {
-		return nil, fmt.Errorf("serve: need at least one worker, got %d", cfg.Pool.Workers)
-	}
-	cfg.Limits = cfg.Limits.WithDefaults()
-	if cfg.CreditsPerSlot <= 0 {
-		cfg.CreditsPerSlot = DefaultCreditsPerSlot
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	s := &Server{
 		cfg:       cfg,
-		log:       log,
+		log:       cfg.Logger,
+		stop:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		jobs:      make(map[uint64]*remoteJob),
@@ -114,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 		stats:     Stats{Started: now, IdleSince: now},
 		drained:   make(chan struct{}),
 	}
+	s.tally = newTally(cfg.SummaryInterval, s.summarize)
 	p, err := pool.New(cfg.Pool, s)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
@@ -121,6 +95,9 @@ func New(cfg Config) (*Server, error) {
 	s.pool = p
 	return s, nil
 }
+
+// Config is the node's configuration, with the defaults in effect.
+func (s *Server) Config() Config { return s.cfg }
 
 // Serve accepts clients on ln until Shutdown or Close, then returns
 // ErrClosed. It closes ln on return.
@@ -147,15 +124,20 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.stopping() {
 				return ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and the like: wait, do not spin.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed, retrying", "err", err, "in", backoff)
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("serve: accept: %w", err) // closed under us: nothing more will come
 			}
-			return fmt.Errorf("serve: accept: %w", err)
+			// Out of file descriptors, a connection aborted before we took
+			// it, or anything else: wait, never spin, never give up.
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			if s.tally.add(tallyKey{kind: acceptFailed}, err.Error(), time.Now()) {
+				s.log.Warn("accept failed, retrying", "err", err, "in", backoff)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-s.stop:
+			}
+			continue
 		}
 		backoff = 0
 		s.wg.Add(1)
@@ -170,6 +152,19 @@ func (s *Server) stopping() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed || s.draining
+}
+
+// stopAcceptingLocked closes the listeners and wakes an accept loop that
+// is backing off.
+func (s *Server) stopAcceptingLocked() {
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
 }
 
 // Stats returns a snapshot of the node's counters.
@@ -194,9 +189,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if !s.draining {
 		s.draining = true
-		for ln := range s.listeners {
-			ln.Close()
-		}
+		s.stopAcceptingLocked()
 		for sess := range s.sessions {
 			sess.goodbye("server shutting down")
 		}
@@ -222,9 +215,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
+	s.stopAcceptingLocked()
 	sessions := make([]*session, 0, len(s.sessions))
 	for sess := range s.sessions {
 		sessions = append(sessions, sess)
@@ -236,6 +227,7 @@ func (s *Server) Close() {
 	}
 	s.pool.Close()
 	s.wg.Wait()
+	s.tally.stop()
 }
 
 // checkDrainedLocked closes drained once the last session has ended: a
