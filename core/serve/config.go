@@ -28,6 +28,21 @@ type Config struct {
 	// hides the network round trip (DefaultCreditsPerSlot).
 	CreditsPerSlot int
 
+	// MaxHandshakes bounds the connections still in their handshake, from
+	// every source together; more are closed unheard. The default is
+	// DefaultMaxHandshakes, or a quarter of the file descriptor limit
+	// (RLIMIT_NOFILE) where that is smaller.
+	MaxHandshakes int
+	// MaxHandshakesPerAddr bounds them per source address
+	// (DefaultMaxHandshakesPerAddr, at most MaxHandshakes).
+	MaxHandshakesPerAddr int
+	// FailedHandshakeBurst and FailedHandshakeRate (per second) are the
+	// token bucket of failed handshakes per source address; a source
+	// over it has its connections closed unheard
+	// (DefaultFailedHandshakeBurst, DefaultFailedHandshakeRate).
+	FailedHandshakeBurst int
+	FailedHandshakeRate  float64
+
 	// SummaryInterval is how often repeated events are summed up in one
 	// log line (DefaultSummaryInterval).
 	SummaryInterval time.Duration
@@ -36,8 +51,8 @@ type Config struct {
 }
 
 // withDefaults checks c and returns it with every zero limit set to its
-// default.
-func (c Config) withDefaults() (Config, error) {
+// default; fdLimit is the process's file descriptor limit (0: unknown).
+func (c Config) withDefaults(fdLimit uint64) (Config, error) {
 	if c.Secret == "" {
 		return c, errors.New("serve: no secret")
 	}
@@ -49,6 +64,10 @@ func (c Config) withDefaults() (Config, error) {
 		negative bool
 	}{
 		{"CreditsPerSlot", c.CreditsPerSlot < 0},
+		{"MaxHandshakes", c.MaxHandshakes < 0},
+		{"MaxHandshakesPerAddr", c.MaxHandshakesPerAddr < 0},
+		{"FailedHandshakeBurst", c.FailedHandshakeBurst < 0},
+		{"FailedHandshakeRate", c.FailedHandshakeRate < 0},
 		{"SummaryInterval", c.SummaryInterval < 0},
 	} {
 		if l.negative {
@@ -59,6 +78,19 @@ func (c Config) withDefaults() (Config, error) {
 	if c.CreditsPerSlot == 0 {
 		c.CreditsPerSlot = DefaultCreditsPerSlot
 	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = defaultMaxHandshakes(fdLimit)
+	}
+	if c.MaxHandshakesPerAddr == 0 {
+		c.MaxHandshakesPerAddr = DefaultMaxHandshakesPerAddr
+	}
+	c.MaxHandshakesPerAddr = min(c.MaxHandshakesPerAddr, c.MaxHandshakes)
+	if c.FailedHandshakeBurst == 0 {
+		c.FailedHandshakeBurst = DefaultFailedHandshakeBurst
+	}
+	if c.FailedHandshakeRate == 0 {
+		c.FailedHandshakeRate = DefaultFailedHandshakeRate
+	}
 	if c.SummaryInterval == 0 {
 		c.SummaryInterval = DefaultSummaryInterval
 	}
@@ -66,4 +98,13 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
+}
+
+// defaultMaxHandshakes is DefaultMaxHandshakes, or a handshakeFDShare of
+// a small file descriptor limit.
+func defaultMaxHandshakes(fdLimit uint64) int {
+	if fdLimit == 0 {
+		return DefaultMaxHandshakes
+	}
+	return int(max(1, min(DefaultMaxHandshakes, fdLimit/handshakeFDShare)))
 }

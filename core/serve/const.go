@@ -10,10 +10,48 @@ const (
 	// once, one running and one on its way.
 	DefaultCreditsPerSlot = 2
 
-	// DefaultSummaryInterval is how often repeated events (accept errors)
-	// are summed up in the log: the first of each kind is logged when it
-	// happens, the rest in one line per interval, so thousands a second
-	// cost two log lines every ten seconds.
+	// DefaultMaxHandshakes bounds the connections that have not yet proven
+	// the secret, all sources together. A handshake is one round trip and
+	// two HMACs (about a millisecond on a LAN, at most HandshakeTimeout),
+	// so even a cluster of this many clients redialling a restarted node
+	// at once fits, while a flood of connections that never authenticate
+	// holds at most this many file descriptors. New ones beyond it are
+	// closed unheard. It is lowered to a handshakeFDShare of the process's
+	// file descriptor limit where that is small.
+	DefaultMaxHandshakes = 256
+
+	// handshakeFDShare is the largest share (1/n) of the file descriptor
+	// limit (RLIMIT_NOFILE) that connections in their handshake may hold
+	// by default. The rest stays for authenticated clients, the workers'
+	// pipes and the listener, so unauthenticated connections alone can
+	// never run the node out of descriptors.
+	handshakeFDShare = 4
+
+	// DefaultMaxHandshakesPerAddr bounds the connections in their handshake
+	// from one source address. A client opens one connection per node, so
+	// even a machine running many client scripts that start together
+	// rarely has more than a few handshakes in flight; one misbehaving
+	// address gets a sixteenth of DefaultMaxHandshakes, the other
+	// addresses keep the rest. A client refused this way redials with
+	// backoff.
+	DefaultMaxHandshakesPerAddr = 16
+
+	// DefaultFailedHandshakeBurst and DefaultFailedHandshakeRate are the
+	// token bucket of failed handshakes per source address: a source may
+	// fail this many at once, then one per second; beyond that its
+	// connections are closed unheard, without running the handshake. A
+	// client with the wrong secret redials with backoff (100 ms doubling
+	// to 5 s), so it fails about ten times in its first ten seconds and
+	// stays under the rate after; a source that fails thousands of times a
+	// second is guessing, or broken, and costs one cheap close each.
+	DefaultFailedHandshakeBurst = 10
+	DefaultFailedHandshakeRate  = 1.0 // per second
+
+	// DefaultSummaryInterval is how often repeated events (failed
+	// handshakes, connections refused unheard, accept errors) are summed
+	// up in the log: the first of each kind and address is logged when it
+	// happens, the rest in one line per interval, so a flood of thousands
+	// a second costs two log lines every ten seconds.
 	DefaultSummaryInterval = 10 * time.Second
 
 	// acceptBackoffMin and acceptBackoffMax bound the wait after Accept

@@ -6,7 +6,12 @@
 //
 // Lock order: Server.mu before session.mu. Neither is held while calling
 // into the pool, which may report a job's outcome from inside Dispatch.
-// The tally's lock is taken with no other held.
+// The gate's and the tally's locks are taken with no other held.
+//
+// Limits (const.go, Config): connections that have not authenticated are
+// capped in number, in all and per source address, and an address that
+// keeps failing the handshake has its connections closed unheard (gate.go,
+// refuse.go); repeated events are summed up in the log (tally.go).
 package serve
 
 import (
@@ -16,7 +21,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ppgo/ppgo/core/pool"
@@ -36,16 +43,19 @@ type Stats struct {
 	Busy         time.Duration // summed run time of completed jobs
 	Started      time.Time
 	IdleSince    time.Time // when the last client left (or Started); zero while any is connected
-	AuthFailures uint64
+	AuthFailures uint64    // handshakes that failed
+	Refused      uint64    // connections closed unheard: over a handshake limit
 }
 
 // Server is a node: a worker pool and the clients it serves.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	pool  *pool.Pool
-	tally *tally
-	stop  chan struct{} // closed once the server stops accepting
+	cfg     Config
+	log     *slog.Logger
+	pool    *pool.Pool
+	gate    *gate
+	tally   *tally
+	stop    chan struct{} // closed once the server stops accepting
+	refused atomic.Uint64 // Stats.Refused
 
 	mu        sync.Mutex
 	closed    bool
@@ -71,7 +81,8 @@ type remoteJob struct {
 
 // New checks cfg and starts the node's workers.
 func New(cfg Config) (*Server, error) {
-	cfg, err := cfg.withDefaults()
+	fds := fdLimit()
+	cfg, err := cfg.withDefaults(fds)
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
+		gate:      newGate(cfg),
 		stop:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
@@ -88,6 +100,9 @@ func New(cfg Config) (*Server, error) {
 		drained:   make(chan struct{}),
 	}
 	s.tally = newTally(cfg.SummaryInterval, s.summarize)
+	s.log.Debug("limits", "fd_limit", fds, "max_handshakes", cfg.MaxHandshakes,
+		"max_handshakes_per_addr", cfg.MaxHandshakesPerAddr,
+		"failed_handshakes", fmt.Sprintf("%d, then %g/s", cfg.FailedHandshakeBurst, cfg.FailedHandshakeRate))
 	p, err := pool.New(cfg.Pool, s)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
@@ -130,7 +145,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			// Out of file descriptors, a connection aborted before we took
 			// it, or anything else: wait, never spin, never give up.
 			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
-			if s.tally.add(tallyKey{kind: acceptFailed}, err.Error(), time.Now()) {
+			if s.tally.add(tallyKey{kind: acceptFailed}, 0, err.Error(), time.Now()) {
 				s.log.Warn("accept failed, retrying", "err", err, "in", backoff)
 			}
 			select {
@@ -140,10 +155,15 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
+		addr := sourceAddr(nc)
+		if v := s.gate.enter(addr, time.Now()); v != admitted {
+			s.refuse(nc, addr, v)
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.handle(nc)
+			s.handle(nc, addr)
 		}()
 	}
 }
@@ -175,6 +195,7 @@ func (s *Server) Stats() Stats {
 	st.Workers = s.pool.Workers()
 	st.Clients = len(s.sessions)
 	st.Running = len(s.jobs)
+	st.Refused = s.refused.Load()
 	return st
 }
 
@@ -243,9 +264,11 @@ func (s *Server) checkDrainedLocked() {
 	}
 }
 
-// handle authenticates one connection and serves it until it ends.
-func (s *Server) handle(nc net.Conn) {
-	sess, err := s.accept(nc)
+// handle authenticates one connection the gate admitted and serves it
+// until it ends.
+func (s *Server) handle(nc net.Conn, addr netip.Addr) {
+	sess, err := s.accept(nc, addr)
+	s.gate.leave(addr, err != nil && !errors.Is(err, ErrClosed), time.Now())
 	if err != nil {
 		nc.Close()
 		return

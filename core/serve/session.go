@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ type session struct {
 }
 
 // accept authenticates nc and registers its session.
-func (s *Server) accept(nc net.Conn) (*session, error) {
+func (s *Server) accept(nc net.Conn, addr netip.Addr) (*session, error) {
 	log := s.log.With("client", nc.RemoteAddr().String())
 	conn := wire.NewConn(nc)
 	s.mu.Lock()
@@ -44,14 +45,7 @@ func (s *Server) accept(nc net.Conn) (*session, error) {
 	s.mu.Unlock()
 	err := auth.Server(conn, []byte(s.cfg.Secret), auth.Offer{Workers: s.pool.Workers(), Credits: window}, s.cfg.HandshakeTimeout)
 	if err != nil {
-		s.mu.Lock()
-		s.stats.AuthFailures++
-		s.mu.Unlock()
-		if errors.Is(err, auth.ErrWrongSecret) {
-			log.Warn("client refused: wrong secret")
-		} else {
-			log.Warn("client refused: handshake failed", "err", err)
-		}
+		s.handshakeFailed(addr, nc, err)
 		return nil, err
 	}
 	conn.SetMaxFrame(s.cfg.MaxFrame)

@@ -8,9 +8,9 @@ import (
 )
 
 // tally keeps repeated events from flooding the log: the first event of
-// each key in an interval is logged as it happens (add says so), the rest
-// are only counted, and when the interval ends each key that had more
-// than one gets one summary line.
+// each key and sort in an interval is logged as it happens (add says so),
+// the rest are only counted, and when the interval ends each key that had
+// more than one gets one summary line.
 type tally struct {
 	interval time.Duration
 	summary  func(k tallyKey, c tallyCount, over time.Duration)
@@ -34,22 +34,36 @@ type tallyKey struct {
 type eventKind int
 
 const (
-	acceptFailed eventKind = iota // Accept returned an error
+	failedHandshake eventKind = iota // handshakes failed, and connections refused for it
+	busyAddr                         // refused: too many handshakes from the address
+	busyNode                         // refused: too many handshakes in all
+	acceptFailed                     // Accept returned an error
+)
+
+// The sorts of a failedHandshake event: the first of each sort is logged
+// on its own line, so a wrong secret shows even among probes that connect
+// and close. Other kinds have one sort, 0.
+const (
+	wrongSecret     = iota // the handshake ran; the client's proof was wrong
+	failedOtherwise        // the handshake ran and failed another way (closed, timed out, garbled)
+	closedUnheard          // the handshake did not run: the address was over its limit
+	numSorts
 )
 
 // tallyCount is what an interval saw of one key.
 type tallyCount struct {
-	n    int    // events
-	last string // the last event's detail (an error), if any
+	n    int           // events
+	by   [numSorts]int // events of each sort
+	last string        // the last event's detail (an error), if any
 }
 
 func newTally(interval time.Duration, summary func(tallyKey, tallyCount, time.Duration)) *tally {
 	return &tally{interval: interval, summary: summary, counts: make(map[tallyKey]*tallyCount)}
 }
 
-// add counts one event; it returns true if it is the key's first in this
-// interval, which the caller then logs in full.
-func (t *tally) add(k tallyKey, detail string, now time.Time) (first bool) {
+// add counts one event of a sort; it returns true if it is the key's first
+// of that sort in this interval, which the caller then logs in full.
+func (t *tally) add(k tallyKey, sort int, detail string, now time.Time) (first bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
@@ -62,16 +76,17 @@ func (t *tally) add(k tallyKey, detail string, now time.Time) (first bool) {
 		t.order = append(t.order, k)
 	}
 	c.n++
+	c.by[sort]++
 	c.last = detail
 	if t.since.IsZero() {
 		t.since = now
 		t.timer = time.AfterFunc(t.interval, t.flush)
 	}
-	return c.n == 1
+	return c.by[sort] == 1
 }
 
-// flush ends the interval: it logs a summary for each key seen more than
-// once and starts counting afresh.
+// flush ends the interval: it logs a summary for each key that had more
+// events than were logged one by one, and starts counting afresh.
 func (t *tally) flush() {
 	t.mu.Lock()
 	counts, order, since := t.counts, t.order, t.since
@@ -82,7 +97,12 @@ func (t *tally) flush() {
 	}
 	over := roundForLog(time.Since(since))
 	for _, k := range order {
-		if c := counts[k]; c.n > 1 {
+		c := counts[k]
+		logged := 0
+		for _, n := range c.by {
+			logged += min(n, 1)
+		}
+		if c.n > logged {
 			t.summary(k, *c, over)
 		}
 	}
@@ -113,7 +133,18 @@ func roundForLog(d time.Duration) time.Duration {
 
 // summarize logs what an interval saw of repeated events.
 func (s *Server) summarize(k tallyKey, c tallyCount, over time.Duration) {
+	from := k.addr.String()
 	switch k.kind {
+	case failedHandshake:
+		s.log.Warn(fmt.Sprintf("refused %d failed handshakes from %s in the last %v", c.n, from, over),
+			"wrong_secret", c.by[wrongSecret], "failed_otherwise", c.by[failedOtherwise], "closed_unheard", c.by[closedUnheard],
+			"limit", fmt.Sprintf("%d, then %g/s", s.cfg.FailedHandshakeBurst, s.cfg.FailedHandshakeRate))
+	case busyAddr:
+		s.log.Warn(fmt.Sprintf("refused %d connections from %s in the last %v: too many handshakes in progress from there", c.n, from, over),
+			"limit", s.cfg.MaxHandshakesPerAddr)
+	case busyNode:
+		s.log.Warn(fmt.Sprintf("refused %d connections in the last %v: too many handshakes in progress", c.n, over),
+			"limit", s.cfg.MaxHandshakes)
 	case acceptFailed:
 		s.log.Warn(fmt.Sprintf("accept failed %d times in the last %v", c.n, over), "err", c.last)
 	}

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// The first event of a key is reported as first, the rest are summed up
-// per key when the interval ends, and stop sums up what is left.
+// The first event of each key and sort is reported as first, the rest are
+// summed up per key when the interval ends, and stop sums up what is
+// left.
 func TestTally(t *testing.T) {
 	type summary struct {
 		k tallyKey
@@ -26,17 +27,17 @@ func TestTally(t *testing.T) {
 		default:
 		}
 	})
-	a := tallyKey{kind: acceptFailed, addr: netip.MustParseAddr("192.0.2.1")}
-	lone := tallyKey{kind: acceptFailed}
+	a := tallyKey{kind: failedHandshake, addr: netip.MustParseAddr("192.0.2.1")}
+	lone := tallyKey{kind: busyNode}
 	now := time.Now()
 	firsts := 0
-	for range 100 {
-		if tl.add(a, "", now) {
+	for i := range 100 {
+		if tl.add(a, i%2*closedUnheard, "", now) {
 			firsts++
 		}
 	}
-	if !tl.add(lone, "", now) || firsts != 1 {
-		t.Fatalf("%d of 100 events reported first, and the lone key's? want 1 and yes", firsts)
+	if !tl.add(lone, 0, "", now) || firsts != 2 {
+		t.Fatalf("%d of 100 events of two sorts reported first, and the lone key's? want 2 and yes", firsts)
 	}
 	select {
 	case <-flushed:
@@ -44,12 +45,12 @@ func TestTally(t *testing.T) {
 		t.Fatal("no summary at the end of the interval")
 	}
 	mu.Lock()
-	if len(got) != 1 || got[0].k != a || got[0].c.n != 100 {
-		t.Errorf("summaries %+v, want one of 100 events for a; none for a key seen once", got)
+	if len(got) != 1 || got[0].k != a || got[0].c.n != 100 || got[0].c.by[closedUnheard] != 50 {
+		t.Errorf("summaries %+v, want one of 100 events (50 unheard) for a; none for a key seen once", got)
 	}
 	got = nil
 	mu.Unlock()
-	if !tl.add(a, "next interval", time.Now()) || tl.add(a, "last", time.Now()) {
+	if !tl.add(a, 0, "next interval", time.Now()) || tl.add(a, 0, "last", time.Now()) {
 		t.Error("a new interval's first event was not reported first, or its second was")
 	}
 	tl.stop()
