@@ -43,6 +43,15 @@ type Config struct {
 	FailedHandshakeBurst int
 	FailedHandshakeRate  float64
 
+	// WriteTimeout is how long a write to a client may make no progress
+	// before the client is dropped as a slow consumer
+	// (DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// MaxQueuedBytes bounds the results waiting for a client behind the
+	// one being written; a client whose queue stays over it for
+	// WriteTimeout is dropped as a slow consumer (DefaultMaxQueuedBytes).
+	MaxQueuedBytes int64
+
 	// SummaryInterval is how often repeated events are summed up in one
 	// log line (DefaultSummaryInterval).
 	SummaryInterval time.Duration
@@ -68,6 +77,8 @@ func (c Config) withDefaults(fdLimit uint64) (Config, error) {
 		{"MaxHandshakesPerAddr", c.MaxHandshakesPerAddr < 0},
 		{"FailedHandshakeBurst", c.FailedHandshakeBurst < 0},
 		{"FailedHandshakeRate", c.FailedHandshakeRate < 0},
+		{"WriteTimeout", c.WriteTimeout < 0},
+		{"MaxQueuedBytes", c.MaxQueuedBytes < 0},
 		{"SummaryInterval", c.SummaryInterval < 0},
 	} {
 		if l.negative {
@@ -90,6 +101,12 @@ func (c Config) withDefaults(fdLimit uint64) (Config, error) {
 	}
 	if c.FailedHandshakeRate == 0 {
 		c.FailedHandshakeRate = DefaultFailedHandshakeRate
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
 	if c.SummaryInterval == 0 {
 		c.SummaryInterval = DefaultSummaryInterval

@@ -47,6 +47,34 @@ const (
 	DefaultFailedHandshakeBurst = 10
 	DefaultFailedHandshakeRate  = 1.0 // per second
 
+	// DefaultWriteTimeout bounds how long a write to a client may make no
+	// progress: each writeChunk bytes of it must leave within this time.
+	// A client's reader drains its socket whatever its Python code does,
+	// so only a stopped or wedged client (or a dead link) blocks a write
+	// this long. It is nats-server's write deadline, and half the silence
+	// limit: a slow consumer is let go sooner than a dead peer would be.
+	DefaultWriteTimeout = 10 * time.Second
+
+	// writeChunk is the most a single write to a client's socket carries
+	// under one write deadline, so a large result going out over a slow
+	// but live link is never cut off: at the defaults, a client reading
+	// at 26 KB/s keeps up.
+	writeChunk = 256 << 10
+
+	// DefaultMaxQueuedBytes bounds the results waiting for a client behind
+	// the one being written. The client's credits already bound how many
+	// there are; this bounds their size. A client whose queue stays over
+	// it for WriteTimeout is dropped as a slow consumer. 256 MiB lets a
+	// full window of a 16-worker node (128 credits) wait with 2 MiB
+	// results each, and a single result of any size up to the frame limit
+	// never counts against it while it is being written.
+	DefaultMaxQueuedBytes = 256 << 20
+
+	// writeBatchBytes is how many bytes of small results the writer takes
+	// from the queue at once, to send with one flush; a larger result goes
+	// alone. Results stay counted as queued until the writer takes them.
+	writeBatchBytes = 64 << 10
+
 	// DefaultSummaryInterval is how often repeated events (failed
 	// handshakes, connections refused unheard, accept errors) are summed
 	// up in the log: the first of each kind and address is logged when it

@@ -11,7 +11,9 @@
 // Limits (const.go, Config): connections that have not authenticated are
 // capped in number, in all and per source address, and an address that
 // keeps failing the handshake has its connections closed unheard (gate.go,
-// refuse.go); repeated events are summed up in the log (tally.go).
+// refuse.go); a client that does not read its results is dropped as a
+// slow consumer (session.go); repeated events are summed up in the log
+// (tally.go).
 package serve
 
 import (
@@ -36,15 +38,17 @@ var ErrClosed = errors.New("serve: server closed")
 
 // Stats is a snapshot of a node's counters.
 type Stats struct {
-	Workers      int
-	Clients      int           // connected, authenticated clients
-	Running      int           // jobs handed to the pool, not yet finished
-	Jobs         uint64        // jobs completed since start
-	Busy         time.Duration // summed run time of completed jobs
-	Started      time.Time
-	IdleSince    time.Time // when the last client left (or Started); zero while any is connected
-	AuthFailures uint64    // handshakes that failed
-	Refused      uint64    // connections closed unheard: over a handshake limit
+	Workers       int
+	Clients       int           // connected, authenticated clients
+	Running       int           // jobs handed to the pool, not yet finished
+	Jobs          uint64        // jobs completed since start
+	Busy          time.Duration // summed run time of completed jobs
+	Started       time.Time
+	IdleSince     time.Time // when the last client left (or Started); zero while any is connected
+	AuthFailures  uint64    // handshakes that failed
+	Refused       uint64    // connections closed unheard: over a handshake limit
+	SlowConsumers uint64    // clients dropped for not reading their results
+	UnsentBytes   int64     // results' bytes not yet written to their clients
 }
 
 // Server is a node: a worker pool and the clients it serves.
@@ -55,7 +59,9 @@ type Server struct {
 	gate    *gate
 	tally   *tally
 	stop    chan struct{} // closed once the server stops accepting
+	unsent  atomic.Int64  // Stats.UnsentBytes
 	refused atomic.Uint64 // Stats.Refused
+	slow    atomic.Uint64 // Stats.SlowConsumers
 
 	mu        sync.Mutex
 	closed    bool
@@ -102,7 +108,8 @@ func New(cfg Config) (*Server, error) {
 	s.tally = newTally(cfg.SummaryInterval, s.summarize)
 	s.log.Debug("limits", "fd_limit", fds, "max_handshakes", cfg.MaxHandshakes,
 		"max_handshakes_per_addr", cfg.MaxHandshakesPerAddr,
-		"failed_handshakes", fmt.Sprintf("%d, then %g/s", cfg.FailedHandshakeBurst, cfg.FailedHandshakeRate))
+		"failed_handshakes", fmt.Sprintf("%d, then %g/s", cfg.FailedHandshakeBurst, cfg.FailedHandshakeRate),
+		"write_timeout", cfg.WriteTimeout, "max_queued", mib(cfg.MaxQueuedBytes))
 	p, err := pool.New(cfg.Pool, s)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
@@ -195,7 +202,9 @@ func (s *Server) Stats() Stats {
 	st.Workers = s.pool.Workers()
 	st.Clients = len(s.sessions)
 	st.Running = len(s.jobs)
+	st.UnsentBytes = s.unsent.Load()
 	st.Refused = s.refused.Load()
+	st.SlowConsumers = s.slow.Load()
 	return st
 }
 

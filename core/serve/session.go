@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -18,9 +19,17 @@ import (
 // session is one authenticated client connection. Its reader goroutine
 // turns Job frames into pool jobs; its writer goroutine sends results,
 // heartbeats and the goodbye.
+//
+// A client that does not read its results is a slow consumer: it is
+// dropped when a write to it makes no progress for WriteTimeout, or when
+// the results waiting behind the one being written stay over
+// MaxQueuedBytes for WriteTimeout. Until then its credits bound how many
+// results it can make the node hold: a result returns its credit only
+// when the writer takes it to send it, not when the job finishes.
 type session struct {
 	srv   *Server
 	conn  *wire.Conn
+	addr  string
 	log   *slog.Logger
 	funcs map[uint64]*sched.Func // client key → node function; reader only
 
@@ -29,17 +38,23 @@ type session struct {
 	ceiling int  // the largest window ever granted: what is enforced
 	granted bool // window changed since the client was told
 	results []wire.Result
-	bye     string // non-empty: send Goodbye with this reason
+	queued  int64       // bytes of results waiting for the writer
+	unsent  int64       // bytes of results not yet written: queued, and those being written
+	over    time.Time   // since when queued has been over MaxQueuedBytes; zero while under
+	overDue *time.Timer // checks the queue once it has been over for WriteTimeout
+	bye     string      // non-empty: send Goodbye with this reason
 	byeSent bool
 	ended   bool
+	slow    bool          // dropped as a slow consumer
 	wake    chan struct{} // capacity 1: the writer has something to do
-	running int           // jobs taken from the client, not yet reported
+	running int           // jobs taken from the client whose results the writer has not taken
 }
 
 // accept authenticates nc and registers its session.
 func (s *Server) accept(nc net.Conn, addr netip.Addr) (*session, error) {
 	log := s.log.With("client", nc.RemoteAddr().String())
-	conn := wire.NewConn(nc)
+	dc := &deadlineConn{Conn: nc}
+	conn := wire.NewConn(dc)
 	s.mu.Lock()
 	window := s.credits
 	s.mu.Unlock()
@@ -49,9 +64,11 @@ func (s *Server) accept(nc net.Conn, addr netip.Addr) (*session, error) {
 		return nil, err
 	}
 	conn.SetMaxFrame(s.cfg.MaxFrame)
+	dc.timeout = s.cfg.WriteTimeout // from here on only the writer writes
 	sess := &session{
 		srv:     s,
 		conn:    conn,
+		addr:    nc.RemoteAddr().String(),
 		log:     log,
 		funcs:   make(map[uint64]*sched.Func),
 		window:  window,
@@ -81,7 +98,11 @@ func (sess *session) run() {
 	err := sess.conn.ReadEach("client", sess.srv.cfg.Silence, sess.handle)
 	sess.close()
 	<-writerDone
+	sess.mu.Lock()
+	slow := sess.slow
+	sess.mu.Unlock()
 	switch {
+	case slow: // said so already
 	case err == nil || isClosedConn(err):
 		sess.log.Info("client disconnected")
 	default:
@@ -120,16 +141,95 @@ func (sess *session) job(m *wire.Job) error {
 	return nil
 }
 
-// report queues a job's outcome for the writer.
+// report queues a job's outcome for the writer. Its credit stays in use
+// until the writer takes it.
 func (sess *session) report(r wire.Result) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.ended {
 		return
 	}
-	sess.running--
+	n := int64(len(r.Data))
 	sess.results = append(sess.results, r)
+	sess.queued += n
+	sess.unsent += n
+	sess.srv.unsent.Add(n)
+	if sess.queued > sess.srv.cfg.MaxQueuedBytes && sess.over.IsZero() {
+		sess.over = time.Now()
+		sess.checkQueueIn(sess.srv.cfg.WriteTimeout)
+	}
 	sess.signalLocked()
+}
+
+// takeLocked moves the next results to send from the queue to batch: small ones
+// together up to writeBatchBytes, a large one alone. They return their
+// credits now, before a byte of them leaves: the client may send its next
+// job the moment it reads a result.
+func (sess *session) takeLocked(batch []wire.Result) ([]wire.Result, int64) {
+	var size int64
+	n := 0
+	for n < len(sess.results) {
+		next := int64(len(sess.results[n].Data))
+		if n > 0 && size+next > writeBatchBytes {
+			break
+		}
+		size += next
+		n++
+	}
+	batch = append(batch, sess.results[:n]...)
+	rest := copy(sess.results, sess.results[n:])
+	clear(sess.results[rest:]) // let the payloads go with the batch
+	sess.results = sess.results[:rest]
+	sess.queued -= size
+	sess.running -= n
+	if sess.queued <= sess.srv.cfg.MaxQueuedBytes {
+		sess.over = time.Time{}
+	}
+	return batch, size
+}
+
+// checkQueueIn has checkQueue run after d.
+func (sess *session) checkQueueIn(d time.Duration) {
+	if sess.overDue == nil {
+		sess.overDue = time.AfterFunc(d, sess.checkQueue)
+	} else {
+		sess.overDue.Reset(d)
+	}
+}
+
+// checkQueue drops the client if its queue has stayed over MaxQueuedBytes
+// for WriteTimeout.
+func (sess *session) checkQueue() {
+	sess.mu.Lock()
+	if sess.ended || sess.over.IsZero() {
+		sess.mu.Unlock()
+		return
+	}
+	over := time.Since(sess.over)
+	if left := sess.srv.cfg.WriteTimeout - over; left > 0 {
+		sess.checkQueueIn(left) // it went under and over again since
+		sess.mu.Unlock()
+		return
+	}
+	sess.mu.Unlock()
+	sess.dropSlow(over, "queued_limit", mib(sess.srv.cfg.MaxQueuedBytes))
+}
+
+// dropSlow disconnects a slow consumer, saying how much it left unread
+// and for how long. Its jobs go as those of any client that left.
+func (sess *session) dropSlow(over time.Duration, why ...any) {
+	sess.mu.Lock()
+	if sess.ended || sess.slow {
+		sess.mu.Unlock()
+		return
+	}
+	sess.slow = true
+	unsent := sess.unsent
+	sess.mu.Unlock()
+	sess.srv.slow.Add(1)
+	sess.log.Warn(fmt.Sprintf("slow consumer: client %s has %s of results unread for %v",
+		sess.addr, mib(unsent), roundForLog(over)), why...)
+	sess.close()
 }
 
 // grant changes the client's window; the writer tells it. Jobs the client
@@ -170,6 +270,11 @@ func (sess *session) close() {
 	if !sess.ended {
 		sess.ended = true
 		sess.results = nil
+		sess.srv.unsent.Add(-sess.unsent)
+		sess.queued, sess.unsent = 0, 0
+		if sess.overDue != nil {
+			sess.overDue.Stop()
+		}
 		sess.signalLocked()
 	}
 	sess.mu.Unlock()
@@ -178,7 +283,7 @@ func (sess *session) close() {
 
 // writeLoop sends results in batches, one flush per batch, a heartbeat
 // after a quiet spell, and the goodbye; after a goodbye it closes the
-// connection once every job the client sent has been reported.
+// connection once the result of every job the client sent has been sent.
 func (sess *session) writeLoop() {
 	quiet := wire.Quiet(sess.srv.cfg.Silence)
 	timer := time.NewTimer(quiet)
@@ -200,7 +305,8 @@ func (sess *session) writeLoop() {
 			sess.mu.Unlock()
 			return
 		}
-		batch, sess.results = sess.results, batch[:0]
+		var size int64
+		batch, size = sess.takeLocked(batch[:0])
 		var credits *wire.Credits
 		if sess.granted && sess.bye == "" {
 			credits = &wire.Credits{Credits: sess.window}
@@ -209,7 +315,6 @@ func (sess *session) writeLoop() {
 		bye := sess.bye
 		sayBye := bye != "" && !sess.byeSent
 		sess.byeSent = sess.byeSent || sayBye
-		finished := sess.byeSent && sess.running == 0
 		sess.mu.Unlock()
 
 		if credits != nil {
@@ -223,7 +328,6 @@ func (sess *session) writeLoop() {
 				sess.fail(fmt.Errorf("send result of job %d: %w", batch[i].ID, err))
 				return
 			}
-			batch[i] = wire.Result{} // let the payload go
 		}
 		if sayBye {
 			if err := sess.conn.Write(&wire.Goodbye{Reason: bye}); err != nil {
@@ -235,6 +339,20 @@ func (sess *session) writeLoop() {
 			sess.fail(err)
 			return
 		}
+		clear(batch) // let the payloads go
+
+		sess.mu.Lock()
+		if sess.ended {
+			sess.mu.Unlock()
+			return
+		}
+		sess.unsent -= size
+		sess.srv.unsent.Add(-size)
+		finished := sess.byeSent && sess.running == 0
+		if len(sess.results) > 0 {
+			sess.signalLocked() // the rest of the queue, next
+		}
+		sess.mu.Unlock()
 		if finished {
 			sess.close()
 			return
@@ -251,8 +369,13 @@ func (sess *session) send(m wire.Message) error {
 	return sess.conn.Flush()
 }
 
-// fail closes a session whose connection can no longer be written.
+// fail closes a session whose connection can no longer be written: a
+// client that took nothing for WriteTimeout is a slow consumer.
 func (sess *session) fail(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		sess.dropSlow(sess.srv.cfg.WriteTimeout, "write_timeout", sess.srv.cfg.WriteTimeout)
+		return
+	}
 	if !isClosedConn(err) {
 		sess.log.Warn("client connection failed", "err", err)
 	}

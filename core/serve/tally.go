@@ -149,3 +149,8 @@ func (s *Server) summarize(k tallyKey, c tallyCount, over time.Duration) {
 		s.log.Warn(fmt.Sprintf("accept failed %d times in the last %v", c.n, over), "err", c.last)
 	}
 }
+
+// mib formats a byte count for the log.
+func mib(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

@@ -28,6 +28,9 @@ import (
 //	exit:N        exit with code N on reading the job
 //	kill          SIGKILL itself on reading the job
 //	sleep:D       sleep for the time.Duration D, then reply
+//	pad:N         reply at once with N bytes of padding (Reply.Pad): a
+//	              large result, reported as a long job so the pool's depth
+//	              holds
 //	block         tell the hub "block ID PID" and reply once the hub answers
 //	wrong-id      reply with a job id the pool did not send
 //	bad-kind      reply with frame kind 99
@@ -65,14 +68,15 @@ type Reply struct {
 	HasSource bool   `json:"has_source"`
 	Source    string `json:"source"`
 	Args      string `json:"args"`
+	Pad       string `json:"pad,omitempty"`
 }
 
 // Elapsed is the run time a fake worker reports for job id with args: a
-// few microseconds, or over a second for "block" and "sleep:" jobs, so
-// that a pool sees jobs that wait as long ones (and hands them out one at
-// a time) and the rest as short ones.
+// few microseconds, or over a second for "block", "sleep:" and "pad:"
+// jobs, so that a pool sees jobs that wait (or make large results) as
+// long ones (and hands them out one at a time) and the rest as short ones.
 func Elapsed(id uint64, args string) time.Duration {
-	if args == "block" || strings.HasPrefix(args, "sleep:") {
+	if args == "block" || strings.HasPrefix(args, "sleep:") || strings.HasPrefix(args, "pad:") {
 		return time.Second + time.Duration(id)
 	}
 	return time.Duration(id*1000 + 7)
@@ -160,6 +164,9 @@ func run(mode string) int {
 		case "kill":
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
+		case "pad":
+			n, _ := strconv.Atoi(arg)
+			r.Pad = strings.Repeat("x", n)
 		case "sleep":
 			d, _ := time.ParseDuration(arg)
 			time.Sleep(d)
