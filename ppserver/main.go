@@ -132,13 +132,13 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 	silence := wire.ClampSilence(s.SocketTimeout)
 	log.Debug("settings", "config", s.Config, "interface", s.Interface, "port", s.Port,
 		"workers", s.Workers, "restart", s.Restart, "proto", s.Proto, "python", s.Python,
-		"idle_timeout", s.IdleTimeout, "silence", silence,
+		"idle_timeout", s.IdleTimeout, "silence", silence, "secret_file", s.SecretFile,
 		"autodiscovery", s.Autodiscovery, "broadcast", s.Broadcast, "pid_file", s.PIDFile)
 	dir, err := os.Getwd()
 	if err != nil {
 		return nil, fmt.Errorf("working directory: %w", err)
 	}
-	n.python, err = findInterpreter(context.Background(), s.Python, os.Environ(),
+	n.python, err = findInterpreter(context.Background(), s.Python, workerEnv(os.Environ()),
 		func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) })
 	if err != nil {
 		return nil, err
@@ -191,6 +191,17 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 	log.Info(fmt.Sprintf("Listening on %s with %d worker(s) (pid %d)",
 		net.JoinHostPort(s.Interface, strconv.Itoa(s.Port)), s.Workers, os.Getpid()))
 	return n, nil
+}
+
+// hiddenFromWorkers are the variables a job must not read: the node's
+// secret, which would let the job's author (or anyone its output reaches)
+// use this ppserver and every other node that shares it.
+var hiddenFromWorkers = []string{"PP_SECRET", "PP_SECRET_FILE"}
+
+// workerEnv is the environment the workers get: ppserver's own, without
+// the secret.
+func workerEnv(env []string) []string {
+	return withoutVars(env, hiddenFromWorkers...)
 }
 
 // listen opens the TCP listener, explaining the usual failure.

@@ -24,11 +24,12 @@ type Settings struct {
 	Broadcast     string
 	Port          int
 
-	Workers int
-	Restart bool
-	Proto   int
-	Secret  string // "" until resolved: -s, config, then PP_SECRET
-	Python  string // --python or [general] python; "" means look for one
+	Workers    int
+	Restart    bool
+	Proto      int
+	Secret     string // "" until resolved: -s or --secret-file, config, then PP_SECRET, PP_SECRET_FILE
+	SecretFile string // where Secret was read from, if from a file
+	Python     string // --python or [general] python; "" means look for one
 
 	IdleTimeout   time.Duration // -t; 0 means never exit for idleness
 	SocketTimeout time.Duration // -k
@@ -161,9 +162,17 @@ var options = []option{
 		s.Workers = n
 		return nil
 	}},
+	// -s and --secret-file (secret and secret_file) set the same thing:
+	// the last one given wins.
 	{flag: "s", section: "general", key: "secret", arg: "SECRET", set: func(s *Settings, v string) error {
 		if v != "" { // legacy: an empty -s leaves the secret to the config file or PP_SECRET
-			s.Secret = v
+			s.Secret, s.SecretFile = v, ""
+		}
+		return nil
+	}},
+	{flag: "secret-file", section: "general", key: "secret_file", arg: "PATH", set: func(s *Settings, v string) error {
+		if v != "" {
+			s.Secret, s.SecretFile = "", v
 		}
 		return nil
 	}},
@@ -317,9 +326,10 @@ func flagName(o *option) string {
 }
 
 // loadSettings turns the command line into Settings: defaults, then the
-// config file named by -c, then the other flags. getenv supplies
-// PP_SECRET when neither names a secret. Warnings are about the config
-// file, for the log.
+// config file named by -c, then the other flags. A secret file is read
+// with readFile. getenv supplies PP_SECRET, else PP_SECRET_FILE, when
+// neither names a secret. Warnings are for the log: about the config
+// file, and about a secret on the command line.
 func loadSettings(args []string, readFile func(string) ([]byte, error), getenv func(string) string) (s Settings, warnings []string, err error) {
 	flags, err := parseCommandLine(args)
 	if err != nil {
@@ -340,13 +350,46 @@ func loadSettings(args []string, readFile func(string) ([]byte, error), getenv f
 			return Settings{}, nil, err
 		}
 	}
+	secretFlag := ""
 	for _, f := range flags {
 		if err := f.opt.set(&s, f.value); err != nil {
 			return Settings{}, nil, usageErrorf("%s: %v", flagName(f.opt), err)
+		}
+		if (f.opt.flag == "s" || f.opt.flag == "secret-file") && f.value != "" {
+			secretFlag = f.opt.flag
+		}
+	}
+	if secretFlag == "s" {
+		warnings = append(warnings, "the secret given with -s is visible to other users of this machine (ps); "+
+			"use --secret-file PATH, `secret =` in a config file only you can read, or PP_SECRET_FILE")
+	}
+	if s.SecretFile != "" {
+		if s.Secret, err = readSecretFile(s.SecretFile, readFile); err != nil {
+			return Settings{}, nil, usageErrorf("secret file: %v", err)
 		}
 	}
 	if s.Secret == "" {
 		s.Secret = getenv("PP_SECRET")
 	}
+	if path := getenv("PP_SECRET_FILE"); s.Secret == "" && path != "" {
+		if s.Secret, err = readSecretFile(path, readFile); err != nil {
+			return Settings{}, nil, usageErrorf("PP_SECRET_FILE: %v", err)
+		}
+		s.SecretFile = path
+	}
 	return s, warnings, nil
+}
+
+// readSecretFile reads a secret as pp clients read PP_SECRET_FILE: the
+// file's contents without its final line break.
+func readSecretFile(path string, readFile func(string) ([]byte, error)) (string, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimRight(string(data), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
 }

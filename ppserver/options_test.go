@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,49 @@ func TestLoadSettings(t *testing.T) {
 					t.Errorf("Interface = %q, want ::1", s.Interface)
 				}
 			}},
+		{"--secret-file, without its final line break", []string{"--secret-file", "/etc/pp.secret"},
+			files{"/etc/pp.secret": "from file \r\n"}, map[string]string{"PP_SECRET": "env"}, func(t *testing.T, s Settings) {
+				if s.Secret != "from file " || s.SecretFile != "/etc/pp.secret" {
+					t.Errorf("Secret = %q from %q", s.Secret, s.SecretFile)
+				}
+			}},
+		{"secret_file in the config", []string{"-c", "pp.ini"},
+			files{"pp.ini": "[general]\nsecret_file = /etc/pp.secret\n", "/etc/pp.secret": "conf-file\n"}, nil,
+			func(t *testing.T, s Settings) {
+				if s.Secret != "conf-file" {
+					t.Errorf("Secret = %q", s.Secret)
+				}
+			}},
+		{"--secret-file beats the config's secret", []string{"-c", "pp.ini", "--secret-file", "/s"},
+			files{"pp.ini": "[general]\nsecret = conf\n", "/s": "flag-file"}, nil, func(t *testing.T, s Settings) {
+				if s.Secret != "flag-file" {
+					t.Errorf("Secret = %q", s.Secret)
+				}
+			}},
+		{"-s after --secret-file wins", []string{"--secret-file", "/s", "-s", "flag"}, files{"/s": "file"}, nil,
+			func(t *testing.T, s Settings) {
+				if s.Secret != "flag" || s.SecretFile != "" {
+					t.Errorf("Secret = %q from %q", s.Secret, s.SecretFile)
+				}
+			}},
+		{"--secret-file after -s wins", []string{"-s", "flag", "--secret-file", "/s"}, files{"/s": "file"}, nil,
+			func(t *testing.T, s Settings) {
+				if s.Secret != "file" {
+					t.Errorf("Secret = %q", s.Secret)
+				}
+			}},
+		{"PP_SECRET_FILE when nothing else names a secret", nil, files{"/s": "env-file\n"},
+			map[string]string{"PP_SECRET_FILE": "/s"}, func(t *testing.T, s Settings) {
+				if s.Secret != "env-file" || s.SecretFile != "/s" {
+					t.Errorf("Secret = %q from %q", s.Secret, s.SecretFile)
+				}
+			}},
+		{"PP_SECRET beats PP_SECRET_FILE", nil, files{}, map[string]string{"PP_SECRET": "env", "PP_SECRET_FILE": "/missing"},
+			func(t *testing.T, s Settings) {
+				if s.Secret != "env" {
+					t.Errorf("Secret = %q", s.Secret)
+				}
+			}},
 		{"other sections are ignored", []string{"-c", "pp.ini"}, files{"pp.ini": "[other]\nport = x\n[network]\nport = 61004\n"}, nil,
 			func(t *testing.T, s Settings) {
 				if s.Port != 61004 {
@@ -231,6 +275,10 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{"duplicate section", []string{"-c", "pp.ini"}, files{"pp.ini": "[general]\n[general]\n"}, []string{"pp.ini:2:", "twice"}},
 		{"unclosed section", []string{"-c", "pp.ini"}, files{"pp.ini": "[general\n"}, []string{"pp.ini:1:", "section header"}},
 		{"continuation line", []string{"-c", "pp.ini"}, files{"pp.ini": "[general]\nsecret = a\n  b\n"}, []string{"pp.ini:3:", "continuation"}},
+		{"missing secret file", []string{"--secret-file", "/nope"}, files{}, []string{"secret file:", "/nope", "not exist"}},
+		{"empty secret file", []string{"--secret-file", "/empty"}, files{"/empty": "\n"}, []string{"secret file:", "/empty is empty"}},
+		{"missing secret file in the config", []string{"-c", "pp.ini"}, files{"pp.ini": "[general]\nsecret_file = /nope\n"},
+			[]string{"secret file:", "/nope"}},
 		{"a bad flag is reported even when the config is fine", []string{"-c", "pp.ini", "-p", "x"},
 			files{"pp.ini": "[network]\nport = 1\n"}, []string{"-p:"}},
 	}
@@ -307,6 +355,52 @@ func TestConfigWarnsAboutUnknownKeys(t *testing.T) {
 		!strings.Contains(warnings[0], "pp.ini:2: [general] secert: unknown key") ||
 		!strings.Contains(warnings[1], "pp.ini:5: [network] prot: unknown key") {
 		t.Errorf("warnings = %q", warnings)
+	}
+}
+
+func TestSecretFromTheEnvironmentFile(t *testing.T) {
+	_, _, err := loadSettings(nil, files{}.read, env(map[string]string{"PP_SECRET_FILE": "/nope"}))
+	if err == nil || !errors.As(err, new(*UsageError)) || !strings.Contains(err.Error(), "PP_SECRET_FILE: open /nope") {
+		t.Errorf("unreadable PP_SECRET_FILE: %v, want a usage error naming it", err)
+	}
+}
+
+// A secret on the command line is visible to every user of the machine
+// (ps, /proc/PID/cmdline): it works, with a warning. Other ways do not
+// warn.
+func TestSecretOnTheCommandLineWarns(t *testing.T) {
+	f := files{"pp.ini": "[general]\nsecret = conf\n", "/s": "file"}
+	for _, tc := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"-s", "flag"}, true},
+		{[]string{"-sflag", "-c", "pp.ini"}, true},
+		{[]string{"--secret-file", "/s", "-s", "flag"}, true},
+		{[]string{"-s", "flag", "--secret-file", "/s"}, false},
+		{[]string{"--secret-file", "/s"}, false},
+		{[]string{"-c", "pp.ini"}, false},
+		{[]string{"-s", ""}, false},
+	} {
+		_, warnings, err := loadSettings(tc.args, f.read, env(map[string]string{"PP_SECRET": "env"}))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		warned := len(warnings) == 1 && strings.Contains(warnings[0], "visible to other users") &&
+			strings.Contains(warnings[0], "--secret-file")
+		if warned != tc.warn || len(warnings) > 1 {
+			t.Errorf("%q: warnings %q, want a warning about -s: %v", tc.args, warnings, tc.warn)
+		}
+	}
+}
+
+// The workers' environment is ppserver's without the secret: a job must
+// not learn how to use this node, or others that share its secret.
+func TestWorkerEnvHasNoSecret(t *testing.T) {
+	got := workerEnv([]string{"PATH=/bin", "PP_SECRET=s3cret", "PP_SECRET_FILE=/etc/pp.secret", "PP_SECRETARY=x", "HOME=/h"})
+	want := []string{"PATH=/bin", "PP_SECRETARY=x", "HOME=/h"}
+	if !slices.Equal(got, want) {
+		t.Errorf("workerEnv = %q, want %q", got, want)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -211,4 +212,16 @@ func findInterpreter(ctx context.Context, named string, env []string, logf func(
 		return nil, err
 	}
 	return ip, nil
+}
+
+// withoutVars is env without the variables named.
+func withoutVars(env []string, names ...string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	embedpy "github.com/kluctl/go-embed-python/python"
 )
@@ -62,20 +61,10 @@ func embeddedInterpreter(env []string, logf func(string, ...any)) (*interpreter,
 		From: "embedded",
 		// PYTHONHOME pins the embedded Python to its own standard library,
 		// whatever the environment says about another Python.
-		Env: append(withoutVar(env, "PYTHONHOME"), "PYTHONHOME="+ep.GetExtractedPath()),
+		Env: append(withoutVars(env, "PYTHONHOME"), "PYTHONHOME="+ep.GetExtractedPath()),
 	}
 	if cleanup {
 		ip.cleanup = ep.Cleanup
 	}
 	return ip, nil
-}
-
-func withoutVar(env []string, name string) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, name+"=") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

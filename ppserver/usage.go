@@ -35,7 +35,10 @@ Options:
   -b BROADCAST     broadcast address for autodiscovery (default %s)
   -p PORT          TCP port to listen on (default %d)
   -w NWORKERS      number of worker processes (default: the number of CPUs)
-  -s SECRET        secret clients must know (default: $PP_SECRET)
+  -s SECRET        secret clients must know (default: $PP_SECRET); other
+                   users see it in ps: prefer --secret-file
+  --secret-file PATH
+                   read the secret from this file (default: $PP_SECRET_FILE)
   -t SECONDS       exit once no client has been connected for this long
   -k SECONDS       socket timeout: a silent client is dropped after this long,
                    kept within %g to %g s as clients heartbeat (default %g)
@@ -46,10 +49,10 @@ Send SIGUSR1 to print statistics; SIGTERM or SIGINT to stop after running
 jobs finish (a second one stops at once).
 
 Security: a ppserver runs whatever code its clients send. Without a secret
-(-s, the config file, or PP_SECRET), or with legacy pp's default one, it
-starts only on loopback (-i 127.0.0.1 or -i ::1) and refuses any other
-interface.
-The -s option overrides the config file and the PP_SECRET variable.
+(-s or --secret-file, the config file, PP_SECRET or PP_SECRET_FILE, in this
+order), or with legacy pp's default one, it starts only on loopback
+(-i 127.0.0.1 or -i ::1) and refuses any other interface. The workers' jobs
+see neither PP_SECRET nor PP_SECRET_FILE.
 `, version, build, defaultLogFormat, defaultProto, defaultInterface, defaultBroadcast,
 		defaultSettings().Port, wire.MinSilence.Seconds(), wire.DefaultSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp())
 }

@@ -39,9 +39,14 @@ def interpreter():
     return sys.executable, tuple(sys.version_info[:2])
 
 
+def secret_variables():
+    import os
+    return os.environ.get("PP_SECRET"), os.environ.get("PP_SECRET_FILE")
+
+
 def clean_env(**extra: str) -> dict:
-    """This environment without PP_SECRET, plus extra."""
-    env = {k: v for k, v in os.environ.items() if k != "PP_SECRET"}
+    """This environment without PP_SECRET and PP_SECRET_FILE, plus extra."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PP_SECRET", "PP_SECRET_FILE")}
     env.update(extra)
     return env
 
@@ -155,6 +160,66 @@ def test_pp_secret_from_the_environment(servers):
     job_server = client(port, secret="from-env")
     try:
         assert job_server.submit(square, (3,))() == 9
+    finally:
+        job_server.destroy()
+
+
+def secret_file(tmp_path, secret: str):
+    path = tmp_path / "pp.secret"
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_secret_file(servers, tmp_path):
+    port = free_port()
+    srv = servers("--secret-file", secret_file(tmp_path, "from-a-file"), port=port, secret=None,
+                  env=clean_env(PP_SECRET="not-this-one"))
+    assert "visible to other users" not in srv.stderr
+    job_server = client(port, secret="from-a-file")
+    try:
+        assert job_server.submit(square, (6,))() == 36
+    finally:
+        job_server.destroy()
+
+
+def test_pp_secret_file_from_the_environment(servers, tmp_path):
+    port = free_port()
+    servers(port=port, secret=None, env=clean_env(PP_SECRET_FILE=secret_file(tmp_path, "env-file")))
+    job_server = client(port, secret="env-file")
+    try:
+        assert job_server.submit(square, (8,))() == 64
+    finally:
+        job_server.destroy()
+
+
+def test_unreadable_secret_file(tmp_path):
+    missing = str(tmp_path / "nope")
+    r = run(["-i", "127.0.0.1", "-p", str(free_port()), "--secret-file", missing], env=clean_env())
+    assert r.returncode == 2, r
+    assert "secret file:" in r.stderr and missing in r.stderr, r.stderr
+
+
+def test_secret_on_the_command_line_warns(servers):
+    # It still works: ps shows it to every user of the machine, so say so.
+    port = free_port()
+    srv = servers("-w", "1", port=port)
+    assert "the secret given with -s is visible to other users of this machine (ps)" in srv.stderr
+    job_server = client(port)
+    try:
+        assert job_server.submit(square, (2,))() == 4
+    finally:
+        job_server.destroy()
+
+
+@pytest.mark.parametrize("how", ["PP_SECRET", "PP_SECRET_FILE"])
+def test_jobs_do_not_see_the_secret(servers, tmp_path, how):
+    port = free_port()
+    value = "node-secret" if how == "PP_SECRET" else secret_file(tmp_path, "node-secret")
+    servers("-w", "1", port=port, secret=None, env=clean_env(**{how: value}))
+    job_server = client(port, secret="node-secret")
+    try:
+        assert job_server.submit(secret_variables, ())() == (None, None)
     finally:
         job_server.destroy()
 
