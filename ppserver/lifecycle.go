@@ -120,7 +120,8 @@ func printStats(w io.Writer, st serve.Stats) {
 	}
 	fmt.Fprintf(&b, "Time elapsed since server creation %.3f\n", time.Since(st.Started).Seconds())
 	fmt.Fprintf(&b, "%d active tasks, %d cores\n", st.Running, st.Workers)
-	fmt.Fprintf(&b, "%d client(s) connected, %d failed authentication(s)\n", st.Clients, st.AuthFailures)
+	fmt.Fprintf(&b, "%d client(s) connected, %d failed authentication(s), %d refused unheard, %d slow consumer(s) dropped\n",
+		st.Clients, st.AuthFailures, st.Refused, st.SlowConsumers)
 	// For leak checks: a node that served a client and lost it should be
 	// back to the goroutines it had before.
 	fmt.Fprintf(&b, "goroutines: %d\n\n", runtime.NumGoroutine())

@@ -170,9 +170,15 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 			Restart: s.Restart,
 			Name:    "ppserver",
 		},
-		Secret: secret,
-		Limits: wire.Limits{Silence: silence},
-		Logger: log,
+		Secret:               secret,
+		Limits:               wire.Limits{Silence: silence},
+		MaxHandshakes:        s.MaxHandshakes,
+		MaxHandshakesPerAddr: s.MaxHandshakesPerAddr,
+		FailedHandshakeBurst: s.FailedHandshakeBurst,
+		FailedHandshakeRate:  s.FailedHandshakeRate,
+		WriteTimeout:         s.WriteTimeout,
+		MaxQueuedBytes:       int64(s.MaxQueuedMiB) << 20,
+		Logger:               log,
 	})
 	if err != nil {
 		ln.Close()

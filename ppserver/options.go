@@ -35,6 +35,14 @@ type Settings struct {
 	SocketTimeout time.Duration // -k
 	PIDFile       string
 	Config        string
+
+	// The node's limits (serve.Config); 0 means serve's default.
+	MaxHandshakes        int
+	MaxHandshakesPerAddr int
+	FailedHandshakeBurst int
+	FailedHandshakeRate  float64 // per second
+	WriteTimeout         time.Duration
+	MaxQueuedMiB         int
 }
 
 // Legacy ppserver's defaults.
@@ -95,6 +103,18 @@ func boolOption(field func(*Settings) *bool) func(*Settings, string) error {
 func stringOption(field func(*Settings) *string) func(*Settings, string) error {
 	return func(s *Settings, v string) error {
 		*field(s) = v
+		return nil
+	}
+}
+
+// countOption reads a whole number of at least 1.
+func countOption(field func(*Settings) *int) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("expected a whole number of at least 1, not %q", v)
+		}
+		*field(s) = n
 		return nil
 	}
 }
@@ -194,6 +214,30 @@ var options = []option{
 	}},
 	{flag: "P", section: "general", key: "pid_file", arg: "PIDFILE", set: stringOption(func(s *Settings) *string { return &s.PIDFile })},
 	{flag: "python", section: "general", key: "python", arg: "PATH", set: stringOption(func(s *Settings) *string { return &s.Python })},
+	{flag: "max-handshakes", section: "network", key: "max_handshakes", arg: "N",
+		set: countOption(func(s *Settings) *int { return &s.MaxHandshakes })},
+	{flag: "max-handshakes-per-address", section: "network", key: "max_handshakes_per_address", arg: "N",
+		set: countOption(func(s *Settings) *int { return &s.MaxHandshakesPerAddr })},
+	{flag: "failed-handshake-burst", section: "network", key: "failed_handshake_burst", arg: "N",
+		set: countOption(func(s *Settings) *int { return &s.FailedHandshakeBurst })},
+	{flag: "failed-handshake-rate", section: "network", key: "failed_handshake_rate", arg: "PER_SECOND", set: func(s *Settings, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0) || f > 1e9 {
+			return fmt.Errorf("expected a positive number per second, not %q", v)
+		}
+		s.FailedHandshakeRate = f
+		return nil
+	}},
+	{flag: "write-timeout", section: "network", key: "write_timeout", arg: "SECONDS", set: func(s *Settings, v string) error {
+		d, err := parseSeconds(v)
+		if err != nil {
+			return err
+		}
+		s.WriteTimeout = d
+		return nil
+	}},
+	{flag: "max-queued-mb", section: "network", key: "max_queued_mb", arg: "MIB",
+		set: countOption(func(s *Settings) *int { return &s.MaxQueuedMiB })},
 }
 
 // parseInterface checks an -i value: a host name or an IP address. An

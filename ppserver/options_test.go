@@ -44,6 +44,12 @@ broadcast = 127.255.255.255
 port = 61000
 timeout = 30
 socket_timeout = 7.5
+max_handshakes = 100
+max_handshakes_per_address = 4
+failed_handshake_burst = 3
+failed_handshake_rate = 0.5
+write_timeout = 2.5
+max_queued_mb = 64
 `
 
 func TestLoadSettings(t *testing.T) {
@@ -130,6 +136,8 @@ func TestLoadSettings(t *testing.T) {
 				Interface: "127.0.0.1", Broadcast: "127.255.255.255", Port: 61000, Workers: 3,
 				Secret: "from-config", IdleTimeout: 30 * time.Second, SocketTimeout: 7500 * time.Millisecond,
 				PIDFile: "/run/pp.pid", Python: "/opt/py/bin/python3", Config: "pp.ini",
+				MaxHandshakes: 100, MaxHandshakesPerAddr: 4, FailedHandshakeBurst: 3, FailedHandshakeRate: 0.5,
+				WriteTimeout: 2500 * time.Millisecond, MaxQueuedMiB: 64,
 			}
 			if s != want {
 				t.Errorf("got %+v\nwant %+v", s, want)
@@ -164,6 +172,14 @@ func TestLoadSettings(t *testing.T) {
 			func(t *testing.T, s Settings) {
 				if s.Interface != "::1" {
 					t.Errorf("Interface = %q, want ::1", s.Interface)
+				}
+			}},
+		{"limits", []string{"--max-handshakes", "10", "--max-handshakes-per-address=2", "--failed-handshake-burst", "1",
+			"--failed-handshake-rate", "0.25", "--write-timeout", "0.5", "--max-queued-mb", "1"}, nil, nil,
+			func(t *testing.T, s Settings) {
+				if s.MaxHandshakes != 10 || s.MaxHandshakesPerAddr != 2 || s.FailedHandshakeBurst != 1 ||
+					s.FailedHandshakeRate != 0.25 || s.WriteTimeout != 500*time.Millisecond || s.MaxQueuedMiB != 1 {
+					t.Errorf("got %+v", s)
 				}
 			}},
 		{"--secret-file, without its final line break", []string{"--secret-file", "/etc/pp.secret"},
@@ -279,6 +295,11 @@ func TestLoadSettingsErrors(t *testing.T) {
 		{"empty secret file", []string{"--secret-file", "/empty"}, files{"/empty": "\n"}, []string{"secret file:", "/empty is empty"}},
 		{"missing secret file in the config", []string{"-c", "pp.ini"}, files{"pp.ini": "[general]\nsecret_file = /nope\n"},
 			[]string{"secret file:", "/nope"}},
+		{"limit not a number", []string{"--max-handshakes", "many"}, nil, []string{"--max-handshakes:", `"many"`}},
+		{"limit zero", []string{"--max-queued-mb", "0"}, nil, []string{"--max-queued-mb:", "at least 1"}},
+		{"rate not positive", []string{"--failed-handshake-rate", "0"}, nil, []string{"--failed-handshake-rate:", "positive"}},
+		{"write timeout in the config", []string{"-c", "pp.ini"}, files{"pp.ini": "[network]\nwrite_timeout = soon\n"},
+			[]string{"pp.ini:2: [network] write_timeout:", `"soon"`}},
 		{"a bad flag is reported even when the config is fine", []string{"-c", "pp.ini", "-p", "x"},
 			files{"pp.ini": "[network]\nport = 1\n"}, []string{"-p:"}},
 	}

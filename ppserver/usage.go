@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/ppgo/ppgo/core/serve"
 	"github.com/ppgo/ppgo/core/wire"
 )
 
@@ -45,6 +46,24 @@ Options:
   -P PIDFILE       write the server's PID to this file, remove it on exit
   --python PATH    Python for the workers (default: %s)
 
+Limits (docs/PPSERVER.md says why each default is what it is):
+  --max-handshakes N
+                   connections still in their handshake, in all (default %d,
+                   or a quarter of the file descriptor limit if less); more
+                   are closed unheard
+  --max-handshakes-per-address N
+                   the same, from one address (default %d)
+  --failed-handshake-burst N, --failed-handshake-rate PER_SECOND
+                   failed handshakes one address may have at once, then per
+                   second (default %d, then %g); beyond, its connections are
+                   closed unheard
+  --write-timeout SECONDS
+                   drop a client that takes none of its results for this
+                   long (default %g)
+  --max-queued-mb MIB
+                   drop a client whose results waiting to be sent stay over
+                   this for --write-timeout (default %d)
+
 Send SIGUSR1 to print statistics; SIGTERM or SIGINT to stop after running
 jobs finish (a second one stops at once).
 
@@ -54,7 +73,9 @@ order), or with legacy pp's default one, it starts only on loopback
 (-i 127.0.0.1 or -i ::1) and refuses any other interface. The workers' jobs
 see neither PP_SECRET nor PP_SECRET_FILE.
 `, version, build, defaultLogFormat, defaultProto, defaultInterface, defaultBroadcast,
-		defaultSettings().Port, wire.MinSilence.Seconds(), wire.DefaultSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp())
+		defaultSettings().Port, wire.MinSilence.Seconds(), wire.DefaultSilence.Seconds(), defaultSocketTimeout.Seconds(), defaultPythonHelp(),
+		serve.DefaultMaxHandshakes, serve.DefaultMaxHandshakesPerAddr, serve.DefaultFailedHandshakeBurst,
+		serve.DefaultFailedHandshakeRate, serve.DefaultWriteTimeout.Seconds(), serve.DefaultMaxQueuedBytes>>20)
 }
 
 func defaultPythonHelp() string {

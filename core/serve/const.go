@@ -3,7 +3,8 @@ package serve
 import "time"
 
 // The limits of a node and their defaults, named in one place. Config has
-// a field for each that a deployment may want to change.
+// a field for each that a deployment may want to change; docs/PPSERVER.md
+// says how ppserver exposes them.
 const (
 	// DefaultCreditsPerSlot keeps each worker fed while results travel
 	// back: a client may have two jobs in flight per job the pool takes at
