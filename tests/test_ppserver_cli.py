@@ -281,6 +281,20 @@ def test_quiet_prints_no_banner(servers):
     assert srv.stderr == ""
 
 
+def test_limits_reach_the_node(servers, tmp_path):
+    port = free_port()
+    config = tmp_path / "ppserver.ini"
+    config.write_text("[network]\nfailed_handshake_rate = 0.5\nmax_queued_mb = 7\n")
+    srv = servers("-d", "-c", str(config), "--max-handshakes", "5",
+                  "--max-handshakes-per-address=2", "--failed-handshake-burst", "3",
+                  "--write-timeout", "2.5", port=port)
+    line = [x for x in srv.stderr.splitlines() if " limits " in x]
+    assert line, srv.stderr
+    for field in ("max_handshakes=5", "max_handshakes_per_address=2", "failed_handshake_burst=3",
+                  "failed_handshake_rate=0.5", "write_timeout=2.5s", 'max_queued="7.0 MiB"'):
+        assert field in line[0], line[0]
+
+
 # --- signals, pid file, idle exit ------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -107,8 +107,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.tally = newTally(cfg.SummaryInterval, s.summarize)
 	s.log.Debug("limits", "fd_limit", fds, "max_handshakes", cfg.MaxHandshakes,
-		"max_handshakes_per_addr", cfg.MaxHandshakesPerAddr,
-		"failed_handshakes", fmt.Sprintf("%d, then %g/s", cfg.FailedHandshakeBurst, cfg.FailedHandshakeRate),
+		"max_handshakes_per_address", cfg.MaxHandshakesPerAddr,
+		"failed_handshake_burst", cfg.FailedHandshakeBurst, "failed_handshake_rate", cfg.FailedHandshakeRate,
 		"write_timeout", cfg.WriteTimeout, "max_queued", mib(cfg.MaxQueuedBytes))
 	p, err := pool.New(cfg.Pool, s)
 	if err != nil {
