@@ -9,7 +9,7 @@ GO     ?= go
 # cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
 export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install ppft-shim demo test test-go fuzz-pool test-shipping test-python lint clean ppserver ppserver-standalone
+.PHONY: all venv install ppft-shim demo test test-go fuzz test-shipping test-python soak lint clean ppserver ppserver-standalone
 
 all: install
 
@@ -62,11 +62,18 @@ lint: venv
 test-go:
 	$(GO) test -race -count=1 ./...
 
-# test-go runs each fuzz target's seed corpus; this fuzzes the decoder of
-# worker frames for FUZZTIME (FUZZTIME=10m for a longer run).
-FUZZTIME ?= 30s
-fuzz-pool:
-	$(GO) test -run '^$$' -fuzz '^FuzzReadWorkerFrame$$' -fuzztime $(FUZZTIME) ./core/pool/
+# test-go runs each fuzz target's seed corpus; fuzz fuzzes every decoder
+# that reads a peer's or a worker's bytes for FUZZTIME each: briefly in
+# `make test`, as long as you like by hand (make fuzz FUZZTIME=10m).
+FUZZTIME ?= 5s
+FUZZ_PACKAGES = ./core/wire ./core/auth ./core/discovery ./core/pool
+fuzz:
+	@for pkg in $(FUZZ_PACKAGES); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 test-python: install
 	$(VPY) -m pytest -q tests
@@ -76,7 +83,7 @@ test-python: install
 test-shipping: venv
 	PYTHONPATH=python $(VPY) -m pytest -q -p no:cacheprovider tests/test_shipping.py
 
-test: lint test-go test-shipping test-python
+test: lint test-go fuzz test-shipping test-python
 
 # The fault campaign's soak at full size (CI runs tests/faults bounded, as
 # part of test-python): 200 000 jobs and two minutes of chaos at least.
