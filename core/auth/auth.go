@@ -70,14 +70,13 @@ func proof(secret []byte, label string, serverNonce, clientNonce []byte) []byte 
 // seal derives the session keys from the secret and both nonces and seals
 // c with them, so that every later frame is authenticated: a peer that
 // relayed the handshake still cannot speak on the connection.
-func seal(c *wire.Conn, secret, serverNonce, clientNonce []byte, client bool) {
+func seal(c *wire.Conn, secret, serverNonce, clientNonce []byte, client bool) error {
 	c2s := proof(secret, clientToServerLabel, serverNonce, clientNonce)
 	s2c := proof(secret, serverToClientLabel, serverNonce, clientNonce)
 	if client {
-		c.Seal(c2s, s2c)
-	} else {
-		c.Seal(s2c, c2s)
+		return c.Seal(c2s, s2c)
 	}
+	return c.Seal(s2c, c2s)
 }
 
 func newNonce() ([]byte, error) {
@@ -131,8 +130,7 @@ func Server(c *wire.Conn, secret []byte, offer Offer, timeout time.Duration) err
 	}); err != nil {
 		return err
 	}
-	seal(c, secret, nonce, a.Nonce, false)
-	return nil
+	return seal(c, secret, nonce, a.Nonce, false)
 }
 
 // Client runs the client side of the handshake on c within timeout and
@@ -186,7 +184,9 @@ func Client(c *wire.Conn, secret []byte, timeout time.Duration) (Offer, error) {
 		if m.Credits < 0 || m.Workers < 0 {
 			return Offer{}, fmt.Errorf("%w: negative offer %d credits, %d workers", ErrProtocol, m.Credits, m.Workers)
 		}
-		seal(c, secret, h.Nonce, nonce, true)
+		if err := seal(c, secret, h.Nonce, nonce, true); err != nil {
+			return Offer{}, err
+		}
 		return Offer{Workers: m.Workers, Credits: m.Credits}, nil
 	default:
 		return Offer{}, fmt.Errorf("%w: expected Welcome, got %v", ErrProtocol, m.MessageType())

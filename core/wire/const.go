@@ -16,10 +16,14 @@ const (
 	// speaks another version is refused during the handshake.
 	Version = 1
 
-	// headerSize is the frame header: body length (uint32, big-endian)
-	// followed by the message type (uint8). The length counts the type
-	// byte and the msgpack body.
-	headerSize = 4 + 1
+	// lengthSize is the frame's length field (uint32, big-endian). It
+	// counts what follows: the message type (uint8) and the msgpack body,
+	// and on a sealed connection the tag, both encrypted.
+	lengthSize = 4
+
+	// headerSize is the header of a frame in clear: its length, then the
+	// type.
+	headerSize = lengthSize + 1
 
 	// DefaultMaxFrame bounds a frame after the handshake: the largest job
 	// (arguments plus function source) or result one connection carries.

@@ -54,3 +54,50 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadSealed feeds arbitrary bytes to a sealed Conn: what a peer, or
+// someone on the path, can put in front of it after the handshake. Read
+// must not panic, must fail only with the documented errors, must not
+// allocate much more than the input (whatever lengths it announces: a
+// sealed frame is authenticated only once whole), and must accept only what the
+// sealing key sealed: whatever it returns, re-sealed under the same
+// sequence numbers, gives back the input's bytes.
+func FuzzReadSealed(f *testing.F) {
+	const limit = 16 << 20 // over the 4 MiB Read allocates before bytes arrive
+	for _, m := range samples {
+		f.Add(sealedFrames(f, keyAB, m))
+	}
+	f.Add(sealedFrames(f, keyAB, samples...))
+	f.Add(sealedFrames(f, keyBA, &wire.Heartbeat{}))
+	f.Add(encode(f, &wire.Heartbeat{}))
+	f.Add([]byte{0, 0, 0, 0x11})
+	f.Add([]byte{0, 0x10, 0, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := wire.NewConn(newStreamConn(in))
+		c.SetMaxFrame(limit)
+		seal(t, c, keyAB, keyAB)
+		var got []wire.Message
+		for {
+			before := allocated()
+			m, err := c.Read()
+			if n := allocated() - before; n > 2*uint64(len(in))+(4<<20)+(64<<10) {
+				t.Fatalf("Read of a %d-byte input allocated %d bytes", len(in), n)
+			}
+			if err != nil {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+					!errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrFrameTooLarge) {
+					t.Fatalf("undocumented error %v", err)
+				}
+				break
+			}
+			got = append(got, m)
+		}
+		if len(got) == 0 {
+			return
+		}
+		again := sealedFrames(t, keyAB, got...)
+		if !bytes.HasPrefix(in, again) {
+			t.Fatalf("read %v from % x; those re-seal as % x", got, in, again)
+		}
+	})
+}
