@@ -114,8 +114,9 @@ func (c *Conn) Buffered() bool { return c.w.Buffered() > 0 }
 
 // Read returns the next message. A frame over the limit yields
 // ErrFrameTooLarge, one that cannot be decoded or (once sealed) opened
-// ErrMalformed; after either the stream cannot be resynchronised and the
-// connection must be closed.
+// ErrMalformed, a Hello or Auth of another version a *VersionError; after
+// any of them the stream cannot be resynchronised and the connection must
+// be closed.
 func (c *Conn) Read() (Message, error) {
 	if recv := c.recv.Load(); recv != nil {
 		return c.readSealed(recv)
@@ -226,8 +227,19 @@ func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message)
 	}
 }
 
-// decode fills m from body, which must hold exactly one msgpack value.
+// decode fills m from body, which must hold exactly one msgpack value. The
+// version of a Hello or Auth is checked first, so that a peer of another
+// version is told so whatever shape its message has.
 func decode(body []byte, m Message) error {
+	if t := m.MessageType(); t == TypeHello || t == TypeAuth {
+		v, ok := peekVersion(body)
+		if !ok {
+			return fmt.Errorf("%w: %v body does not begin with a version", ErrMalformed, t)
+		}
+		if v != Version {
+			return &VersionError{Type: t, Version: v}
+		}
+	}
 	if err := validate(body, fieldCount[m.MessageType()]); err != nil {
 		return fmt.Errorf("%w: %v body: %v", ErrMalformed, m.MessageType(), err)
 	}

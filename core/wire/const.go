@@ -13,8 +13,10 @@ func Quiet(silence time.Duration) time.Duration {
 // each one; changing a limit that a peer must share means a new Version.
 const (
 	// Version is the protocol version this package speaks. A peer that
-	// speaks another version is refused during the handshake.
-	Version = 1
+	// speaks another version is refused during the handshake. Version 1
+	// sent frames in clear (authenticated only) and proved the secret
+	// with HMACs open to offline guessing; 2 encrypts them (SPEC.md).
+	Version = 2
 
 	// lengthSize is the frame's length field (uint32, big-endian). It
 	// counts what follows: the message type (uint8) and the msgpack body,
@@ -51,8 +53,15 @@ const (
 	// (socket_timeout, ppserver -k) may ask for: four heartbeats.
 	MinSilence = 4 * HeartbeatInterval
 
-	// NonceSize is the size of each side's handshake challenge.
-	NonceSize = 32
+	// ShareSize is the size of each side's key share in the handshake: an
+	// X25519 public key, fresh for every connection.
+	ShareSize = 32
+
+	// SaltSize is the size of the salt a server stretches its secret with.
+	SaltSize = 16
+
+	// ProofSize is the size of each side's proof of the secret.
+	ProofSize = 32
 
 	// DefaultPort is the TCP (and discovery UDP) port of a ppserver.
 	DefaultPort = 60000

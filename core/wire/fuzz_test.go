@@ -24,7 +24,9 @@ func FuzzRead(f *testing.F) {
 	f.Add(frame(wire.TypeJob, 0x94, 0x05, 0xcc, 0xff, 0xc0, 0xc4, 0x00))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, byte(wire.TypeJob)})
 	f.Add([]byte{0, 0, 0, 0, 0})
-	f.Add(frame(wire.TypeHello, 0x92, 0x01, 0xc5, 0x10, 0x00))
+	f.Add(frame(wire.TypeHello, 0x92, 0x02, 0xc5, 0x10, 0x00))
+	f.Add(frame(wire.TypeHello, 0x92, 0x01, 0xc4, 0x01, 0x00)) // version 1
+	f.Add(frame(wire.TypeAuth, 0x94, 0x03, 0xc0, 0xc0, 0xc0))  // version 3, another shape
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := wire.NewConn(newStreamConn(in))
 		for {
@@ -35,7 +37,8 @@ func FuzzRead(f *testing.F) {
 			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
-					!errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrFrameTooLarge) {
+					!errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrFrameTooLarge) &&
+					!errors.Is(err, wire.ErrVersion) {
 					t.Fatalf("undocumented error %v", err)
 				}
 				return
