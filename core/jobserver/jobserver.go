@@ -52,6 +52,7 @@ type Server struct {
 	closed    bool
 	remotes   map[string]*remote.Node // by "host:port"
 	probes    []context.CancelFunc
+	warned    bool // about a weak secret, once remotes were expected
 
 	closeOnce sync.Once
 }
