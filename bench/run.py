@@ -89,6 +89,7 @@ WORKLOADS = (
     Workload("startup", 60, repeats=3),
     Workload("remote_tiny", 180, 20_000, slow_count=500, libs=PP_LIBS),
     Workload("remote_latency", 180, 2_000, slow_count=100, libs=PP_LIBS),
+    Workload("remote_payload", 180, 64, slow_count=16, libs=PP_LIBS),
     Workload("scale", 420, 1_000_000),
     Workload("memory", 60),
 )

@@ -459,6 +459,16 @@ def w_remote_latency(lib: str, n: int | None) -> Metrics:
     return remote(lib, lambda ex: round_trips(ex, n or 2_000))
 
 
+def w_remote_payload(lib: str, n: int | None) -> Metrics:
+    """payload through the ppserver: what the wire itself costs per byte."""
+    def measure(ex: Executor) -> Metrics:
+        small = transfer(ex, MIB, n or 64)
+        large = transfer(ex, 32 * MIB, max(2, (n or 64) // 8))
+        return {"mib1_mb_per_s": small["mb_per_s"], "mib32_mb_per_s": large["mb_per_s"],
+                "mib1": small, "mib32": large}
+    return remote(lib, measure)
+
+
 WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "tiny": w_tiny,
     "latency": w_latency,
@@ -467,6 +477,7 @@ WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "startup": w_startup,
     "remote_tiny": w_remote_tiny,
     "remote_latency": w_remote_latency,
+    "remote_payload": w_remote_payload,
     "scale": w_scale,
     "memory": w_memory,
 }

@@ -119,6 +119,8 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 	}
 	if secret == auth.DefaultSecret {
 		log.Warn("no secret given: using legacy pp's default secret, allowed on loopback only")
+	} else if weak := auth.WeakSecret(secret); weak != "" {
+		log.Warn(weak)
 	}
 	n := &node{s: s, log: log}
 	defer func() {
@@ -161,6 +163,11 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 		}
 		n.pidFile = true
 	}
+	// Stretch the secret now (Argon2id, tens of milliseconds), not in the
+	// first client's handshake.
+	began := time.Now()
+	auth.PrepareServer([]byte(secret))
+	log.Debug("secret stretched", "took", time.Since(began))
 	n.srv, err = serve.New(serve.Config{
 		Pool: pool.Config{
 			Argv:    []string{n.python.Path, "-c", python.Worker, strconv.Itoa(s.Proto)},

@@ -1,21 +1,25 @@
-// Package auth is the mutual HMAC-SHA256 challenge–response that opens
-// every connection between a client and a ppserver (core/wire/SPEC.md):
-// each side sends a fresh 32-byte nonce and proves it knows the shared
-// secret with an HMAC over a role label and both nonces. No secret crosses
-// the wire, a recorded transcript is useless against fresh nonces, and the
-// client verifies the server before it trusts, let alone unpickles,
-// anything the server sends. Both sides then derive per-direction session
-// keys and seal the connection: every later frame carries a MAC.
+// Package auth is the handshake that opens every connection between a
+// client and a ppserver (core/wire/SPEC.md section 5): an ephemeral X25519
+// exchange, bound to everything both ends said and keyed with the shared
+// secret stretched by Argon2id under the server's salt. Each side proves
+// it knows the secret, the client first; no secret, and nothing an
+// eavesdropper could test a guess against, crosses the wire. The client
+// verifies the server before it trusts, let alone unpickles, anything the
+// server sends. Both ends then seal the connection with per-direction
+// session keys: every later frame is encrypted and authenticated, and a
+// recording of it stays unreadable even to someone who learns the secret
+// later.
 package auth
 
 import (
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ppgo/ppgo/core/wire"
@@ -24,18 +28,6 @@ import (
 // DefaultSecret is legacy pp's built-in secret. Anyone can read it, so a
 // ppserver accepts it only while it listens on loopback alone.
 const DefaultSecret = "epo20pdosl;dksldkmm"
-
-// Role labels keep a client's proof from passing as a server's.
-const (
-	clientLabel = "ppgo client proof v1"
-	serverLabel = "ppgo server proof v1"
-)
-
-// Labels of the session keys, one per direction (see sessionKeys).
-const (
-	clientToServerLabel = "ppgo session client-to-server v1"
-	serverToClientLabel = "ppgo session server-to-client v1"
-)
 
 // ReasonWrongSecret is the Refused reason a client turns into
 // ErrWrongSecret.
@@ -48,7 +40,8 @@ var (
 	// ErrRefused means the server refused the handshake; the error text
 	// carries its reason.
 	ErrRefused = errors.New("auth: refused by server")
-	// ErrProtocol means the peer did not follow the handshake.
+	// ErrProtocol means the peer did not follow the handshake. A peer of
+	// another protocol version is one (the error is also wire.ErrVersion).
 	ErrProtocol = errors.New("auth: handshake protocol error")
 )
 
@@ -58,53 +51,39 @@ type Offer struct {
 	Credits int
 }
 
-// proof is HMAC-SHA256(secret, label || serverNonce || clientNonce).
-func proof(secret []byte, label string, serverNonce, clientNonce []byte) []byte {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(label))
-	mac.Write(serverNonce)
-	mac.Write(clientNonce)
-	return mac.Sum(nil)
-}
-
-// seal derives the session keys from the secret and both nonces and seals
-// c with them, so that every later frame is authenticated: a peer that
-// relayed the handshake still cannot speak on the connection.
-func seal(c *wire.Conn, secret, serverNonce, clientNonce []byte, client bool) {
-	c2s := proof(secret, clientToServerLabel, serverNonce, clientNonce)
-	s2c := proof(secret, serverToClientLabel, serverNonce, clientNonce)
-	if client {
-		c.Seal(c2s, s2c)
-	} else {
-		c.Seal(s2c, c2s)
-	}
-}
-
-func newNonce() ([]byte, error) {
-	n := make([]byte, wire.NonceSize)
-	if _, err := rand.Read(n); err != nil {
-		return nil, fmt.Errorf("auth: nonce: %w", err)
-	}
-	return n, nil
-}
-
 // Server runs the server side of the handshake on c within timeout. On
-// success the client has proven the secret and has received offer; the
-// caller raises c's frame limit. A client that fails is sent a Refused
-// reason before the error is returned.
+// success the client has proven the secret and has received offer, and c
+// is sealed; the caller raises c's frame limit. A client that fails is
+// sent a Refused reason before the error is returned.
 func Server(c *wire.Conn, secret []byte, offer Offer, timeout time.Duration) error {
+	salt := serverSalt()
+	stretched := stretch(secret, salt) // once per process and secret
 	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
 	defer c.SetDeadline(time.Time{})
-	nonce, err := newNonce()
+	priv, err := newShare()
 	if err != nil {
 		return err
 	}
-	if err := send(c, &wire.Hello{Version: wire.Version, Nonce: nonce}); err != nil {
-		return err
+	share := priv.PublicKey().Bytes()
+	if err := c.Write(&wire.Hello{Version: wire.Version, Share: share}); err != nil {
+		return fmt.Errorf("auth: send Hello: %w", err)
 	}
-	m, err := c.Read()
+	err = send(c, &wire.Salt{Salt: salt})
+	var m wire.Message
+	if err == nil {
+		m, err = c.Read()
+	}
+	if ve := (*wire.VersionError)(nil); errors.As(err, &ve) {
+		refuse(c, fmt.Sprintf("client speaks ppgo wire version %d, this ppserver speaks %d", ve.Version, wire.Version))
+		return &mismatch{fmt.Sprintf("client speaks ppgo wire version %d, this ppserver speaks %d", ve.Version, wire.Version)}
+	}
+	if hungUp(err) {
+		return fmt.Errorf("%w: the client hung up without answering Hello (a ppgo client of another wire version "+
+			"does, and so does a legacy Parallel Python client; this ppserver speaks ppgo wire version %d): %w",
+			ErrProtocol, wire.Version, err)
+	}
 	if err != nil {
 		return fmt.Errorf("auth: read client proof: %w", err)
 	}
@@ -112,61 +91,78 @@ func Server(c *wire.Conn, secret []byte, offer Offer, timeout time.Duration) err
 	if !ok {
 		return fmt.Errorf("%w: expected Auth, got %v", ErrProtocol, m.MessageType())
 	}
-	if a.Version != wire.Version {
-		refuse(c, fmt.Sprintf("protocol version %d is not supported (this server speaks %d)", a.Version, wire.Version))
-		return fmt.Errorf("%w: client speaks protocol version %d", ErrProtocol, a.Version)
+	shared, err := sharedSecret(priv, a.Share)
+	if err != nil {
+		refuse(c, "malformed key share")
+		return fmt.Errorf("%w: client key share: %v", ErrProtocol, err)
 	}
-	if len(a.Nonce) != wire.NonceSize {
-		refuse(c, "malformed challenge")
-		return fmt.Errorf("%w: client nonce of %d bytes", ErrProtocol, len(a.Nonce))
+	keys, err := deriveKeys(stretched, shared, transcript(share, salt, a.Share))
+	if err != nil {
+		return err
 	}
-	if !hmac.Equal(a.Proof, proof(secret, clientLabel, nonce, a.Nonce)) {
+	if !hmac.Equal(a.Proof, keys.clientProof) {
 		refuse(c, ReasonWrongSecret)
 		return ErrWrongSecret
 	}
 	if err := send(c, &wire.Welcome{
-		Proof:   proof(secret, serverLabel, nonce, a.Nonce),
+		Proof:   serverProof(keys.serverProofKey, offer),
 		Workers: offer.Workers,
 		Credits: offer.Credits,
 	}); err != nil {
 		return err
 	}
-	seal(c, secret, nonce, a.Nonce, false)
-	return nil
+	return c.Seal(keys.serverToClient, keys.clientToServer)
 }
 
 // Client runs the client side of the handshake on c within timeout and
-// returns what the server offers. It returns an error, having trusted
-// nothing, unless the server proved it knows the secret.
+// returns what the server offers, with c sealed. It returns an error,
+// having trusted nothing, unless the server proved it knows the secret.
 func Client(c *wire.Conn, secret []byte, timeout time.Duration) (Offer, error) {
 	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return Offer{}, fmt.Errorf("auth: %w", err)
 	}
 	defer c.SetDeadline(time.Time{})
 	m, err := c.Read()
+	if ve := (*wire.VersionError)(nil); errors.As(err, &ve) {
+		probeVersion(c)
+		return Offer{}, &mismatch{fmt.Sprintf("ppserver speaks ppgo wire version %d, this client speaks %d "+
+			"(install the same ppgo on both ends)", ve.Version, wire.Version)}
+	}
+	if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) {
+		return Offer{}, fmt.Errorf("%w: the server's first frame is not a ppgo Hello "+
+			"(a legacy Parallel Python ppserver, or no ppserver at all): %w", ErrProtocol, err)
+	}
 	if err != nil {
-		return Offer{}, fmt.Errorf("auth: read server challenge: %w", err)
+		return Offer{}, fmt.Errorf("auth: read server Hello: %w", err)
 	}
 	h, ok := m.(*wire.Hello)
 	if !ok {
 		return Offer{}, fmt.Errorf("%w: expected Hello, got %v", ErrProtocol, m.MessageType())
 	}
-	if h.Version != wire.Version {
-		return Offer{}, fmt.Errorf("%w: server speaks protocol version %d, this client %d",
-			ErrProtocol, h.Version, wire.Version)
+	if m, err = c.Read(); err != nil {
+		return Offer{}, fmt.Errorf("auth: read server salt: %w", err)
 	}
-	if len(h.Nonce) != wire.NonceSize {
-		return Offer{}, fmt.Errorf("%w: server nonce of %d bytes", ErrProtocol, len(h.Nonce))
+	s, ok := m.(*wire.Salt)
+	if !ok {
+		return Offer{}, fmt.Errorf("%w: expected Salt, got %v", ErrProtocol, m.MessageType())
 	}
-	nonce, err := newNonce()
+	if len(s.Salt) != wire.SaltSize {
+		return Offer{}, fmt.Errorf("%w: server salt of %d bytes", ErrProtocol, len(s.Salt))
+	}
+	priv, err := newShare()
 	if err != nil {
 		return Offer{}, err
 	}
-	if err := send(c, &wire.Auth{
-		Version: wire.Version,
-		Nonce:   nonce,
-		Proof:   proof(secret, clientLabel, h.Nonce, nonce),
-	}); err != nil {
+	shared, err := sharedSecret(priv, h.Share)
+	if err != nil {
+		return Offer{}, fmt.Errorf("%w: server key share: %v", ErrProtocol, err)
+	}
+	share := priv.PublicKey().Bytes()
+	keys, err := deriveKeys(stretch(secret, s.Salt), shared, transcript(h.Share, s.Salt, share))
+	if err != nil {
+		return Offer{}, err
+	}
+	if err := send(c, &wire.Auth{Version: wire.Version, Share: share, Proof: keys.clientProof}); err != nil {
 		return Offer{}, err
 	}
 	m, err = c.Read()
@@ -180,17 +176,45 @@ func Client(c *wire.Conn, secret []byte, timeout time.Duration) (Offer, error) {
 		}
 		return Offer{}, fmt.Errorf("%w: %s", ErrRefused, m.Reason)
 	case *wire.Welcome:
-		if !hmac.Equal(m.Proof, proof(secret, serverLabel, h.Nonce, nonce)) {
+		offer := Offer{Workers: m.Workers, Credits: m.Credits}
+		if !hmac.Equal(m.Proof, serverProof(keys.serverProofKey, offer)) {
 			return Offer{}, fmt.Errorf("%w: the server could not prove it", ErrWrongSecret)
 		}
 		if m.Credits < 0 || m.Workers < 0 {
 			return Offer{}, fmt.Errorf("%w: negative offer %d credits, %d workers", ErrProtocol, m.Credits, m.Workers)
 		}
-		seal(c, secret, h.Nonce, nonce, true)
-		return Offer{Workers: m.Workers, Credits: m.Credits}, nil
+		if err := c.Seal(keys.clientToServer, keys.serverToClient); err != nil {
+			return Offer{}, err
+		}
+		return offer, nil
 	default:
 		return Offer{}, fmt.Errorf("%w: expected Welcome, got %v", ErrProtocol, m.MessageType())
 	}
+}
+
+// mismatch is a handshake between ppgo versions that do not speak the
+// same protocol: a protocol error, and wire.ErrVersion.
+type mismatch struct{ msg string }
+
+func (m *mismatch) Error() string { return "auth: " + m.msg }
+
+func (m *mismatch) Is(target error) bool { return target == ErrProtocol || target == wire.ErrVersion }
+
+// probeVersion answers a Hello of another version with an Auth in the
+// shape every version reads far enough to find the version (version,
+// 32 random bytes, no proof), so that the server can log and say which
+// versions met; best effort, the connection closes anyway.
+func probeVersion(c *wire.Conn) {
+	filler := make([]byte, wire.ShareSize)
+	rand.Read(filler)
+	_ = send(c, &wire.Auth{Version: wire.Version, Share: filler})
+}
+
+// hungUp reports a peer that closed the connection rather than answer:
+// seen by a read, or by a write it did not wait for.
+func hungUp(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func send(c *wire.Conn, m wire.Message) error {

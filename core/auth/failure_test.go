@@ -15,8 +15,8 @@ import (
 // TestTruncatedHandshake: a peer that goes away at any point of the
 // handshake makes it fail at once, not hang.
 func TestTruncatedHandshake(t *testing.T) {
-	hello := frames(t, &wire.Hello{Version: wire.Version, Nonce: nonce()})
-	auth1 := frames(t, &wire.Auth{Version: wire.Version, Nonce: nonce(), Proof: nonce()})
+	hello := frames(t, &wire.Hello{Version: wire.Version, Share: random(32)}, &wire.Salt{Salt: random(16)})
+	auth1 := frames(t, &wire.Auth{Version: wire.Version, Share: random(32), Proof: random(32)})
 	// Each script plays the peer, then closes its end.
 	fakeServers := []struct {
 		name   string
@@ -28,6 +28,10 @@ func TestTruncatedHandshake(t *testing.T) {
 			return err
 		}},
 		{"after Hello", func(_ *wire.Conn, nc net.Conn) error {
+			_, err := nc.Write(hello[:len(hello)-len(frames(t, &wire.Salt{Salt: random(16)}))])
+			return err
+		}},
+		{"after Salt", func(_ *wire.Conn, nc net.Conn) error {
 			_, err := nc.Write(hello)
 			return err
 		}},
@@ -58,9 +62,19 @@ func TestTruncatedHandshake(t *testing.T) {
 			_, err := c.Read()
 			return err
 		}},
+		{"after reading Salt", func(c *wire.Conn, _ net.Conn) error {
+			for range 2 {
+				if _, err := c.Read(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 		{"mid-Auth", func(c *wire.Conn, nc net.Conn) error {
-			if _, err := c.Read(); err != nil {
-				return err
+			for range 2 {
+				if _, err := c.Read(); err != nil {
+					return err
+				}
 			}
 			_, err := nc.Write(auth1[:len(auth1)-10])
 			return err
@@ -162,7 +176,7 @@ func TestOversizedHandshakeFrame(t *testing.T) {
 // server allocate it (the announcement here is 64 MiB; the 4 GiB a bin32
 // can announce would take a ppserver down).
 func TestUnauthenticatedPeerCannotMakeServerAllocate(t *testing.T) {
-	body := []byte{0x93, 0x01, 0xc6, 0x04, 0x00, 0x00, 0x00} // [1, bin32 of 64 MiB ...
+	body := []byte{0x93, 0x02, 0xc6, 0x04, 0x00, 0x00, 0x00} // [2, bin32 of 64 MiB ...
 	in := append([]byte{0, 0, 0, byte(len(body) + 1), byte(wire.TypeAuth)}, body...)
 	c := wire.NewConn(&streamConn{in: bytes.NewReader(in)})
 	var ms runtime.MemStats

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -13,16 +14,42 @@ import (
 
 var offer = auth.Offer{Workers: 8, Credits: 16}
 
+// exchangeSealed sends a Job from the client's end and a Result from the
+// server's, each read by the other: the ends agree on the session keys and
+// each seals the direction the other opens.
+func exchangeSealed(t *testing.T, client, server *wire.Conn) {
+	t.Helper()
+	for _, c := range []*wire.Conn{client, server} {
+		c.SetMaxFrame(wire.DefaultMaxFrame)
+	}
+	job := &wire.Job{ID: 1, Key: 2, Source: []byte("def f(x): return x"), Args: []byte("args")}
+	result := &wire.Result{ID: 1, Data: []byte("data"), ElapsedNS: 5}
+	for _, step := range []struct {
+		from, to *wire.Conn
+		m        wire.Message
+	}{{client, server, job}, {server, client, result}} {
+		errs := make(chan error, 1)
+		go func() { errs <- send(step.from, step.m) }()
+		got, err := step.to.Read()
+		if err != nil || !reflect.DeepEqual(got, step.m) {
+			t.Fatalf("sent %+v, read %+v, %v", step.m, got, err)
+		}
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestHandshake(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.Name, func(t *testing.T) {
 			a, b := tr.Pair(t)
 			cd, sd := &deadlineConn{Conn: a}, &deadlineConn{Conn: b}
-			client := goClient(cd, secret, guard)
-			serr := await(t, "server", goServer(sd, secret, offer, guard))
+			client := goClientConn(cd, secret)
+			s := await(t, "server", goServerConn(sd, secret, offer))
 			c := await(t, "client", client)
-			if serr != nil || c.err != nil {
-				t.Fatalf("server: %v, client: %v", serr, c.err)
+			if s.err != nil || c.err != nil {
+				t.Fatalf("server: %v, client: %v", s.err, c.err)
 			}
 			if c.offer != offer {
 				t.Errorf("client got offer %+v, want %+v", c.offer, offer)
@@ -35,6 +62,7 @@ func TestHandshake(t *testing.T) {
 					t.Errorf("%s deadlines %v: want one set, then cleared", side, calls)
 				}
 			}
+			exchangeSealed(t, c.conn, s.conn)
 		})
 	}
 }
@@ -56,116 +84,135 @@ func TestWrongSecret(t *testing.T) {
 	}
 }
 
-// TestSpecProofs: a client and a server written from SPEC.md alone
-// complete the handshake with the real ones.
-func TestSpecProofs(t *testing.T) {
+// TestSpecHandshake: a client and a server written from SPEC.md alone
+// complete the handshake with the real ones and then speak on the sealed
+// connection, so the key schedule is the one the spec describes.
+func TestSpecHandshake(t *testing.T) {
 	t.Run("spec client, real server", func(t *testing.T) {
 		a, b := pipePair(t)
-		server := goServer(b, secret, offer, guard)
-		peer := await(t, "spec client", goPeer(a, func(c *wire.Conn) error {
-			m, err := c.Read()
-			if err != nil {
-				return err
-			}
-			h := m.(*wire.Hello)
-			if h.Version != wire.Version || len(h.Nonce) != wire.NonceSize {
-				t.Errorf("Hello %+v", h)
-			}
-			cn := nonce()
-			if err := send(c, &wire.Auth{Version: wire.Version, Nonce: cn, Proof: specProof(secret, clientLabel, h.Nonce, cn)}); err != nil {
-				return err
-			}
-			m, err = c.Read()
-			if err != nil {
-				return err
-			}
-			w, ok := m.(*wire.Welcome)
-			if !ok {
-				t.Fatalf("got %+v, want Welcome", m)
-			}
-			if !bytes.Equal(w.Proof, specProof(secret, serverLabel, h.Nonce, cn)) || w.Workers != offer.Workers || w.Credits != offer.Credits {
-				t.Errorf("Welcome %+v does not match the spec", w)
-			}
-			return nil
-		}))
-		if serr := await(t, "server", server); serr != nil || peer != nil {
-			t.Fatalf("server: %v, spec client: %v", serr, peer)
+		server := goServerConn(b, secret, offer)
+		c := wire.NewConn(a)
+		m, err := c.Read()
+		if err != nil {
+			t.Fatal(err)
 		}
+		h := m.(*wire.Hello)
+		if m, err = c.Read(); err != nil {
+			t.Fatal(err)
+		}
+		salt := m.(*wire.Salt).Salt
+		if h.Version != wire.Version || len(h.Share) != wire.ShareSize || len(salt) != wire.SaltSize {
+			t.Fatalf("Hello %+v, salt % x", h, salt)
+		}
+		priv := share(t)
+		mine := priv.PublicKey().Bytes()
+		keys := specSchedule(secret, salt, h.Share, mine, x25519(t, priv, h.Share))
+		if err := send(c, &wire.Auth{Version: wire.Version, Share: mine, Proof: keys.clientProof}); err != nil {
+			t.Fatal(err)
+		}
+		m, err = c.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, ok := m.(*wire.Welcome)
+		if !ok {
+			t.Fatalf("got %+v, want Welcome", m)
+		}
+		if !bytes.Equal(w.Proof, keys.proof(offer.Workers, offer.Credits)) || w.Workers != offer.Workers || w.Credits != offer.Credits {
+			t.Errorf("Welcome %+v does not match the spec", w)
+		}
+		s := await(t, "server", server)
+		if s.err != nil {
+			t.Fatalf("server: %v", s.err)
+		}
+		if err := c.Seal(keys.c2s, keys.s2c); err != nil {
+			t.Fatal(err)
+		}
+		exchangeSealed(t, c, s.conn)
 	})
 	t.Run("real client, spec server", func(t *testing.T) {
 		a, b := pipePair(t)
-		client := goClient(a, secret, guard)
-		peer := await(t, "spec server", goPeer(b, func(c *wire.Conn) error {
-			sn := nonce()
-			if err := send(c, &wire.Hello{Version: wire.Version, Nonce: sn}); err != nil {
-				return err
-			}
-			m, err := c.Read()
-			if err != nil {
-				return err
-			}
-			au := m.(*wire.Auth)
-			if !bytes.Equal(au.Proof, specProof(secret, clientLabel, sn, au.Nonce)) {
-				t.Errorf("client proof does not match the spec")
-			}
-			return send(c, &wire.Welcome{Proof: specProof(secret, serverLabel, sn, au.Nonce), Workers: 3, Credits: 5})
-		}))
-		c := await(t, "client", client)
-		if peer != nil || c.err != nil || c.offer != (auth.Offer{Workers: 3, Credits: 5}) {
-			t.Fatalf("spec server: %v; client: %+v, %v", peer, c.offer, c.err)
+		client := goClientConn(a, secret)
+		c := wire.NewConn(b)
+		srv := &specServer{}
+		if err := srv.open(t, c); err != nil {
+			t.Fatal(err)
 		}
+		if err := srv.readAuth(c); err != nil {
+			t.Fatal(err)
+		}
+		keys := srv.keys(t, secret)
+		if srv.auth.Version != wire.Version || !bytes.Equal(srv.auth.Proof, keys.clientProof) {
+			t.Fatalf("Auth %+v does not match the spec", srv.auth)
+		}
+		if err := send(c, &wire.Welcome{Proof: keys.proof(3, 5), Workers: 3, Credits: 5}); err != nil {
+			t.Fatal(err)
+		}
+		r := await(t, "client", client)
+		if r.err != nil || r.offer != (auth.Offer{Workers: 3, Credits: 5}) {
+			t.Fatalf("client: %+v, %v", r.offer, r.err)
+		}
+		if err := c.Seal(keys.s2c, keys.c2s); err != nil {
+			t.Fatal(err)
+		}
+		exchangeSealed(t, r.conn, c)
 	})
 }
 
 // TestClientRejectsImpostor: a server that does not know the secret can
 // answer the client's Auth with anything; the client trusts none of it.
+// Nor can a server on the path change what a real one offers.
 func TestClientRejectsImpostor(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		answer func(serverNonce []byte, a *wire.Auth) wire.Message
+		answer func(t *testing.T, s *specServer) wire.Message
 		want   error
 	}{
-		{"bogus proof", func(_ []byte, _ *wire.Auth) wire.Message {
-			return &wire.Welcome{Proof: nonce(), Workers: 1, Credits: 1}
+		{"bogus proof", func(*testing.T, *specServer) wire.Message {
+			return &wire.Welcome{Proof: random(32), Workers: 1, Credits: 1}
 		}, auth.ErrWrongSecret},
-		{"no proof", func(_ []byte, _ *wire.Auth) wire.Message {
+		{"no proof", func(*testing.T, *specServer) wire.Message {
 			return &wire.Welcome{Workers: 1, Credits: 1}
 		}, auth.ErrWrongSecret},
-		{"reflection: the client's own proof", func(_ []byte, a *wire.Auth) wire.Message {
-			return &wire.Welcome{Proof: a.Proof, Workers: 1, Credits: 1}
+		{"reflection: the client's own proof", func(_ *testing.T, s *specServer) wire.Message {
+			return &wire.Welcome{Proof: s.auth.Proof, Workers: 1, Credits: 1}
 		}, auth.ErrWrongSecret},
-		{"proof under another secret", func(sn []byte, a *wire.Auth) wire.Message {
-			return &wire.Welcome{Proof: specProof("guess", serverLabel, sn, a.Nonce), Workers: 1, Credits: 1}
+		{"proof under another secret", func(t *testing.T, s *specServer) wire.Message {
+			return &wire.Welcome{Proof: s.keys(t, "a guess").proof(1, 1), Workers: 1, Credits: 1}
 		}, auth.ErrWrongSecret},
-		{"proof over other nonces", func(sn []byte, a *wire.Auth) wire.Message {
-			return &wire.Welcome{Proof: specProof(secret, serverLabel, a.Nonce, sn), Workers: 1, Credits: 1}
+		{"the client proof's key as the server's", func(t *testing.T, s *specServer) wire.Message {
+			k := s.keys(t, secret)
+			k.serverProofKey = k.clientProof
+			return &wire.Welcome{Proof: k.proof(1, 1), Workers: 1, Credits: 1}
 		}, auth.ErrWrongSecret},
-		{"a result instead of Welcome", func(_ []byte, _ *wire.Auth) wire.Message {
+		{"proof of another offer", func(t *testing.T, s *specServer) wire.Message {
+			return &wire.Welcome{Proof: s.keys(t, secret).proof(1, 1), Workers: 1, Credits: 1000}
+		}, auth.ErrWrongSecret},
+		{"a result instead of Welcome", func(*testing.T, *specServer) wire.Message {
 			return &wire.Result{ID: 1, Data: []byte("cos\nsystem\n(S'echo pwned'\ntR.")}
 		}, auth.ErrProtocol},
-		{"a job instead of Welcome", func(_ []byte, _ *wire.Auth) wire.Message {
+		{"a job instead of Welcome", func(*testing.T, *specServer) wire.Message {
 			return &wire.Job{ID: 1, Key: 1, Source: []byte("x"), Args: []byte("y")}
 		}, auth.ErrProtocol},
-		{"a second Hello", func(sn []byte, _ *wire.Auth) wire.Message {
-			return &wire.Hello{Version: wire.Version, Nonce: sn}
+		{"a second Hello", func(*testing.T, *specServer) wire.Message {
+			return &wire.Hello{Version: wire.Version, Share: random(32)}
 		}, auth.ErrProtocol},
-		{"a negative offer, proven", func(sn []byte, a *wire.Auth) wire.Message {
-			return &wire.Welcome{Proof: specProof(secret, serverLabel, sn, a.Nonce), Workers: 1, Credits: -1}
+		{"a negative offer, proven", func(t *testing.T, s *specServer) wire.Message {
+			return &wire.Welcome{Proof: s.keys(t, secret).proof(1, -1), Workers: 1, Credits: -1}
 		}, auth.ErrProtocol},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := pipePair(t)
 			client := goClient(a, secret, guard)
+			srv := &specServer{}
 			peer := goPeer(b, func(c *wire.Conn) error {
-				sn := nonce()
-				if err := send(c, &wire.Hello{Version: wire.Version, Nonce: sn}); err != nil {
+				if err := srv.open(t, c); err != nil {
 					return err
 				}
-				m, err := c.Read()
-				if err != nil {
+				if err := srv.readAuth(c); err != nil {
 					return err
 				}
-				return send(c, tc.answer(sn, m.(*wire.Auth)))
+				return send(c, tc.answer(t, srv))
 			})
 			got := await(t, "client", client)
 			if !errors.Is(got.err, tc.want) || got.offer != (auth.Offer{}) {
@@ -178,8 +225,51 @@ func TestClientRejectsImpostor(t *testing.T) {
 	}
 }
 
+// TestClientSendsNoProofToABadFirstFlight: a server whose share or salt
+// is unusable gets no Auth at all: a proof is something an impostor could
+// test guesses against, so the client sends one only into a handshake it
+// can finish.
+func TestClientSendsNoProofToABadFirstFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		share, salt []byte
+	}{
+		{"an all-zero share (a low-order point)", make([]byte, 32), random(wire.SaltSize)},
+		{"a share of order 8", unhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"), random(wire.SaltSize)},
+		{"the point 1 (order 1)", unhex("0100000000000000000000000000000000000000000000000000000000000000"), random(wire.SaltSize)},
+		{"a short share", random(31), random(wire.SaltSize)},
+		{"a long share", random(33), random(wire.SaltSize)},
+		{"no share", nil, random(wire.SaltSize)},
+		{"a short salt", random(32), random(wire.SaltSize - 1)},
+		{"no salt", random(32), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := pipePair(t)
+			client := goClient(a, secret, guard)
+			peer := goPeer(b, func(c *wire.Conn) error {
+				if err := c.Write(&wire.Hello{Version: wire.Version, Share: tc.share}); err != nil {
+					return err
+				}
+				if err := send(c, &wire.Salt{Salt: tc.salt}); err != nil {
+					return err
+				}
+				if m, err := c.Read(); !errors.Is(err, io.EOF) {
+					t.Errorf("the client answered with %+v, %v", m, err)
+				}
+				return nil
+			})
+			got := await(t, "client", client)
+			if !errors.Is(got.err, auth.ErrProtocol) {
+				t.Errorf("client: %v, want ErrProtocol", got.err)
+			}
+			a.Close()
+			await(t, "fake server", peer)
+		})
+	}
+}
+
 // TestServerRejectsReplay: a good client's Auth, recorded from one session,
-// does not open another: the new session's nonce differs.
+// does not open another: the new session's share differs.
 func TestServerRejectsReplay(t *testing.T) {
 	a, b := pipePair(t)
 	tap := &tapConn{Conn: a}
@@ -195,8 +285,10 @@ func TestServerRejectsReplay(t *testing.T) {
 	a, b = pipePair(t)
 	server := goServer(b, secret, offer, guard)
 	peer := await(t, "replayer", goPeer(a, func(c *wire.Conn) error {
-		if _, err := c.Read(); err != nil { // the fresh Hello
-			return err
+		for range 2 { // the fresh Hello and the Salt
+			if _, err := c.Read(); err != nil {
+				return err
+			}
 		}
 		if _, err := a.Write(recorded); err != nil {
 			return err
@@ -215,50 +307,81 @@ func TestServerRejectsReplay(t *testing.T) {
 	}
 }
 
+// TestVersionMismatch: each end of a mismatch says which versions met.
 func TestVersionMismatch(t *testing.T) {
-	t.Run("client speaks another version", func(t *testing.T) {
+	t.Run("a version 1 client", func(t *testing.T) {
+		// It reads the Hello, sees version 2, and hangs up without a word,
+		// as ppgo's version 1 client does.
+		a, b := pipePair(t)
+		server := goServer(b, secret, offer, guard)
+		peer := goPeer(a, func(c *wire.Conn) error {
+			m, err := c.Read()
+			if h, ok := m.(*wire.Hello); err != nil || !ok || h.Version != 2 {
+				t.Errorf("the first frame is %+v, %v; want a Hello of version 2", m, err)
+			}
+			return a.Close()
+		})
+		serr := await(t, "server", server)
+		if !errors.Is(serr, auth.ErrProtocol) || !strings.Contains(serr.Error(), "hung up") ||
+			!strings.Contains(serr.Error(), "ppgo wire version 2") {
+			t.Errorf("server: %v, want ErrProtocol: the client hung up, this is version 2", serr)
+		}
+		await(t, "client", peer)
+	})
+	t.Run("a client of a later version", func(t *testing.T) {
 		a, b := pipePair(t)
 		server := goServer(b, secret, offer, guard)
 		peer := await(t, "client", goPeer(a, func(c *wire.Conn) error {
+			for range 2 {
+				if _, err := c.Read(); err != nil {
+					return err
+				}
+			}
+			// Version 3's Auth has another shape: only its version is read.
+			if _, err := a.Write([]byte{0, 0, 0, 4, byte(wire.TypeAuth), 0x92, 0x03, 0x90}); err != nil {
+				return err
+			}
 			m, err := c.Read()
 			if err != nil {
 				return err
 			}
-			sn, cn := m.(*wire.Hello).Nonce, nonce()
-			// A correct proof: only the version is wrong.
-			if err := send(c, &wire.Auth{Version: wire.Version + 1, Nonce: cn, Proof: specProof(secret, clientLabel, sn, cn)}); err != nil {
-				return err
-			}
-			m, err = c.Read()
-			if err != nil {
-				return err
-			}
-			if r, ok := m.(*wire.Refused); !ok || !strings.Contains(r.Reason, "version") {
-				t.Errorf("got %+v, want Refused with a reason about the version", m)
+			const want = "client speaks ppgo wire version 3, this ppserver speaks 2"
+			if r, ok := m.(*wire.Refused); !ok || r.Reason != want {
+				t.Errorf("got %+v, want Refused{%q}", m, want)
 			}
 			return nil
 		}))
-		if serr := await(t, "server", server); !errors.Is(serr, auth.ErrProtocol) || peer != nil {
-			t.Fatalf("server: %v, want ErrProtocol (client: %v)", serr, peer)
+		serr := await(t, "server", server)
+		if !errors.Is(serr, auth.ErrProtocol) || !errors.Is(serr, wire.ErrVersion) || peer != nil ||
+			!strings.Contains(serr.Error(), "client speaks ppgo wire version 3, this ppserver speaks 2") {
+			t.Fatalf("server: %v, want ErrProtocol and ErrVersion naming both (client: %v)", serr, peer)
 		}
 	})
-	t.Run("server speaks another version", func(t *testing.T) {
+	t.Run("a version 1 server", func(t *testing.T) {
+		// Version 1's Hello has version 2's shape: [1, 32-byte nonce]. The
+		// client answers with an Auth version 1 reads far enough to refuse
+		// it by its version, [2, 32 bytes, no proof], and hangs up.
 		a, b := pipePair(t)
 		client := goClient(a, secret, guard)
 		peer := goPeer(b, func(c *wire.Conn) error {
-			if err := send(c, &wire.Hello{Version: wire.Version + 1, Nonce: nonce()}); err != nil {
+			if err := send(c, &wire.Hello{Version: 1, Share: random(32)}); err != nil {
 				return err
 			}
-			// The client answers nothing; its end closes below.
 			m, err := c.Read()
-			if !errors.Is(err, io.EOF) {
-				t.Errorf("the client answered a Hello of another version with %+v, %v", m, err)
+			if err != nil {
+				return err
 			}
+			if au, ok := m.(*wire.Auth); !ok || au.Version != 2 || len(au.Share) != 32 || len(au.Proof) != 0 {
+				t.Errorf("the client answered a version 1 Hello with %+v", m)
+			}
+			// What version 1's server says; the client is gone by now.
+			_ = send(c, &wire.Refused{Reason: "protocol version 2 is not supported (this server speaks 1)"})
 			return nil
 		})
 		got := await(t, "client", client)
-		if !errors.Is(got.err, auth.ErrProtocol) || !strings.Contains(got.err.Error(), "version") {
-			t.Errorf("client: %v, want ErrProtocol about the version", got.err)
+		const want = "ppserver speaks ppgo wire version 1, this client speaks 2"
+		if !errors.Is(got.err, auth.ErrProtocol) || !errors.Is(got.err, wire.ErrVersion) || !strings.Contains(got.err.Error(), want) {
+			t.Errorf("client: %v, want ErrProtocol and ErrVersion saying %q", got.err, want)
 		}
 		a.Close()
 		if err := await(t, "server", peer); err != nil {
@@ -266,11 +389,12 @@ func TestVersionMismatch(t *testing.T) {
 		}
 	})
 	t.Run("client told why", func(t *testing.T) {
-		const reason = "protocol version 1 is not supported (this server speaks 2)"
+		const reason = "client speaks ppgo wire version 2, this ppserver speaks 3"
 		a, b := pipePair(t)
 		client := goClient(a, secret, guard)
 		peer := goPeer(b, func(c *wire.Conn) error {
-			if err := send(c, &wire.Hello{Version: wire.Version, Nonce: nonce()}); err != nil {
+			srv := &specServer{}
+			if err := srv.open(t, c); err != nil {
 				return err
 			}
 			if _, err := c.Read(); err != nil {
@@ -288,17 +412,51 @@ func TestVersionMismatch(t *testing.T) {
 	})
 }
 
-// TestMalformedChallenge: nonces of the wrong size and messages out of
+// TestLegacyPeers: legacy Parallel Python frames messages with an 8-byte
+// length and opens with its version string, server first; neither end of
+// ppgo mistakes it for a ppgo peer, and each says what it probably met.
+func TestLegacyPeers(t *testing.T) {
+	t.Run("a legacy ppserver", func(t *testing.T) {
+		a, b := pipePair(t)
+		client := goClient(a, secret, guard)
+		go b.Write(append([]byte{0, 0, 0, 0, 0, 0, 0, 5}, "1.7.0"...))
+		got := await(t, "client", client)
+		if !errors.Is(got.err, auth.ErrProtocol) || !strings.Contains(got.err.Error(), "legacy Parallel Python") {
+			t.Errorf("client: %v, want ErrProtocol naming legacy Parallel Python", got.err)
+		}
+	})
+	for _, tr := range transports {
+		t.Run("a legacy client/"+tr.Name, func(t *testing.T) {
+			// It reads 8 bytes as the length of a version string, finds it
+			// absurd (or runs out of memory trying), and hangs up.
+			a, b := tr.Pair(t)
+			server := goServer(b, secret, offer, guard)
+			var length [8]byte
+			if _, err := io.ReadFull(a, length[:]); err != nil {
+				t.Fatal(err)
+			}
+			a.Close()
+			serr := await(t, "server", server)
+			if !errors.Is(serr, auth.ErrProtocol) || !strings.Contains(serr.Error(), "legacy Parallel Python") {
+				t.Errorf("server: %v, want ErrProtocol naming legacy Parallel Python", serr)
+			}
+		})
+	}
+}
+
+// TestMalformedChallenge: shares of the wrong size and messages out of
 // order end the handshake as protocol errors.
 func TestMalformedChallenge(t *testing.T) {
 	server := []struct {
 		name string
 		auth wire.Message
 	}{
-		{"short client nonce", &wire.Auth{Version: wire.Version, Nonce: make([]byte, 16), Proof: make([]byte, 32)}},
-		{"no client nonce", &wire.Auth{Version: wire.Version}},
+		{"short client share", &wire.Auth{Version: wire.Version, Share: make([]byte, 16), Proof: make([]byte, 32)}},
+		{"all-zero client share", &wire.Auth{Version: wire.Version, Share: make([]byte, 32), Proof: make([]byte, 32)}},
+		{"no client share", &wire.Auth{Version: wire.Version}},
 		{"a job instead of Auth", &wire.Job{ID: 1, Key: 1, Source: []byte("src"), Args: []byte("args")}},
-		{"Hello instead of Auth", &wire.Hello{Version: wire.Version, Nonce: nonce()}},
+		{"Hello instead of Auth", &wire.Hello{Version: wire.Version, Share: random(32)}},
+		{"Salt instead of Auth", &wire.Salt{Salt: random(16)}},
 	}
 	for _, tc := range server {
 		t.Run("server/"+tc.name, func(t *testing.T) {
@@ -313,26 +471,51 @@ func TestMalformedChallenge(t *testing.T) {
 			}
 		})
 	}
+	hello := &wire.Hello{Version: wire.Version, Share: random(32)}
 	client := []struct {
 		name  string
-		hello wire.Message
+		first []wire.Message
 	}{
-		{"short server nonce", &wire.Hello{Version: wire.Version, Nonce: make([]byte, 31)}},
-		{"long server nonce", &wire.Hello{Version: wire.Version, Nonce: make([]byte, 33)}},
-		{"Welcome before Hello", &wire.Welcome{Proof: nonce(), Workers: 1, Credits: 1}},
-		{"Refused before Hello", &wire.Refused{Reason: "busy"}},
+		{"Welcome before Hello", []wire.Message{&wire.Welcome{Proof: random(32), Workers: 1, Credits: 1}}},
+		{"Refused before Hello", []wire.Message{&wire.Refused{Reason: "busy"}}},
+		{"Salt before Hello", []wire.Message{&wire.Salt{Salt: random(16)}, hello}},
+		{"Welcome instead of Salt", []wire.Message{hello, &wire.Welcome{Proof: random(32), Workers: 1, Credits: 1}}},
+		{"two Hellos", []wire.Message{hello, hello}},
 	}
 	for _, tc := range client {
 		t.Run("client/"+tc.name, func(t *testing.T) {
 			a, b := pipePair(t)
 			cl := goClient(a, secret, guard)
 			go io.Copy(io.Discard, b)
-			if _, err := b.Write(frames(t, tc.hello)); err != nil {
+			if _, err := b.Write(frames(t, tc.first...)); err != nil {
 				t.Fatal(err)
 			}
 			if got := await(t, "client", cl); !errors.Is(got.err, auth.ErrProtocol) {
 				t.Errorf("client: %v, want ErrProtocol", got.err)
 			}
 		})
+	}
+}
+
+// BenchmarkHandshake is one whole handshake over TCP on loopback, both
+// ends in this process, with the secret already stretched (as for every
+// connection after a process's first to a given ppserver).
+func BenchmarkHandshake(b *testing.B) {
+	auth.PrepareServer([]byte(secret))
+	for b.Loop() {
+		b.StopTimer()
+		c, s := tcpPairB(b)
+		b.StartTimer()
+		client := goClient(c, secret, guard)
+		if err := <-goServer(s, secret, offer, guard); err != nil {
+			b.Fatal(err)
+		}
+		if r := <-client; r.err != nil {
+			b.Fatal(r.err)
+		}
+		b.StopTimer()
+		c.Close()
+		s.Close()
+		b.StartTimer()
 	}
 }

@@ -2,13 +2,20 @@ package auth_test
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/argon2"
 
 	"github.com/ppgo/ppgo/core/auth"
 	"github.com/ppgo/ppgo/core/internal/conntest"
@@ -17,27 +24,150 @@ import (
 
 const (
 	secret = "s3cret: shared by client and node"
-	// The role labels exactly as SPEC.md gives them: the tests that use
-	// them check the implementation against the spec.
-	clientLabel = "ppgo client proof v1"
-	serverLabel = "ppgo server proof v1"
 	// guard bounds every wait: a handshake that hangs fails its test.
 	guard = 10 * time.Second
 )
 
-// specProof is the proof as SPEC.md defines it.
-func specProof(key, label string, serverNonce, clientNonce []byte) []byte {
-	mac := hmac.New(sha256.New, []byte(key))
-	mac.Write([]byte(label))
-	mac.Write(serverNonce)
-	mac.Write(clientNonce)
+// The key schedule exactly as SPEC.md gives it, written apart from the
+// package: the tests that use it check the implementation against the
+// spec, byte for byte.
+const (
+	specTranscriptLabel = "ppgo wire v2 transcript"
+	specClientProof     = "ppgo wire v2 client proof"
+	specServerProof     = "ppgo wire v2 server proof"
+	specClientToServer  = "ppgo wire v2 client-to-server"
+	specServerToClient  = "ppgo wire v2 server-to-client"
+)
+
+var (
+	specStretchMu sync.Mutex
+	specStretched = map[string][]byte{}
+)
+
+// specStretch is Argon2id(secret, salt, t=3, m=64 MiB, p=4), 32 bytes,
+// remembered so that tests pay for it once per (secret, salt).
+func specStretch(key string, salt []byte) []byte {
+	specStretchMu.Lock()
+	defer specStretchMu.Unlock()
+	id := string(salt) + key
+	if k, ok := specStretched[id]; ok {
+		return k
+	}
+	k := argon2.IDKey([]byte(key), salt, 3, 64*1024, 4, 32)
+	specStretched[id] = k
+	return k
+}
+
+// specKeys is what both ends of a handshake derive.
+type specKeys struct {
+	clientProof, serverProofKey, c2s, s2c []byte
+}
+
+// specSchedule runs SPEC.md's key schedule for secret key over a handshake
+// with the server's share, salt and client's share; shared is X25519 of
+// one end's private key and the other's share.
+func specSchedule(key string, salt, serverShare, clientShare, shared []byte) specKeys {
+	th := sha256.New()
+	th.Write([]byte(specTranscriptLabel))
+	th.Write([]byte{0, 0, 0, 2})
+	th.Write(serverShare)
+	th.Write(salt)
+	th.Write([]byte{0, 0, 0, 2})
+	th.Write(clientShare)
+	ikm := append(bytes.Clone(specStretch(key, salt)), shared...)
+	prk, err := hkdf.Extract(sha256.New, ikm, th.Sum(nil))
+	if err != nil {
+		panic(err)
+	}
+	expand := func(label string) []byte {
+		k, err := hkdf.Expand(sha256.New, prk, label, 32)
+		if err != nil {
+			panic(err)
+		}
+		return k
+	}
+	return specKeys{expand(specClientProof), expand(specServerProof), expand(specClientToServer), expand(specServerToClient)}
+}
+
+// proof is the server's proof of an offer: HMAC-SHA256 over workers and
+// credits, each an int64, big-endian.
+func (k specKeys) proof(workers, credits int) []byte {
+	mac := hmac.New(sha256.New, k.serverProofKey)
+	binary.Write(mac, binary.BigEndian, [2]int64{int64(workers), int64(credits)})
 	return mac.Sum(nil)
 }
 
-func nonce() []byte {
-	n := make([]byte, wire.NonceSize)
-	rand.Read(n)
-	return n
+// share is a fresh X25519 key pair.
+func share(t testing.TB) *ecdh.PrivateKey {
+	t.Helper()
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// x25519 is priv's shared secret with the peer's share.
+func x25519(t testing.TB, priv *ecdh.PrivateKey, peer []byte) []byte {
+	t.Helper()
+	pub, err := ecdh.X25519().NewPublicKey(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := priv.ECDH(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// specServer is a server written from SPEC.md: it sends Hello and Salt,
+// and works out the keys of the Auth it reads.
+type specServer struct {
+	priv *ecdh.PrivateKey
+	salt []byte
+	auth *wire.Auth
+}
+
+// open sends the server's first flight on c.
+func (s *specServer) open(t testing.TB, c *wire.Conn) error {
+	t.Helper()
+	if s.priv == nil {
+		s.priv = share(t)
+	}
+	if s.salt == nil {
+		s.salt = random(wire.SaltSize)
+	}
+	if err := c.Write(&wire.Hello{Version: wire.Version, Share: s.priv.PublicKey().Bytes()}); err != nil {
+		return err
+	}
+	return send(c, &wire.Salt{Salt: s.salt})
+}
+
+// readAuth reads the client's Auth.
+func (s *specServer) readAuth(c *wire.Conn) error {
+	m, err := c.Read()
+	if err != nil {
+		return err
+	}
+	a, ok := m.(*wire.Auth)
+	if !ok {
+		return fmt.Errorf("got %v, want Auth", m.MessageType())
+	}
+	s.auth = a
+	return nil
+}
+
+// keys are the handshake's keys under secret key.
+func (s *specServer) keys(t testing.TB, key string) specKeys {
+	serverShare := s.priv.PublicKey().Bytes()
+	return specSchedule(key, s.salt, serverShare, s.auth.Share, x25519(t, s.priv, s.auth.Share))
 }
 
 // The connected pairs every test runs over.
@@ -68,6 +198,40 @@ func goClient(nc net.Conn, key string, timeout time.Duration) <-chan clientResul
 func goServer(nc net.Conn, key string, offer auth.Offer, timeout time.Duration) <-chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- auth.Server(wire.NewConn(nc), []byte(key), offer, timeout) }()
+	return ch
+}
+
+type serverResult struct {
+	conn *wire.Conn
+	err  error
+}
+
+// goServerConn is goServer that also hands back the connection, sealed
+// when the handshake succeeded.
+func goServerConn(nc net.Conn, key string, offer auth.Offer) <-chan serverResult {
+	ch := make(chan serverResult, 1)
+	go func() {
+		c := wire.NewConn(nc)
+		err := auth.Server(c, []byte(key), offer, guard)
+		ch <- serverResult{c, err}
+	}()
+	return ch
+}
+
+type clientConnResult struct {
+	conn  *wire.Conn
+	offer auth.Offer
+	err   error
+}
+
+// goClientConn is goClient that also hands back the connection.
+func goClientConn(nc net.Conn, key string) <-chan clientConnResult {
+	ch := make(chan clientConnResult, 1)
+	go func() {
+		c := wire.NewConn(nc)
+		offer, err := auth.Client(c, []byte(key), guard)
+		ch <- clientConnResult{c, offer, err}
+	}()
 	return ch
 }
 
@@ -180,4 +344,36 @@ func (c *tapConn) bytes() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return bytes.Clone(c.written.Bytes())
+}
+
+func unhex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// tcpPairB is a TCP connection on loopback, for benchmarks.
+func tcpPairB(b *testing.B) (net.Conn, net.Conn) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	d, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-accepted
+	if s == nil {
+		b.Fatal("accept failed")
+	}
+	return d, s
 }

@@ -56,6 +56,7 @@ type Server struct {
 	// stops adding at MaxDiscoveredNodes and says so once (capWarned).
 	discoveredNodes int
 	capWarned       bool
+	warned          bool // about a weak secret, once remotes were expected
 
 	closeOnce sync.Once
 }

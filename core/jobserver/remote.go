@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ppgo/ppgo/core/auth"
 	"github.com/ppgo/ppgo/core/discovery"
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/remote"
@@ -159,9 +160,17 @@ const (
 )
 
 // expectRemotes lowers the job limit to what every node can take, once
-// the server may have remote nodes; Submit reads it without a lock.
+// the server may have remote nodes; Submit reads it without a lock. The
+// first time, it warns about a weak secret: only now can it matter.
+// Called with remotesMu held.
 func (s *Server) expectRemotes() {
 	s.jobLimit.Store(remoteJobLimit)
+	if !s.warned {
+		s.warned = true
+		if weak := auth.WeakSecret(s.cfg.Secret); weak != "" {
+			s.events.push(Event{Level: LevelWarning, Message: "ppservers: " + weak})
+		}
+	}
 }
 
 // MaxDiscoveredNodes caps the nodes one client takes from autodiscovery.

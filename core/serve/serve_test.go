@@ -117,9 +117,11 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 		frame []byte
 		log   string
 	}{
-		{"unknown type", []byte{0, 0, 0, 2, 99, 0xc0}, "unknown message type 99"},
-		{"bad body", []byte{0, 0, 0, 2, byte(wire.TypeJob), 0xc1}, "malformed"},
-		{"empty frame", []byte{0, 0, 0, 0, byte(wire.TypeJob)}, "empty frame"},
+		// The connection is sealed: what the client did not seal fails to
+		// open, whatever it says in clear.
+		{"a frame in clear", []byte{0, 0, 0, 0x12, byte(wire.TypeJob), 0x94, 1, 1, 0xc0, 0xc4, 0x0b, 'n', 'o', 't', ' ', 's', 'e', 'a', 'l', 'e', 'd', '!'}, "fails to open"},
+		{"a frame too short to be sealed", []byte{0, 0, 0, 2, byte(wire.TypeJob), 0xc1}, "too short for a type and a tag"},
+		{"empty frame", []byte{0, 0, 0, 0, byte(wire.TypeJob)}, "too short for a type and a tag"},
 		{"frame too large", []byte{0xff, 0xff, 0xff, 0xff, byte(wire.TypeJob)}, "frame too large"},
 		{"a server's message", nil, "unexpected Result from a client"},
 	}

@@ -24,10 +24,12 @@ func seq(n int) []byte {
 
 // samples holds every message type, with edge values.
 var samples = []wire.Message{
-	&wire.Hello{Version: wire.Version, Nonce: seq(wire.NonceSize)},
-	&wire.Hello{Version: -1},
-	&wire.Auth{Version: wire.Version, Nonce: seq(wire.NonceSize), Proof: bytes.Repeat([]byte{0xff}, 32)},
-	&wire.Auth{Nonce: []byte{}, Proof: []byte{}},
+	&wire.Hello{Version: wire.Version, Share: seq(wire.ShareSize)},
+	&wire.Hello{Version: wire.Version},
+	&wire.Salt{Salt: seq(wire.SaltSize)},
+	&wire.Salt{Salt: []byte{}},
+	&wire.Auth{Version: wire.Version, Share: seq(wire.ShareSize), Proof: bytes.Repeat([]byte{0xff}, 32)},
+	&wire.Auth{Version: wire.Version, Share: []byte{}, Proof: []byte{}},
 	&wire.Welcome{Proof: seq(32), Workers: 8, Credits: 16},
 	&wire.Welcome{Workers: math.MaxInt, Credits: math.MinInt},
 	&wire.Refused{Reason: "wrong secret"},
@@ -151,7 +153,11 @@ func TestSpecExamples(t *testing.T) {
 		{&wire.Credits{Credits: 8}, "00000003 12 91 08"},
 		{&wire.Goodbye{Reason: "bye"}, "00000006 14 91 a3627965"},
 		{&wire.Refused{Reason: "wrong secret"}, "0000000f 04 91 ac77726f6e6720736563726574"},
-		{&wire.Hello{Version: 1, Nonce: seq(32)}, "00000025 01 92 01 c420" +
+		{&wire.Hello{Version: 2, Share: seq(32)}, "00000025 01 92 02 c420" +
+			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"},
+		{&wire.Salt{Salt: seq(16)}, "00000014 05 91 c410 000102030405060708090a0b0c0d0e0f"},
+		{&wire.Auth{Version: 2, Share: seq(32), Proof: seq(32)}, "00000047 02 93 02 c420" +
+			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f c420" +
 			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"},
 		{&wire.Job{ID: 1, Key: 2, Source: []byte("ab")}, "00000019 10 94 " +
 			"cf0000000000000001 cf0000000000000002 c4026162 c0"},
@@ -244,7 +250,8 @@ func TestLargeJob(t *testing.T) {
 
 func TestTypeString(t *testing.T) {
 	for typ, want := range map[wire.Type]string{
-		wire.TypeHello: "Hello", wire.TypeJob: "Job", wire.TypeGoodbye: "Goodbye", 0: "Type(0)", 255: "Type(255)",
+		wire.TypeHello: "Hello", wire.TypeSalt: "Salt", wire.TypeJob: "Job", wire.TypeGoodbye: "Goodbye",
+		0: "Type(0)", 6: "Type(6)", 255: "Type(255)",
 	} {
 		if got := typ.String(); got != want {
 			t.Errorf("Type(%d).String() = %q, want %q", uint8(typ), got, want)

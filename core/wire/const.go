@@ -13,13 +13,19 @@ func Quiet(silence time.Duration) time.Duration {
 // each one; changing a limit that a peer must share means a new Version.
 const (
 	// Version is the protocol version this package speaks. A peer that
-	// speaks another version is refused during the handshake.
-	Version = 1
+	// speaks another version is refused during the handshake. Version 1
+	// sent frames in clear (authenticated only) and proved the secret
+	// with HMACs open to offline guessing; 2 encrypts them (SPEC.md).
+	Version = 2
 
-	// headerSize is the frame header: body length (uint32, big-endian)
-	// followed by the message type (uint8). The length counts the type
-	// byte and the msgpack body.
-	headerSize = 4 + 1
+	// lengthSize is the frame's length field (uint32, big-endian). It
+	// counts what follows: the message type (uint8) and the msgpack body,
+	// and on a sealed connection the tag, both encrypted.
+	lengthSize = 4
+
+	// headerSize is the header of a frame in clear: its length, then the
+	// type.
+	headerSize = lengthSize + 1
 
 	// DefaultMaxFrame bounds a frame after the handshake: the largest job
 	// (arguments plus function source) or result one connection carries.
@@ -47,8 +53,15 @@ const (
 	// (socket_timeout, ppserver -k) may ask for: four heartbeats.
 	MinSilence = 4 * HeartbeatInterval
 
-	// NonceSize is the size of each side's handshake challenge.
-	NonceSize = 32
+	// ShareSize is the size of each side's key share in the handshake: an
+	// X25519 public key, fresh for every connection.
+	ShareSize = 32
+
+	// SaltSize is the size of the salt a server stretches its secret with.
+	SaltSize = 16
+
+	// ProofSize is the size of each side's proof of the secret.
+	ProofSize = 32
 
 	// DefaultPort is the TCP (and discovery UDP) port of a ppserver.
 	DefaultPort = 60000

@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -137,7 +138,7 @@ func TestReadErrors(t *testing.T) {
 		{"body cut short", job[:len(job)-1], io.ErrUnexpectedEOF},
 		{"zero length", []byte{0, 0, 0, 0, byte(wire.TypeHeartbeat), 0x90}, wire.ErrMalformed},
 		{"type 0", frame(0, 0x90), wire.ErrMalformed},
-		{"type 5", frame(5, 0x90), wire.ErrMalformed},
+		{"type 6", frame(6, 0x90), wire.ErrMalformed},
 		{"type 15", frame(15, 0x90), wire.ErrMalformed},
 		{"type 21", frame(21, 0x90), wire.ErrMalformed},
 		{"type 255", frame(255, 0x90), wire.ErrMalformed},
@@ -151,7 +152,7 @@ func TestReadErrors(t *testing.T) {
 		{"heartbeat with a field", frame(wire.TypeHeartbeat, 0x91, 0x01), wire.ErrMalformed},
 		{"string for an integer", frame(wire.TypeCredits, 0x91, 0xa1, '8'), wire.ErrMalformed},
 		{"float for an integer", frame(wire.TypeCredits, 0x91, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0), wire.ErrMalformed},
-		{"array for bytes", frame(wire.TypeHello, 0x92, 0x01, 0x91, 0x01), wire.ErrMalformed},
+		{"array for bytes", frame(wire.TypeHello, 0x92, 0x02, 0x91, 0x01), wire.ErrMalformed},
 		{"integer for a string", frame(wire.TypeGoodbye, 0x91, 0x07), wire.ErrMalformed},
 		{"trailing byte", frame(wire.TypeHeartbeat, 0x90, 0x00), wire.ErrMalformed},
 		{"two values", frame(wire.TypeCredits, 0x91, 0x01, 0x91, 0x02), wire.ErrMalformed},
@@ -203,10 +204,11 @@ func TestReadDoesNotAllocateAnnouncedLengths(t *testing.T) {
 		name string
 		in   []byte
 	}{
-		{"bin32 nonce in Hello", frame(wire.TypeHello, append([]byte{0x92, 0x01, 0xc6}, l...)...)},
-		{"bin32 proof in Auth", frame(wire.TypeAuth, append([]byte{0x93, 0x01, 0xc0, 0xc6}, l...)...)},
+		{"bin32 share in Hello", frame(wire.TypeHello, append([]byte{0x92, 0x02, 0xc6}, l...)...)},
+		{"bin32 proof in Auth", frame(wire.TypeAuth, append([]byte{0x93, 0x02, 0xc0, 0xc6}, l...)...)},
+		{"bin32 salt in Salt", frame(wire.TypeSalt, append([]byte{0x91, 0xc6}, l...)...)},
 		{"str32 reason in Refused", frame(wire.TypeRefused, append([]byte{0x91, 0xdb}, l...)...)},
-		{"bin16 in a small frame", frame(wire.TypeHello, 0x92, 0x01, 0xc5, 0xff, 0xff)},
+		{"bin16 in a small frame", frame(wire.TypeHello, 0x92, 0x02, 0xc5, 0xff, 0xff)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := wire.NewConn(newStreamConn(tc.in))
@@ -243,6 +245,44 @@ func TestClampSilence(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := wire.ClampSilence(tc.in); got != tc.want {
 				t.Errorf("ClampSilence(%v) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestReadVersionFirst: Hello and Auth begin with the version in every
+// version of the protocol, and Read looks at it before their shape, so a
+// peer of another version is told which, not "malformed".
+func TestReadVersionFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      []byte
+		version int64 // the VersionError's; 0: want ErrMalformed
+	}{
+		{"a version 1 Hello", frame(wire.TypeHello, 0x92, 0x01, 0xc4, 0x01, 0xaa), 1},
+		{"a version 1 Auth, in version 1's shape", frame(wire.TypeAuth, 0x93, 0x01, 0xc4, 0x01, 0xaa, 0xc4, 0x00), 1},
+		{"a version 3 Hello of another shape", frame(wire.TypeHello, 0x94, 0x03, 0xa1, 'x', 0x90, 0xc0), 3},
+		{"a version in a uint 16", frame(wire.TypeHello, 0x91, 0xcd, 0x01, 0x00), 256},
+		{"a version in an int 64", frame(wire.TypeAuth, 0x91, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), -1},
+		{"a negative fixint", frame(wire.TypeHello, 0x92, 0xff, 0xc0), -1},
+		{"an array 16", frame(wire.TypeHello, 0xdc, 0x00, 0x01, 0x07), 7},
+		{"a version over int64", frame(wire.TypeHello, 0x92, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc0), 0},
+		{"a string for a version", frame(wire.TypeHello, 0x92, 0xa1, '2', 0xc0), 0},
+		{"a version cut short", frame(wire.TypeHello, 0x91, 0xcd, 0x01), 0},
+		{"this version, another shape", frame(wire.TypeHello, 0x93, 0x02, 0xc0, 0xc0), 0},
+		{"an empty array", frame(wire.TypeHello, 0x90), 0},
+		{"a Job is not versioned", frame(wire.TypeJob, 0x93, 0x07, 0xc0, 0xc0), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := readAll(tc.in, wire.HandshakeMaxFrame)
+			var ve *wire.VersionError
+			switch {
+			case tc.version == 0 && !errors.Is(err, wire.ErrMalformed):
+				t.Errorf("% x: %v, want ErrMalformed", tc.in, err)
+			case tc.version != 0 && (!errors.As(err, &ve) || ve.Version != tc.version || !errors.Is(err, wire.ErrVersion)):
+				t.Errorf("% x: %v, want a VersionError of version %d", tc.in, err, tc.version)
+			case tc.version != 0 && !strings.Contains(err.Error(), fmt.Sprintf("peer speaks ppgo wire version %d, this is %d", tc.version, wire.Version)):
+				t.Errorf("%q does not name both versions", err)
 			}
 		})
 	}

@@ -8,10 +8,11 @@ type Type uint8
 // Message types. Handshake messages come first, in this order, each at
 // most once; the rest flow after a successful handshake.
 const (
-	TypeHello   Type = 1 // server → client: version and challenge
-	TypeAuth    Type = 2 // client → server: proof, and the client's challenge
+	TypeHello   Type = 1 // server → client: version and the server's key share
+	TypeAuth    Type = 2 // client → server: version, the client's key share, proof
 	TypeWelcome Type = 3 // server → client: proof, and how much work to send
 	TypeRefused Type = 4 // server → client: why the handshake failed
+	TypeSalt    Type = 5 // server → client, right after Hello: the secret's salt
 
 	TypeJob       Type = 16 // client → server: run a job
 	TypeResult    Type = 17 // server → client: a job's outcome
@@ -30,6 +31,8 @@ func (t Type) String() string {
 		return "Welcome"
 	case TypeRefused:
 		return "Refused"
+	case TypeSalt:
+		return "Salt"
 	case TypeJob:
 		return "Job"
 	case TypeResult:
@@ -49,24 +52,34 @@ type Message interface {
 	MessageType() Type
 }
 
-// Hello opens the handshake: the server's protocol version and challenge.
+// Hello opens the handshake: the server's protocol version and its
+// ephemeral X25519 public key, fresh for the connection. Every version of
+// the protocol opens with a Hello whose first field is the version.
 type Hello struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Version  int
-	Nonce    []byte
+	Share    []byte
 }
 
-// Auth answers Hello: the client's version, its own challenge, and its
-// proof of the secret over both challenges.
+// Salt follows Hello: the salt the server stretches the secret with, the
+// same for every connection to that server.
+type Salt struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Salt     []byte
+}
+
+// Auth answers Hello: the client's version, its ephemeral X25519 public
+// key, and its proof of the secret over the whole exchange.
 type Auth struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Version  int
-	Nonce    []byte
+	Share    []byte
 	Proof    []byte
 }
 
-// Welcome accepts the client: the server's proof of the secret, which the
-// client checks before it trusts anything else, and the node's size.
+// Welcome accepts the client: the server's proof of the secret over the
+// exchange and the offer, which the client checks before it trusts
+// anything else, and the node's size.
 type Welcome struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Proof    []byte
@@ -125,6 +138,7 @@ func (*Hello) MessageType() Type     { return TypeHello }
 func (*Auth) MessageType() Type      { return TypeAuth }
 func (*Welcome) MessageType() Type   { return TypeWelcome }
 func (*Refused) MessageType() Type   { return TypeRefused }
+func (*Salt) MessageType() Type      { return TypeSalt }
 func (*Job) MessageType() Type       { return TypeJob }
 func (*Result) MessageType() Type    { return TypeResult }
 func (*Credits) MessageType() Type   { return TypeCredits }
@@ -133,7 +147,7 @@ func (*Goodbye) MessageType() Type   { return TypeGoodbye }
 
 // fieldCount is how many fields each message type has on the wire.
 var fieldCount = map[Type]int{
-	TypeHello: 2, TypeAuth: 3, TypeWelcome: 3, TypeRefused: 1,
+	TypeHello: 2, TypeAuth: 3, TypeWelcome: 3, TypeRefused: 1, TypeSalt: 1,
 	TypeJob: 4, TypeResult: 4, TypeCredits: 1, TypeHeartbeat: 0, TypeGoodbye: 1,
 }
 
@@ -148,6 +162,8 @@ func newMessage(t Type) (Message, error) {
 		return &Welcome{}, nil
 	case TypeRefused:
 		return &Refused{}, nil
+	case TypeSalt:
+		return &Salt{}, nil
 	case TypeJob:
 		return &Job{}, nil
 	case TypeResult:

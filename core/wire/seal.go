@@ -1,49 +1,91 @@
 package wire
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/cipher"
 	"encoding/binary"
-	"hash"
+	"errors"
+	"fmt"
+	"math"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// TagSize is the size of the MAC that ends every frame of a sealed
-// connection: HMAC-SHA256 truncated to 128 bits.
-const TagSize = 16
+// Sizes of a sealed connection (SPEC.md section 5.2).
+const (
+	// KeySize is the size of each direction's session key.
+	KeySize = chacha20poly1305.KeySize
+	// TagSize is the size of the Poly1305 tag that ends every sealed frame.
+	TagSize = chacha20poly1305.Overhead
+)
 
-// sealer authenticates one direction of a connection. Each frame's tag
-// covers a sequence number, so a frame cannot be replayed, dropped or
-// reordered without the receiver noticing.
+// errSeqExhausted: a direction has sealed 2^64-1 frames; the next would
+// reuse a nonce. Unreachable in practice (a frame a nanosecond for 584
+// years), and refused all the same.
+var errSeqExhausted = errors.New("wire: sequence numbers exhausted; the connection must be closed")
+
+// sealer encrypts or opens one direction of a connection with
+// ChaCha20-Poly1305. The nonce is the direction's frame count, so no two
+// frames share one, and a frame that is dropped, replayed or moved fails
+// to open.
 type sealer struct {
-	mac hash.Hash
-	seq uint64
-	sum []byte
+	aead  cipher.AEAD
+	seq   uint64
+	nonce [chacha20poly1305.NonceSize]byte
 }
 
-func newSealer(key []byte) *sealer {
-	return &sealer{mac: hmac.New(sha256.New, key), sum: make([]byte, 0, sha256.Size)}
+func newSealer(key []byte) (*sealer, error) {
+	aead, err := chacha20poly1305.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("wire: session key: %w", err)
+	}
+	return &sealer{aead: aead}, nil
 }
 
-// tag returns the MAC of the next frame (type t, body) and advances the
-// sequence. The result is valid until the next call.
-func (s *sealer) tag(t Type, body []byte) []byte {
-	var prefix [9]byte
-	binary.BigEndian.PutUint64(prefix[:8], s.seq)
-	prefix[8] = byte(t)
+// next sets the nonce of the next frame: 4 zero bytes, then the sequence
+// number, big-endian.
+func (s *sealer) next() error {
+	if s.seq == math.MaxUint64 {
+		return errSeqExhausted
+	}
+	binary.BigEndian.PutUint64(s.nonce[4:], s.seq)
 	s.seq++
-	s.mac.Reset()
-	s.mac.Write(prefix[:])
-	s.mac.Write(body)
-	s.sum = s.mac.Sum(s.sum[:0])
-	return s.sum[:TagSize]
+	return nil
 }
 
-// Seal makes every later frame carry a MAC under sendKey and requires one
-// under recvKey on every later frame read. The handshake calls it once both
-// sides have proven the secret and derived the keys; from then on a peer
-// without the keys can neither inject nor alter a frame, even on a
-// connection it relays.
-func (c *Conn) Seal(sendKey, recvKey []byte) {
-	c.send = newSealer(sendKey)
-	c.recv.Store(newSealer(recvKey))
+// seal encrypts plain (type byte and body) in place, appending the tag;
+// plain must have TagSize bytes of spare capacity. hdr, the frame's length
+// field, is authenticated with it.
+func (s *sealer) seal(plain, hdr []byte) ([]byte, error) {
+	if err := s.next(); err != nil {
+		return nil, err
+	}
+	return s.aead.Seal(plain[:0], s.nonce[:], plain, hdr), nil
+}
+
+// open decrypts sealed (ciphertext and tag) in place.
+func (s *sealer) open(sealed, hdr []byte) ([]byte, error) {
+	if err := s.next(); err != nil {
+		return nil, err
+	}
+	return s.aead.Open(sealed[:0], s.nonce[:], sealed, hdr)
+}
+
+// Seal encrypts every later frame written under sendKey and requires every
+// later frame read to open under recvKey (SPEC.md section 5.2). The
+// handshake calls it once both ends hold the session keys; from then on a
+// peer without them can neither read, alter, inject, drop, replay nor
+// reorder a frame, even on a connection whose handshake it relayed. Keys
+// must be KeySize bytes.
+func (c *Conn) Seal(sendKey, recvKey []byte) error {
+	send, err := newSealer(sendKey)
+	if err != nil {
+		return err
+	}
+	recv, err := newSealer(recvKey)
+	if err != nil {
+		return err
+	}
+	c.send = send
+	c.recv.Store(recv)
+	return nil
 }

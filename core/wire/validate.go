@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // maxNesting bounds array nesting in a body; messages are flat arrays.
@@ -141,4 +142,66 @@ func arrayLen(b []byte) (uint64, bool) {
 		return uint64(binary.BigEndian.Uint32(b[1:])), true
 	}
 	return 0, false
+}
+
+// peekVersion reads the integer that begins the array at body's start:
+// the version of a Hello or Auth of any version. ok is false when body
+// does not begin so.
+func peekVersion(body []byte) (v int64, ok bool) {
+	n, ok := arrayLen(body)
+	if !ok || n == 0 {
+		return 0, false
+	}
+	switch {
+	case body[0] <= 0x9f:
+		body = body[1:]
+	case body[0] == 0xdc:
+		body = body[3:]
+	default: // 0xdd
+		body = body[5:]
+	}
+	return readInt(body)
+}
+
+// readInt reads a msgpack integer of any format at b's start. A uint64
+// over the int64 range is not a version, nor anything else int64 holds.
+func readInt(b []byte) (int64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	c, b := b[0], b[1:]
+	switch {
+	case c <= 0x7f:
+		return int64(c), true
+	case c >= 0xe0:
+		return int64(int8(c)), true
+	}
+	var size int
+	switch c {
+	case 0xcc, 0xd0: // uint8, int8
+		size = 1
+	case 0xcd, 0xd1:
+		size = 2
+	case 0xce, 0xd2:
+		size = 4
+	case 0xcf, 0xd3:
+		size = 8
+	default:
+		return 0, false
+	}
+	if len(b) < size {
+		return 0, false
+	}
+	var u uint64
+	for _, x := range b[:size] {
+		u = u<<8 | uint64(x)
+	}
+	if c >= 0xd0 { // signed: extend from size bytes
+		shift := 64 - 8*size
+		return int64(u<<shift) >> shift, true
+	}
+	if u > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(u), true
 }
