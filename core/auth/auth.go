@@ -245,8 +245,10 @@ func CheckListen(secret, host string) (string, error) {
 			what = "the legacy default secret"
 		}
 		return "", fmt.Errorf("auth: refusing to listen on %q with %s: anyone could run code here; "+
-			"set a secret with -s SECRET, `secret =` in the [general] section of the config file, "+
-			"or the PP_SECRET environment variable (or listen on loopback only: -i 127.0.0.1 or -i ::1)", host, what)
+			"set a secret with --secret-file PATH (or -s SECRET, which other users can see in ps), "+
+			"`secret_file =` or `secret =` in the [general] section of the config file, "+
+			"or the PP_SECRET_FILE or PP_SECRET environment variable "+
+			"(or listen on loopback only: -i 127.0.0.1 or -i ::1)", host, what)
 	}
 	return DefaultSecret, nil
 }

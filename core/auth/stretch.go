@@ -135,7 +135,7 @@ func PrepareServer(secret []byte) {
 // answering discovery, or spoofing a name) can test guesses offline
 // against that client's proof, each guess costing one Argon2id.
 func WeakSecret(secret string) string {
-	const advice = "use a random secret of %d or more characters on both ends (ppserver -s, pp.Server(secret=...) or PP_SECRET)"
+	const advice = "use a random secret of %d or more characters on both ends (ppserver --secret-file, pp.Server(secret=...), PP_SECRET_FILE or PP_SECRET)"
 	if secret == "" || secret == DefaultSecret {
 		return fmt.Sprintf("the secret is legacy pp's published default: anyone can use it; "+advice, MinSecretLength)
 	}
