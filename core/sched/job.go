@@ -30,6 +30,7 @@ type Job struct {
 	attempts  int      // losses counted against MaxAttempts
 	forgotten bool     // the client no longer wants it: drop it once finished
 	result    Result   // valid in jobNotified and jobFinished
+	ticket    int64    // its place in Scheduler.queue, while queued
 	// done is closed on entering jobFinished. Submit makes it before the
 	// job is in Scheduler.jobs, so whoever finds the job there may read
 	// it without the lock.

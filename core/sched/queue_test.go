@@ -5,10 +5,20 @@ import (
 	"testing"
 )
 
-// queueOp is one step of a queue script: push back, push front, or pop.
+// queueOp is one step of a queue script: push back, push front, pop,
+// drain, or remove a job.
 type queueOp struct {
-	op string // "back", "front", "pop", "drain"
-	n  int    // how many jobs to push or pop
+	op string // "back", "front", "pop", "drain", "remove"
+	n  int    // how many jobs to push or pop; the ID to remove
+}
+
+// removeEach removes the jobs with these IDs, in this order.
+func removeEach(ids ...uint64) []queueOp {
+	var ops []queueOp
+	for _, id := range ids {
+		ops = append(ops, queueOp{"remove", int(id)})
+	}
+	return ops
 }
 
 func TestJobQueueOrder(t *testing.T) {
@@ -66,6 +76,50 @@ func TestJobQueueOrder(t *testing.T) {
 			ops:  []queueOp{{"back", 3}, {"drain", 0}, {"back", 2}, {"front", 1}, {"drain", 0}},
 			want: []uint64{1, 2, 3, 6, 4, 5},
 		},
+
+		// Remove, from anywhere, however the ring has turned since.
+		{
+			name: "remove from the middle",
+			ops:  []queueOp{{"back", 5}, {"remove", 3}, {"pop", 5}},
+			want: []uint64{1, 2, 4, 5},
+		},
+		{
+			name: "remove the head",
+			ops:  []queueOp{{"back", 3}, {"remove", 1}, {"pop", 1}, {"drain", 0}},
+			want: []uint64{2, 3},
+		},
+		{
+			name: "remove the tail, then push",
+			ops:  []queueOp{{"back", 3}, {"remove", 3}, {"back", 1}, {"drain", 0}},
+			want: []uint64{1, 2, 4},
+		},
+		{
+			name: "remove a job pushed at the front",
+			ops:  []queueOp{{"back", 2}, {"front", 1}, {"remove", 3}, {"front", 1}, {"drain", 0}},
+			want: []uint64{4, 1, 2},
+		},
+		{
+			name: "remove every job, then reuse",
+			ops:  concatOps(queueOp{"back", 4}, removeEach(2, 4, 1, 3), queueOp{"back", 2}, queueOp{"drain", 0}),
+			want: []uint64{5, 6},
+		},
+		{
+			name: "remove after the ring wrapped and grew",
+			ops: concatOps(
+				queueOp{"back", 64}, queueOp{"pop", 10}, queueOp{"back", 10}, // full, head at 10
+				queueOp{"back", 1}, queueOp{"front", 1}, // grown, head across index 0
+				removeEach(76, 11, 74, 75, 40), queueOp{"drain", 0},
+			),
+			want: concat(seq(1, 10), seq(12, 39), seq(41, 73)),
+		},
+		{
+			name: "holes are squeezed out when the ring fills",
+			ops: concatOps(
+				queueOp{"back", 64}, removeEach(seq(2, 63)...), // holes between 1 and 64
+				queueOp{"back", 62}, queueOp{"drain", 0}, // fills the ring: squeezed, not grown
+			),
+			want: concat([]uint64{1, 64}, seq(65, 126)),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,18 +127,24 @@ func TestJobQueueOrder(t *testing.T) {
 			var next uint64
 			var got []uint64
 			pushed := 0
+			jobs := map[uint64]*Job{}
 			for _, op := range tt.ops {
 				switch op.op {
 				case "back", "front":
 					for range op.n {
 						next++
+						j := &Job{ID: next}
+						jobs[next] = j
 						if op.op == "back" {
-							q.PushBack(&Job{ID: next})
+							q.PushBack(j)
 						} else {
-							q.PushFront(&Job{ID: next})
+							q.PushFront(j)
 						}
 						pushed++
 					}
+				case "remove":
+					q.Remove(jobs[uint64(op.n)])
+					pushed--
 				case "pop":
 					for range op.n {
 						if j := q.PopFront(); j != nil {
@@ -135,6 +195,86 @@ func TestJobQueueClearsPoppedSlots(t *testing.T) {
 	if q.PopFront() != nil {
 		t.Error("PopFront on a drained queue returned a job")
 	}
+}
+
+// The ring grows only when its jobs fill it, not its holes: a queue whose
+// jobs are pushed and cancelled for ever stays small.
+func TestJobQueueHolesDoNotGrowTheRing(t *testing.T) {
+	var q jobQueue
+	q.PushBack(&Job{ID: 0}) // stays at the head, so the holes behind it are not trimmed there
+	last := &Job{ID: 1}
+	q.PushBack(last)
+	for id := uint64(2); id < 10000; id++ {
+		j := &Job{ID: id}
+		q.PushBack(j)
+		q.Remove(last) // a hole in the middle: the new job is the tail
+		last = j
+	}
+	if ids := q.IDs(); !slices.Equal(ids, []uint64{0, 9999}) {
+		t.Fatalf("IDs = %v, want [0 9999]", ids)
+	}
+	if n := len(q.buf); n > 64 {
+		t.Errorf("ring of %d slots for %d jobs", n, q.Len())
+	}
+}
+
+// Removing a job that is not queued here is a bug in the scheduler: it
+// panics rather than punch a hole where another job is.
+func TestJobQueueRemoveOfAStrangerPanics(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(q *jobQueue) *Job
+	}{
+		{"popped", func(q *jobQueue) *Job {
+			j := &Job{ID: 1}
+			q.PushBack(j)
+			q.PushBack(&Job{ID: 2})
+			q.PopFront()
+			return j
+		}},
+		{"removed twice", func(q *jobQueue) *Job {
+			j := &Job{ID: 2}
+			q.PushBack(&Job{ID: 1})
+			q.PushBack(j)
+			q.PushBack(&Job{ID: 3})
+			q.Remove(j)
+			return j
+		}},
+		{"never queued, same ticket", func(q *jobQueue) *Job {
+			q.PushBack(&Job{ID: 1})
+			return &Job{ID: 9} // ticket 0, the head's
+		}},
+		{"empty queue", func(q *jobQueue) *Job { return &Job{ID: 1} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var q jobQueue
+			j := tt.setup(&q)
+			before := q.IDs()
+			defer func() {
+				if recover() == nil {
+					t.Error("Remove did not panic")
+				}
+				if after := q.IDs(); !slices.Equal(after, before) {
+					t.Errorf("queue %v after the failed Remove, want %v", after, before)
+				}
+			}()
+			q.Remove(j)
+		})
+	}
+}
+
+func concatOps(parts ...any) []queueOp {
+	var ops []queueOp
+	for _, p := range parts {
+		switch p := p.(type) {
+		case queueOp:
+			ops = append(ops, p)
+		case []queueOp:
+			ops = append(ops, p...)
+		}
+	}
+	return ops
 }
 
 func seq(from, to uint64) []uint64 {
