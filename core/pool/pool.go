@@ -251,18 +251,22 @@ func (p *Pool) timeJobLocked(w *worker, elapsed time.Duration) bool {
 	return true
 }
 
-// Cancel drops j if it is still waiting in the backlog, and reports
-// whether it did; the reporter hears nothing of a cancelled job. A job a
-// worker has been handed runs to the end.
-func (p *Pool) Cancel(j *sched.Job) bool {
+// Cancel implements sched.Node: it withdraws j if it is still waiting in
+// the backlog, and the reporter never hears of it. A job a worker has been
+// handed, running or waiting in its pipe behind the one that runs, runs to
+// the end and is reported (NotCancelled): the pipe cannot take it back.
+// It takes only p.mu, which is never held while the pool calls its
+// reporter, as the scheduler, which calls Cancel with its lock held,
+// requires.
+func (p *Pool) Cancel(j *sched.Job) sched.CancelResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	i := slices.Index(p.backlog, j)
 	if i < 0 {
-		return false
+		return sched.NotCancelled
 	}
 	p.backlog = slices.Delete(p.backlog, i, i+1)
-	return true
+	return sched.Withdrawn
 }
 
 // SetWorkers grows or shrinks the pool and reports its new capacity.

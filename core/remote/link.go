@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,6 +63,21 @@ func (l *link) enqueue(j *sched.Job) bool {
 	default:
 	}
 	return true
+}
+
+// cancel withdraws j if the writer has not taken it yet.
+func (l *link) cancel(j *sched.Job) sched.CancelResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.inflight[j.ID]
+	if !ok || f.job != j || f.sent {
+		return sched.NotCancelled
+	}
+	delete(l.inflight, j.ID)
+	if i := slices.Index(l.queue, j); i >= 0 {
+		l.queue = slices.Delete(l.queue, i, i+1)
+	}
+	return sched.Withdrawn
 }
 
 // shutdown closes the link and returns the jobs it will never report.
@@ -151,14 +167,7 @@ func (l *link) writeLoop(stop <-chan struct{}) error {
 				return err
 			}
 		case <-l.wake:
-			l.mu.Lock()
-			batch, l.queue = l.queue, batch[:0]
-			for _, j := range batch {
-				if _, ok := l.inflight[j.ID]; ok {
-					l.inflight[j.ID] = flight{job: j, sent: true} // from here on it may reach the node
-				}
-			}
-			l.mu.Unlock()
+			batch = l.take(batch[:0])
 			if err := l.flush(batch, silence); err != nil {
 				l.conn.Close()
 				return err
@@ -167,6 +176,19 @@ func (l *link) writeLoop(stop <-chan struct{}) error {
 		}
 		quiet.Reset(wire.Quiet(silence))
 	}
+}
+
+// take moves the queued jobs into batch for the writer to send, and marks
+// them sent: from here on they may reach the node, and Cancel can no
+// longer withdraw them.
+func (l *link) take(batch []*sched.Job) []*sched.Job {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	batch, l.queue = append(batch, l.queue...), l.queue[:0]
+	for _, j := range batch {
+		l.inflight[j.ID] = flight{job: j, sent: true}
+	}
+	return batch
 }
 
 // flush writes jobs (a heartbeat when there are none) and flushes them.

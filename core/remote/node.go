@@ -215,6 +215,21 @@ func (n *Node) Dispatch(j *sched.Job) {
 	n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("%s: %w", n.cfg.Addr, errNotConnected), Unsent: true})
 }
 
+// Cancel implements sched.Node. A job the connection has not yet put on
+// the wire is withdrawn: the ppserver never hears of it, and it uses no
+// credit. One on the wire runs on and is reported. The scheduler calls
+// Cancel with its lock held: it takes only n.mu and the link's lock,
+// neither of which is held while the node calls its reporter.
+func (n *Node) Cancel(j *sched.Job) sched.CancelResult {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.conn == nil {
+		// Going away: the job is being handed back lost, or never arrived.
+		return sched.NotCancelled
+	}
+	return n.conn.cancel(j)
+}
+
 // loop connects, serves the connection until it ends, and decides when to
 // try again.
 func (n *Node) loop() {

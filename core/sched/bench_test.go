@@ -6,14 +6,16 @@ import "testing"
 // scheduler's own work: Submit, dispatch, Finish and the client's side.
 type instantNode struct{ s *Scheduler }
 
-func (n *instantNode) Name() string    { return "instant" }
-func (n *instantNode) Dispatch(j *Job) { n.s.Finish(n, j, Outcome{Data: j.Args}) }
+func (n *instantNode) Name() string             { return "instant" }
+func (n *instantNode) Dispatch(j *Job)          { n.s.Finish(n, j, Outcome{Data: j.Args}) }
+func (n *instantNode) Cancel(*Job) CancelResult { return NotCancelled }
 
 // holdNode keeps the one job it is given for ever.
 type holdNode struct{}
 
-func (holdNode) Name() string  { return "hold" }
-func (holdNode) Dispatch(*Job) {}
+func (holdNode) Name() string             { return "hold" }
+func (holdNode) Dispatch(*Job)            {}
+func (holdNode) Cancel(*Job) CancelResult { return NotCancelled }
 
 // BenchmarkSubmitFinish is one job's whole life through the scheduler, the
 // way the client drives it: plain jobs are waited for, read and forgotten;

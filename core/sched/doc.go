@@ -8,24 +8,32 @@
 // The scheduler keeps its record of a job on the Job itself (state.go holds
 // the states and every transition between them):
 //
-//	   new
-//	    |  Submit
-//	    v
-//	 queued <-------------------+
-//	    |  a node has room      |  lost with attempts left,
-//	    v                       |  or handed back unsent
-//	  sent ---------------------+
-//	    |  done, or lost with no attempts left
-//	    v
-//	(result) --Notify, not forgotten--> notified
-//	    |                                  |  Release, Forget,
-//	    v                                  |  Close
-//	finished <-----------------------------+
+//	        new
+//	         |  Submit
+//	         v
+//	      queued <----------------------+
+//	       |  |  a node has room        |  lost with attempts left,
+//	       |  v                         |  or handed back unsent
+//	       | sent ----------------------+
+//	       |  |  done, timed out, lost with no attempts left,
+//	       |  |  or Cancel that the node withdrew or abandoned
+//	Cancel |  v
+//	       +-(result) --Notify, not forgotten--> notified
+//	          |                                     |  Release, Forget,
+//	          v                                     |  Close
+//	       finished <-------------------------------+
 //
 // A job is pending, for Wait, WaitGroup and Pending, until it is finished:
 // a notified job has its result but waits for its client to run the
 // callback and Release it. A finished job's Result.Status says how it
-// ended: done, failed (lost MaxAttempts times), or cancelled.
+// ended: done, failed (lost MaxAttempts times), timed out (it ran longer
+// than its Timeout, and is never retried), or cancelled.
+//
+// Cancel takes a queued job off the queue, and completes it cancelled. A
+// sent job is cancelled only if its node gives it up (Node.Cancel): the
+// node withdraws it, and will never report it, so its slot is free at
+// once; or abandons it, and still reports it, a stale report that only
+// frees the slot. A job a node has started is not cancelled.
 //
 // Close takes queued and sent jobs straight to finished with
 // StatusCancelled (a closed scheduler notifies no one) and notified jobs
@@ -42,5 +50,9 @@
 // # Lock order
 //
 // Scheduler.mu is never held while calling into a Node, so a node may call
-// Finish from any goroutine, including from inside Dispatch.
+// Finish from any goroutine, including from inside Dispatch. The one
+// exception is Node.Cancel, called with Scheduler.mu held so that the
+// node's answer and its report of the same job cannot cross; it must
+// neither block nor call the scheduler, and the node must never hold the
+// locks Cancel takes while it calls the scheduler.
 package sched

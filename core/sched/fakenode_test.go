@@ -26,6 +26,9 @@ type fakeNode struct {
 	mu          sync.Mutex
 	inflight    int
 	maxInflight int
+	answer      CancelResult // what Cancel answers
+	cancels     []*Job       // every job Cancel was asked about
+	unlocked    int          // Cancel calls made without the scheduler's lock
 }
 
 func newFakeNode(s *Scheduler, name string) *fakeNode {
@@ -40,6 +43,32 @@ func (n *fakeNode) Dispatch(j *Job) {
 	n.maxInflight = max(n.maxInflight, n.inflight)
 	n.mu.Unlock()
 	n.jobs <- j
+}
+
+// Cancel answers what the test set in answer. A withdrawn job is one the
+// node will not report. It checks the scheduler holds its lock, as
+// Node.Cancel promises, so that no report can cross the answer.
+func (n *fakeNode) Cancel(j *Job) CancelResult {
+	if n.s.mu.TryLock() {
+		n.s.mu.Unlock()
+		n.mu.Lock()
+		n.unlocked++
+		n.mu.Unlock()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cancels = append(n.cancels, j)
+	if n.answer == Withdrawn {
+		n.inflight--
+	}
+	return n.answer
+}
+
+// setAnswer sets what Cancel answers from now on.
+func (n *fakeNode) setAnswer(a CancelResult) {
+	n.mu.Lock()
+	n.answer = a
+	n.mu.Unlock()
 }
 
 // finish reports j's outcome the way a node does.
@@ -166,6 +195,8 @@ type syncNode struct {
 }
 
 func (n *syncNode) Name() string { return "sync" }
+
+func (n *syncNode) Cancel(*Job) CancelResult { return NotCancelled }
 
 func (n *syncNode) Dispatch(j *Job) {
 	n.mu.Lock()

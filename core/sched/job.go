@@ -1,6 +1,9 @@
 package sched
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Func is the shipped form of a job's function: source text the worker
 // executes once, identified by a key that is equal for equal source. Nodes
@@ -23,14 +26,22 @@ type Job struct {
 	// and delays its "finished" state until Release: the client runs a
 	// callback in between.
 	Notify bool
+	// Timeout is the longest the job may run, counted from when a worker
+	// starts it (not from Submit: time spent queued, or waiting in a
+	// worker's pipe behind another job, does not count); 0 means no limit.
+	// A job that runs longer has its worker killed and finishes with
+	// StatusTimedOut; it is not retried, since it would only run as long
+	// again.
+	Timeout time.Duration
 
 	// The scheduler's record of the job, guarded by Scheduler.mu. A Job
 	// no scheduler takes (a ppserver's) keeps the zero values.
-	state     jobState // changed only by the transitions in state.go
-	attempts  int      // losses counted against MaxAttempts
-	forgotten bool     // the client no longer wants it: drop it once finished
-	result    Result   // valid in jobNotified and jobFinished
-	ticket    int64    // its place in Scheduler.queue, while queued
+	state     jobState   // changed only by the transitions in state.go
+	attempts  int        // losses counted against MaxAttempts
+	forgotten bool       // the client no longer wants it: drop it once finished
+	result    Result     // valid in jobNotified and jobFinished
+	node      *nodeState // the node a job in state sent was dispatched to
+	ticket    int64      // its place in Scheduler.queue, while queued
 	// done is closed on entering jobFinished. Submit makes it before the
 	// job is in Scheduler.jobs, so whoever finds the job there may read
 	// it without the lock.
@@ -49,6 +60,12 @@ type Outcome struct {
 	// as the node disconnected): it is re-queued without counting an
 	// attempt against it.
 	Unsent bool
+	// TimedOut marks a lost job that ran longer than its Timeout, so its
+	// node killed the worker running it; Lost says so, in words the client
+	// shows. The scheduler finishes it with StatusTimedOut and does not
+	// retry it. (The jobs that waited behind it on that worker are lost
+	// the ordinary way.)
+	TimedOut bool
 	// Elapsed is the time the job ran on the node.
 	Elapsed time.Duration
 }
@@ -61,8 +78,12 @@ const (
 	StatusDone Status = iota
 	// StatusFailed means the job could not be run; Result.Message says why.
 	StatusFailed
-	// StatusCancelled means the scheduler closed before the job completed.
+	// StatusCancelled means the job was cancelled before it started
+	// (Scheduler.Cancel), or the scheduler closed before it completed.
 	StatusCancelled
+	// StatusTimedOut means the job ran longer than its Timeout and its
+	// worker was killed; Result.Message names the limit.
+	StatusTimedOut
 )
 
 // Result is a completed job as the client sees it.
@@ -80,6 +101,49 @@ type Node interface {
 	// jobs than its capacity, so Dispatch must not block for long; the node
 	// reports the outcome later through Scheduler.Finish.
 	Dispatch(j *Job)
+	// Cancel asks the node to give up j, a job it was dispatched and has
+	// not reported; the answer says whether it will still report j
+	// (CancelResult). The scheduler calls it with its lock held, so that
+	// no report of j can slip in between the question and the answer:
+	// Cancel must not block and must not call the Reporter. The scheduler
+	// asks only about a job it has not heard of, so a node that does not
+	// hold j (Dispatch has yet to hand it over, or its report is on the
+	// way) still owes its report: it must not answer Withdrawn.
+	Cancel(j *Job) CancelResult
+}
+
+// CancelResult is a node's answer to Cancel: what becomes of the job, and
+// whether the node still owes the scheduler its report, which is what
+// keeps the scheduler's count of the node's running jobs (its capacity in
+// use) exact.
+type CancelResult uint8
+
+const (
+	// NotCancelled: the job has started, or a worker has been handed it
+	// (it waits in the worker's pipe), and it runs to the end. The node
+	// reports it as usual; the job is not cancelled.
+	NotCancelled CancelResult = iota
+	// Withdrawn: the node dropped the job before anything ran it, and will
+	// never report it. Its slot is free at once; the job is cancelled.
+	Withdrawn
+	// Abandoned: the job is cancelled, but the node still owes a report of
+	// it, and it may even run: a remote node has it on the wire, and drops
+	// it only if the ppserver has not started it. The report is stale when
+	// it comes, and only frees the slot, which stays in use until then as
+	// the ppserver's credit does.
+	Abandoned
+)
+
+func (c CancelResult) String() string {
+	switch c {
+	case NotCancelled:
+		return "not cancelled"
+	case Withdrawn:
+		return "withdrawn"
+	case Abandoned:
+		return "abandoned"
+	}
+	return fmt.Sprintf("CancelResult(%d)", uint8(c))
 }
 
 // NodeStats is a snapshot of one node's counters.

@@ -10,8 +10,9 @@ import (
 // and running counts through the nodeSet directly.
 type namedNode struct{ name string }
 
-func (n *namedNode) Name() string  { return n.name }
-func (n *namedNode) Dispatch(*Job) {}
+func (n *namedNode) Name() string             { return n.name }
+func (n *namedNode) Dispatch(*Job)            {}
+func (n *namedNode) Cancel(*Job) CancelResult { return NotCancelled }
 
 // The heap picks what the scheduler's old linear scan picked: the node with
 // the most free slots, the older one on a tie; over random capacity

@@ -113,10 +113,12 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 		s.nodes.changed(ns)
 	}
 	// Only a sent job is owed a report. Any other report is stale: a node
-	// still ran a job that Close cancelled (and that may be gone from
-	// s.jobs since). It only frees the slot.
+	// still ran a job that Close cancelled, or that Cancel cancelled while
+	// a ppserver had it (and that may be gone from s.jobs since). It only
+	// frees the slot.
 	switch {
 	case j.state != jobSent:
+		// Stale: Close or Cancel finished the job already.
 	case o.Lost != nil:
 		s.lostLocked(j, o)
 	default:
@@ -129,6 +131,47 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 	ds := s.fillLocked(buf[:0])
 	s.mu.Unlock()
 	send(ds)
+}
+
+// Cancel cancels job id if it has not started, and reports whether it
+// did. A queued job is cancelled at once. A sent one is cancelled if its
+// node can still give it up (Node.Cancel): the local pool withdraws a job
+// still in its backlog, a remote node abandons any job the ppserver has
+// not reported (and asks the ppserver to drop it). A job a worker has
+// been handed runs on, like one that has finished: Cancel returns false,
+// as for a job it does not know.
+//
+// A cancelled job completes with StatusCancelled: it is finished, or, if
+// it has Notify, notified first, so that whoever runs its callbacks hears
+// of it as of any job that completes.
+func (s *Scheduler) Cancel(id uint64) bool {
+	var buf [2]dispatch
+	s.mu.Lock()
+	j := s.jobs[id]
+	if j == nil || (j.state != jobQueued && j.state != jobSent) {
+		s.mu.Unlock()
+		return false
+	}
+	if j.state == jobSent {
+		// With s.mu held, the node's answer and its reports cannot cross:
+		// see Node.Cancel.
+		ns := j.node
+		switch ns.node.Cancel(j) {
+		case NotCancelled:
+			s.mu.Unlock()
+			return false
+		case Withdrawn:
+			// The node will never report j: its slot is free now. (An
+			// abandoned job's slot is freed by its stale report.)
+			ns.running--
+			s.nodes.changed(ns)
+		}
+	}
+	s.cancelLocked(j)
+	ds := s.fillLocked(buf[:0])
+	s.mu.Unlock()
+	send(ds)
+	return true
 }
 
 // Pending is the number of submitted jobs not yet finished.
@@ -194,7 +237,7 @@ func (s *Scheduler) fillLocked(ds []dispatch) []dispatch {
 		}
 		best.running++
 		s.nodes.changed(best)
-		ds = append(ds, dispatch{node: best.node, job: s.sendLocked()})
+		ds = append(ds, dispatch{node: best.node, job: s.sendLocked(best)})
 	}
 	return ds
 }

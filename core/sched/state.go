@@ -62,22 +62,29 @@ func (s *Scheduler) submitLocked(j *Job) {
 	s.queue.PushBack(j)
 }
 
-// sendLocked takes the job at the head of the queue for a node: queued →
-// sent.
-func (s *Scheduler) sendLocked() *Job {
+// sendLocked takes the job at the head of the queue for node ns: queued
+// → sent.
+func (s *Scheduler) sendLocked(ns *nodeState) *Job {
 	j := s.queue.PopFront()
 	expect(j, "send", jobQueued)
 	j.state = jobSent
+	j.node = ns
 	return j
 }
 
-// lostLocked handles a sent job its node could not complete. It goes back
-// to the head of the queue, having waited longest (sent → queued), or, once
-// it has been started MaxAttempts times, fails (sent → notified or
-// finished). A job the node never started costs no attempt.
+// lostLocked handles a sent job its node could not complete. A job that
+// ran past its timeout is finished as timed out (sent → notified or
+// finished): run again, it would only be killed again, after as long.
+// Any other goes back to the head of the queue, having waited longest
+// (sent → queued), or, once it has been started MaxAttempts times, fails
+// (sent → notified or finished). A job the node never started costs no
+// attempt.
 func (s *Scheduler) lostLocked(j *Job, o Outcome) {
 	expect(j, "requeue", jobSent)
 	switch {
+	case o.TimedOut:
+		s.completeLocked(j, Result{Status: StatusTimedOut, Message: o.Lost.Error()})
+		return
 	case o.Unsent:
 	case j.attempts+1 < s.maxAttempts:
 		j.attempts++
@@ -87,7 +94,20 @@ func (s *Scheduler) lostLocked(j *Job, o Outcome) {
 		return
 	}
 	j.state = jobQueued
+	j.node = nil
 	s.queue.PushFront(j)
+}
+
+// cancelLocked cancels j for its client before it has run: a queued job
+// is taken off the queue, a sent one has been withdrawn or abandoned by
+// its node (Scheduler.Cancel settles the node's slot); queued or sent →
+// notified or finished, as any job that completes.
+func (s *Scheduler) cancelLocked(j *Job) {
+	expect(j, "cancel", jobQueued, jobSent)
+	if j.state == jobQueued {
+		s.queue.Remove(j)
+	}
+	s.completeLocked(j, Result{Status: StatusCancelled, Message: "cancelled"})
 }
 
 // completeLocked gives j its result: sent → notified when its client runs
@@ -98,6 +118,7 @@ func (s *Scheduler) lostLocked(j *Job, o Outcome) {
 func (s *Scheduler) completeLocked(j *Job, r Result) {
 	expect(j, "complete", jobQueued, jobSent)
 	j.result = r
+	j.node = nil
 	if !j.Notify || j.forgotten || s.closed {
 		s.finishLocked(j)
 		return

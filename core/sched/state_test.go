@@ -20,6 +20,12 @@ const (
 	opForget   lifeOp = "forget"
 	opRelease  lifeOp = "release"
 	opClose    lifeOp = "close"
+	opTimeout  lifeOp = "timeout" // the node reports the job ran past its timeout
+
+	// Cancel, with the node (if it holds the job) answering so.
+	opCancel          lifeOp = "cancel"           // the node: NotCancelled, it has started the job
+	opCancelWithdrawn lifeOp = "cancel-withdrawn" // the node: Withdrawn, it dropped the job unstarted
+	opCancelAbandoned lifeOp = "cancel-abandoned" // the node: Abandoned, it will still report
 )
 
 // lifeWant is where the job must be after its ops. What the exported API
@@ -31,6 +37,9 @@ type lifeWant struct {
 	message  string // a substring of Result.Message, when not ""
 	dropped  bool   // gone from the scheduler: forgotten and finished
 	notified bool   // its ID is still on the notification queue
+	// cancelled is what each Cancel op returned, in order; asked says
+	// which of them reached the node (it held the job).
+	cancelled, asked []bool
 }
 
 func TestJobLife(t *testing.T) {
@@ -138,6 +147,81 @@ func TestJobLife(t *testing.T) {
 			lifeWant{state: jobFinished, status: StatusCancelled, dropped: true}},
 		{"forget after close", false, []lifeOp{opDispatch, opClose, opForget},
 			lifeWant{state: jobFinished, status: StatusCancelled, dropped: true}},
+
+		// Timeouts: finished as timed out, never retried.
+		{"timed out", false, []lifeOp{opDispatch, opTimeout},
+			lifeWant{state: jobFinished, status: StatusTimedOut, message: "2s timeout"}},
+		{"notify timed out is notified", true, []lifeOp{opDispatch, opTimeout},
+			lifeWant{state: jobNotified, status: StatusTimedOut, message: "2s timeout", notified: true}},
+		{"timed out after a loss", false, []lifeOp{opDispatch, opLose, opDispatch, opTimeout},
+			lifeWant{state: jobFinished, attempts: 1, status: StatusTimedOut, message: "2s timeout"}},
+		{"forgotten job timed out is dropped", false, []lifeOp{opDispatch, opForget, opTimeout},
+			lifeWant{state: jobFinished, status: StatusTimedOut, dropped: true}},
+		{"stale timeout after close", false, []lifeOp{opDispatch, opClose, opTimeout},
+			lifeWant{state: jobFinished, status: StatusCancelled}},
+
+		// Cancel in each state. The node is asked only about a job it holds.
+		{"cancel queued", false, []lifeOp{opCancel},
+			lifeWant{state: jobFinished, status: StatusCancelled, message: "cancelled",
+				cancelled: []bool{true}, asked: []bool{false}}},
+		{"cancel queued notify is notified", true, []lifeOp{opCancel},
+			lifeWant{state: jobNotified, status: StatusCancelled, notified: true,
+				cancelled: []bool{true}, asked: []bool{false}}},
+		{"cancel queued notify, taken and released", true, []lifeOp{opCancel, opTake, opRelease},
+			lifeWant{state: jobFinished, status: StatusCancelled, dropped: true,
+				cancelled: []bool{true}, asked: []bool{false}}},
+		{"cancel forgotten queued", true, []lifeOp{opForget, opCancel},
+			lifeWant{state: jobFinished, status: StatusCancelled, dropped: true,
+				cancelled: []bool{true}, asked: []bool{false}}},
+		{"cancel re-queued after a loss", false, []lifeOp{opDispatch, opLose, opCancel},
+			lifeWant{state: jobFinished, attempts: 1, status: StatusCancelled,
+				cancelled: []bool{true}, asked: []bool{false}}},
+		{"cancel twice", false, []lifeOp{opCancel, opCancel},
+			lifeWant{state: jobFinished, status: StatusCancelled,
+				cancelled: []bool{true, false}, asked: []bool{false, false}}},
+		{"cancel sent, started", false, []lifeOp{opDispatch, opCancel},
+			lifeWant{state: jobSent, cancelled: []bool{false}, asked: []bool{true}}},
+		{"cancel sent, started, then done", false, []lifeOp{opDispatch, opCancel, opDone},
+			lifeWant{state: jobFinished, status: StatusDone, cancelled: []bool{false}, asked: []bool{true}}},
+		{"cancel sent, started, then lost is re-queued", false, []lifeOp{opDispatch, opCancel, opLose},
+			lifeWant{state: jobQueued, attempts: 1, cancelled: []bool{false}, asked: []bool{true}}},
+		{"cancel sent, withdrawn", false, []lifeOp{opDispatch, opCancelWithdrawn},
+			lifeWant{state: jobFinished, status: StatusCancelled, cancelled: []bool{true}, asked: []bool{true}}},
+		{"cancel sent notify, withdrawn", true, []lifeOp{opDispatch, opCancelWithdrawn},
+			lifeWant{state: jobNotified, status: StatusCancelled, notified: true,
+				cancelled: []bool{true}, asked: []bool{true}}},
+		{"cancel sent, abandoned", false, []lifeOp{opDispatch, opCancelAbandoned},
+			lifeWant{state: jobFinished, status: StatusCancelled, cancelled: []bool{true}, asked: []bool{true}}},
+		{"stale done after abandon", true, []lifeOp{opDispatch, opCancelAbandoned, opTake, opDone},
+			lifeWant{state: jobNotified, status: StatusCancelled, cancelled: []bool{true}, asked: []bool{true}}},
+		{"stale loss after abandon is not re-queued", false, []lifeOp{opDispatch, opCancelAbandoned, opLose},
+			lifeWant{state: jobFinished, status: StatusCancelled, cancelled: []bool{true}, asked: []bool{true}}},
+		{"stale unsent after abandon", false, []lifeOp{opDispatch, opCancelAbandoned, opUnsent},
+			lifeWant{state: jobFinished, status: StatusCancelled, cancelled: []bool{true}, asked: []bool{true}}},
+		{"stale timeout after abandon", false, []lifeOp{opDispatch, opCancelAbandoned, opTimeout},
+			lifeWant{state: jobFinished, status: StatusCancelled, cancelled: []bool{true}, asked: []bool{true}}},
+		{"stale done after abandon of a forgotten job", false, []lifeOp{opDispatch, opForget, opCancelAbandoned, opDone},
+			lifeWant{state: jobFinished, status: StatusCancelled, dropped: true,
+				cancelled: []bool{true}, asked: []bool{true}}},
+		{"cancel abandoned twice asks the node once", false, []lifeOp{opDispatch, opCancelAbandoned, opCancelAbandoned},
+			lifeWant{state: jobFinished, status: StatusCancelled,
+				cancelled: []bool{true, false}, asked: []bool{true, false}}},
+		{"cancel done", false, []lifeOp{opDispatch, opDone, opCancel},
+			lifeWant{state: jobFinished, status: StatusDone, cancelled: []bool{false}, asked: []bool{false}}},
+		{"cancel notified", true, []lifeOp{opDispatch, opDone, opCancel},
+			lifeWant{state: jobNotified, status: StatusDone, notified: true,
+				cancelled: []bool{false}, asked: []bool{false}}},
+		{"cancel timed out", false, []lifeOp{opDispatch, opTimeout, opCancel},
+			lifeWant{state: jobFinished, status: StatusTimedOut, cancelled: []bool{false}, asked: []bool{false}}},
+		{"cancel forgotten finished", false, []lifeOp{opDispatch, opDone, opForget, opCancel},
+			lifeWant{state: jobFinished, status: StatusDone, dropped: true,
+				cancelled: []bool{false}, asked: []bool{false}}},
+		{"cancel after close", false, []lifeOp{opDispatch, opClose, opCancelWithdrawn},
+			lifeWant{state: jobFinished, status: StatusCancelled, message: "destroyed",
+				cancelled: []bool{false}, asked: []bool{false}}},
+		{"close after cancel", true, []lifeOp{opCancel, opClose},
+			lifeWant{state: jobFinished, status: StatusCancelled, message: "cancelled",
+				cancelled: []bool{true}, asked: []bool{false}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +231,7 @@ func TestJobLife(t *testing.T) {
 			j := &Job{Group: "g", Notify: tt.notify, Args: []byte("x")}
 			id := submit(t, s, j)
 			held := false // the node holds j and owes a report
+			var cancelled, asked []bool
 			for i, op := range tt.ops {
 				switch op {
 				case opDispatch:
@@ -156,7 +241,7 @@ func TestJobLife(t *testing.T) {
 					}
 					s.SetCapacity(n, 0) // so a lost job stays queued
 					held = true
-				case opDone, opLose, opUnsent:
+				case opDone, opLose, opUnsent, opTimeout:
 					if !held {
 						t.Fatalf("op %d: bad test: %s of a job the node does not hold", i, op)
 					}
@@ -165,10 +250,22 @@ func TestJobLife(t *testing.T) {
 						n.done(j)
 					case opLose:
 						n.lose(j, errors.New("worker died"))
+					case opTimeout:
+						n.finish(j, Outcome{Lost: errors.New("ran longer than its 2s timeout; its worker was killed"), TimedOut: true})
 					default:
 						n.finish(j, Outcome{Lost: errors.New("not connected"), Unsent: true})
 					}
 					held = false
+				case opCancel, opCancelWithdrawn, opCancelAbandoned:
+					answer := map[lifeOp]CancelResult{opCancel: NotCancelled, opCancelWithdrawn: Withdrawn, opCancelAbandoned: Abandoned}[op]
+					n.setAnswer(answer)
+					before := len(n.cancels)
+					cancelled = append(cancelled, s.Cancel(id))
+					wasAsked := len(n.cancels) > before
+					asked = append(asked, wasAsked)
+					if wasAsked && answer == Withdrawn {
+						held = false // the node will not report it
+					}
 				case opTake:
 					if ids, _ := s.NextNotified(10, 0); !slices.Equal(ids, []uint64{id}) {
 						t.Fatalf("op %d: NextNotified = %v, want [%d]", i, ids, id)
@@ -180,6 +277,15 @@ func TestJobLife(t *testing.T) {
 				case opClose:
 					within(t, "Close", s.Close)
 				}
+			}
+			if !slices.Equal(cancelled, tt.want.cancelled) {
+				t.Errorf("Cancel returned %v, want %v", cancelled, tt.want.cancelled)
+			}
+			if !slices.Equal(asked, tt.want.asked) {
+				t.Errorf("Cancel asked the node %v, want %v", asked, tt.want.asked)
+			}
+			if n.unlocked != 0 {
+				t.Errorf("Cancel asked the node %d times without the scheduler's lock", n.unlocked)
 			}
 			checkLife(t, s, j, held, tt.want)
 		})
@@ -318,7 +424,13 @@ func TestTransitionsCheckTheirStartState(t *testing.T) {
 		{"submit", []jobState{jobNew}, func(s *Scheduler, j *Job) { s.submitLocked(j) }},
 		{"send", []jobState{jobQueued}, func(s *Scheduler, j *Job) {
 			s.queue.PushBack(j)
-			s.sendLocked()
+			s.sendLocked(nil)
+		}},
+		{"cancel", []jobState{jobQueued, jobSent}, func(s *Scheduler, j *Job) {
+			if j.state == jobQueued {
+				s.queue.PushBack(j)
+			}
+			s.cancelLocked(j)
 		}},
 		{"lost", []jobState{jobSent}, func(s *Scheduler, j *Job) { s.lostLocked(j, Outcome{Lost: errors.New("x")}) }},
 		{"complete", []jobState{jobQueued, jobSent}, func(s *Scheduler, j *Job) { s.completeLocked(j, Result{}) }},

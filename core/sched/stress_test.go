@@ -24,6 +24,8 @@ type workerNode struct {
 
 func (n *workerNode) Name() string { return n.name }
 
+func (n *workerNode) Cancel(*Job) CancelResult { return NotCancelled }
+
 func (n *workerNode) Dispatch(j *Job) {
 	if n.inflight.Add(1) > int64(n.capacity) {
 		n.over.Add(1)

@@ -308,7 +308,7 @@ func (s *Server) abandon(sess *session) {
 	s.mu.Unlock()
 	var dropped int
 	for _, j := range queued {
-		if s.pool.Cancel(j) {
+		if s.pool.Cancel(j) == sched.Withdrawn {
 			dropped++
 			s.mu.Lock()
 			delete(s.jobs, j.ID)
