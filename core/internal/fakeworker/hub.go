@@ -25,13 +25,16 @@ type Hub struct {
 	// close its connection and release the worker waiting on it.
 	mu    sync.Mutex
 	conns []net.Conn
+	ran   []Event // jobs handed to "record" workers, not yet taken by Ran
 }
 
 // Event is one message from a fake worker; conn is open (waiting for
-// release) for blocked jobs, exit-before-ready starts and orphans.
+// release) for blocked jobs, exit-before-ready and slow-start starts, and
+// orphans.
 type Event struct {
 	PID  int
-	ID   uint64    // blocked job
+	ID   uint64    // blocked job, or job a worker was handed
+	Args string    // of the job a worker was handed
 	At   time.Time // worker's clock when it started
 	conn net.Conn
 }
@@ -86,7 +89,7 @@ func (h *Hub) serve(c net.Conn) {
 		c.Close()
 		return
 	}
-	f := strings.Fields(line)
+	f := strings.SplitN(strings.TrimSuffix(line, "\n"), " ", 4)
 	num := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
 	switch f[0] {
 	case "start":
@@ -95,6 +98,13 @@ func (h *Hub) serve(c net.Conn) {
 		h.blocks <- Event{ID: uint64(num(1)), PID: int(num(2)), conn: c}
 	case "hold":
 		h.holds <- Event{PID: int(num(1)), conn: c}
+	case "ran":
+		// Noted before the worker goes on: by the time a job's result
+		// is read, the hub has every job that worker was handed before.
+		h.mu.Lock()
+		h.ran = append(h.ran, Event{ID: uint64(num(1)), PID: int(num(2)), Args: f[3]})
+		h.mu.Unlock()
+		Event{conn: c}.Release()
 	}
 }
 
@@ -126,6 +136,16 @@ func (h *Hub) NextBlock(t testing.TB) Event {
 func (h *Hub) NextHold(t testing.TB) Event {
 	t.Helper()
 	return h.next(t, "orphan holding the pipes", h.holds)
+}
+
+// Ran returns the jobs "record" workers have been handed since the last
+// call, in the order the hub heard of them.
+func (h *Hub) Ran() []Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.ran
+	h.ran = nil
+	return out
 }
 
 // PollStart returns a worker start that already happened, if any.

@@ -21,9 +21,14 @@ import (
 	"time"
 )
 
-// ModeEnv selects the mode: "echo" serves jobs; "exit-before-ready"
-// exits with code 7 before sending READY; "hold" is the orphan an
-// "orphan:" job leaves behind (below). A job's args steer the echo worker:
+// ModeEnv selects the mode: "echo" serves jobs; "record" serves them as
+// echo does, after telling the hub "ran ID PID ARGS" for each job it
+// reads, and waiting for the hub to take note, so a test knows every job
+// a worker was ever handed (Hub.Ran); "slow-start" serves them as echo
+// does once the hub answers its start (Event.Release), so a test decides
+// when a worker is ready; "exit-before-ready" exits with code 7 before
+// sending READY; "hold" is the orphan an "orphan:" job leaves behind
+// (below). A job's args steer the echo worker:
 //
 //	exit:N        exit with code N on reading the job
 //	kill          SIGKILL itself on reading the job
@@ -32,6 +37,7 @@ import (
 //	              large result, reported as a long job so the pool's depth
 //	              holds
 //	block         tell the hub "block ID PID" and reply once the hub answers
+//	hang          never reply: a job that runs until its worker is killed
 //	wrong-id      reply with a job id the pool did not send
 //	bad-kind      reply with frame kind 99
 //	orphan:N      start a child that inherits both pipes and outlives the
@@ -102,7 +108,7 @@ func run(mode string) int {
 			return 1
 		}
 		fmt.Fprintf(c, "start %d %d\n", os.Getpid(), time.Now().UnixNano())
-		if mode == "exit-before-ready" {
+		if mode == "exit-before-ready" || mode == "slow-start" {
 			var b [1]byte
 			c.Read(b[:])
 		}
@@ -155,6 +161,11 @@ func run(mode string) int {
 			fmt.Fprintln(os.Stderr, "fake worker: unknown frame kind", kind)
 			return 2
 		}
+		if mode == "record" {
+			if err := tell(hub, fmt.Sprintf("ran %d %d %s", r.ID, r.PID, r.Args)); err != nil {
+				return 1
+			}
+		}
 		replyKind, replyID := byte(17), r.ID
 		cmd, arg, _ := strings.Cut(r.Args, ":")
 		switch cmd {
@@ -171,14 +182,13 @@ func run(mode string) int {
 			d, _ := time.ParseDuration(arg)
 			time.Sleep(d)
 		case "block":
-			c, err := net.Dial("unix", hub)
-			if err != nil {
+			if err := tell(hub, fmt.Sprintf("block %d %d", r.ID, r.PID)); err != nil {
 				return 1
 			}
-			fmt.Fprintf(c, "block %d %d\n", r.ID, r.PID)
-			var b [1]byte
-			c.Read(b[:])
-			c.Close()
+		case "hang":
+			for {
+				time.Sleep(time.Hour) // not select{}: the runtime would call that a deadlock and exit
+			}
 		case "wrong-id":
 			replyID += 1000
 		case "bad-kind":
@@ -229,6 +239,20 @@ func run(mode string) int {
 		data, _ := json.Marshal(r)
 		send(replyKind, replyID, uint64(Elapsed(r.ID, r.Args)), data)
 	}
+}
+
+// tell sends the hub one line and waits for its answer (or for the hub to
+// go away, when the test ends).
+func tell(hub, line string) error {
+	c, err := net.Dial("unix", hub)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Fprintln(c, line)
+	var b [1]byte
+	c.Read(b[:])
+	return nil
 }
 
 // orphan starts this binary in "hold" mode with the worker's two pipes as
