@@ -71,17 +71,67 @@ func sourceOf(key uint64) string { return fmt.Sprintf("def f%d(): pass", key) }
 // dispatch hands the pool a job of function key; every job of one key
 // shares its *sched.Func, as the scheduler's do.
 func (h *harness) dispatch(key uint64, args string) *sched.Job {
+	j := h.newJob(key, args, 0)
+	h.p.Dispatch(j)
+	return j
+}
+
+// newJob makes a job of function key with a timeout, not yet dispatched.
+func (h *harness) newJob(key uint64, args string, timeout time.Duration) *sched.Job {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	f := h.funcs[key]
 	if f == nil {
 		f = &sched.Func{Key: key, Source: []byte(sourceOf(key))}
 		h.funcs[key] = f
 	}
 	h.id++
-	j := &sched.Job{ID: h.id, Func: f, Args: []byte(args)}
-	h.mu.Unlock()
-	h.p.Dispatch(j)
-	return j
+	return &sched.Job{ID: h.id, Func: f, Args: []byte(args), Timeout: timeout}
+}
+
+// pipe hands j straight to the pool's one busy worker, behind the job it
+// runs, as Dispatch does while jobs are short (then only within a
+// millisecond of the running job's start: too soon for a test to count on).
+func (h *harness) pipe(j *sched.Job) {
+	h.t.Helper()
+	h.p.mu.Lock()
+	defer h.p.mu.Unlock()
+	var busy []*worker
+	for _, w := range h.p.workers {
+		if len(w.inflight) > 0 && !w.retiring {
+			busy = append(busy, w)
+		}
+	}
+	if len(busy) != 1 {
+		h.t.Fatalf("pipe: %d busy workers, want 1", len(busy))
+	}
+	h.p.assignLocked(busy[0], j)
+}
+
+// none fails if the pool has reported an outcome not taken yet.
+func (h *harness) none() {
+	h.t.Helper()
+	select {
+	case r := <-h.rep.ch:
+		h.t.Fatalf("unexpected outcome for job %d (%q): %+v", r.job.ID, trunc(r.job.Args), r.out)
+	default:
+	}
+}
+
+// timedOut waits for the next outcome and checks it reports j timed out,
+// naming its limit.
+func (h *harness) timedOut(j *sched.Job) {
+	h.t.Helper()
+	r := h.next()
+	if r.job != j {
+		h.t.Fatalf("outcome for job %d (%q), want job %d (%q) timed out", r.job.ID, trunc(r.job.Args), j.ID, trunc(j.Args))
+	}
+	if !r.out.TimedOut || r.out.Lost == nil {
+		h.t.Fatalf("job %d: %+v, want it timed out", j.ID, r.out)
+	}
+	if want := fmt.Sprintf("ran longer than its %v timeout; its worker", j.Timeout); !strings.Contains(r.out.Lost.Error(), want) {
+		h.t.Errorf("job %d timed out with %q, which does not say %q", j.ID, r.out.Lost, want)
+	}
 }
 
 func (h *harness) next() report {
@@ -135,8 +185,8 @@ func (h *harness) lost(j *sched.Job, want ...string) error {
 	if r.job != j {
 		h.t.Fatalf("outcome for job %d, want job %d", r.job.ID, j.ID)
 	}
-	if r.out.Lost == nil {
-		h.t.Fatalf("job %d (%q) was not lost: data %q", j.ID, j.Args, r.out.Data)
+	if r.out.Lost == nil || r.out.TimedOut {
+		h.t.Fatalf("job %d (%q) was not lost: data %q, timed out %v", j.ID, j.Args, r.out.Data, r.out.TimedOut)
 	}
 	for _, w := range want {
 		if !strings.Contains(r.out.Lost.Error(), w) {

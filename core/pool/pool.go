@@ -17,7 +17,12 @@
 // MaxJobsPerWorker to 1, or the busy workers' current jobs have run too
 // long to queue behind. Such a job waits in the backlog, first in first
 // out, for the next worker that starts or frees up; Waiting lists it, and
-// Cancel takes it back (core/serve does, for a client that left).
+// Cancel takes it back (for the scheduler, a job its client cancelled; for
+// core/serve, the jobs of a client that left or cancelled them). A job a
+// worker has been handed cannot be taken back: it runs to the end.
+//
+// A job with a Timeout is timed from when a ready worker starts it, and
+// its worker is killed, and replaced, if it runs longer (worker.go).
 //
 // On a ppserver the backlog is the only queue: core/serve hands every job
 // a client sends straight to the pool, so there it holds what the clients'
@@ -356,10 +361,11 @@ func (p *Pool) activeLocked() int {
 }
 
 func (p *Pool) assignLocked(w *worker, j *sched.Job) {
-	if len(w.inflight) == 0 {
-		w.headSince = time.Now()
-	}
 	w.inflight = append(w.inflight, j)
+	if len(w.inflight) == 1 {
+		w.headSince = time.Now()
+		p.startClockLocked(w)
+	}
 	w.in <- j // never blocks: in has room for JobsPerWorker jobs
 }
 

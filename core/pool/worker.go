@@ -28,6 +28,8 @@ type worker struct {
 	runtime   average      // of this worker's jobs
 	retiring  bool         // in is closed; no new jobs
 	ready     bool
+	clock     *time.Timer // runs out when inflight[0] has run past its Timeout
+	expired   *sched.Job  // the job whose timeout had this worker killed
 }
 
 // spawnLocked adds a worker at once (so jobs can be assigned to it) and
@@ -282,6 +284,7 @@ func (p *Pool) readLoop(w *worker, results io.Reader) error {
 			p.mu.Lock()
 			w.ready = true
 			p.backoff = 0
+			p.startClockLocked(w) // a job handed over before now starts now
 			p.mu.Unlock()
 		case kindResult:
 			if err := p.finish(w, h.id, body, time.Duration(h.aux)); err != nil {
@@ -302,6 +305,7 @@ func (p *Pool) finish(w *worker, id uint64, data []byte, elapsed time.Duration) 
 	j := w.inflight[0]
 	w.inflight = slices.Delete(w.inflight, 0, 1)
 	w.headSince = time.Now() // the next job, if any, starts now
+	p.startClockLocked(w)
 	if p.cfg.Restart && !w.retiring && !p.closed {
 		p.retireLocked(w)
 		p.spawnLocked()
@@ -317,7 +321,8 @@ func (p *Pool) finish(w *worker, id uint64, data []byte, elapsed time.Duration) 
 }
 
 // exited removes a worker whose process is gone, replaces it if the pool
-// still wants it, and reports the jobs it held as lost.
+// still wants it, and reports the jobs it held as lost, or, for the one
+// whose timeout had it killed, as timed out.
 func (p *Pool) exited(w *worker, cause error) {
 	p.mu.Lock()
 	p.workers = slices.DeleteFunc(p.workers, func(o *worker) bool { return o == w })
@@ -325,6 +330,16 @@ func (p *Pool) exited(w *worker, cause error) {
 	p.retireLocked(w)
 	lost := w.inflight
 	w.inflight = nil
+	if w.clock != nil {
+		w.clock.Stop()
+	}
+	expired, pid := w.expired, 0
+	if expired != nil {
+		// Not "killed by SIGKILL": say who had it killed, and why.
+		pid = w.proc.Pid
+		cause = fmt.Errorf("worker process %d was killed: job %d ran longer than its %v timeout",
+			pid, expired.ID, expired.Timeout)
+	}
 	if !p.closed && !wasRetiring {
 		if !w.ready {
 			p.backoff = min(max(2*p.backoff, respawnBackoffMin), respawnBackoffMax)
@@ -337,8 +352,45 @@ func (p *Pool) exited(w *worker, cause error) {
 	// others waited in its pipe and go back without an attempt charged,
 	// so a job that crashes workers cannot use up its neighbours' retries.
 	for i, j := range lost {
-		p.rep.Finish(p, j, sched.Outcome{Lost: cause, Unsent: i > 0})
+		o := sched.Outcome{Lost: cause, Unsent: i > 0}
+		if j == expired {
+			o = sched.Outcome{TimedOut: true, Lost: fmt.Errorf(
+				"ran longer than its %v timeout; its worker (process %d) was killed", j.Timeout, pid)}
+		}
+		p.rep.Finish(p, j, o)
 	}
+}
+
+// startClockLocked starts the clock of the job w runs now, inflight[0],
+// if it has a timeout, and stops the clock of the one before. A job's time
+// counts from when a ready worker starts it: not while the worker's
+// interpreter starts, nor while the job waits in the pipe behind another.
+// (The pool learns that a job started when the one before it ends, which
+// it hears a pipe's latency late: the clock errs on the job's side.)
+func (p *Pool) startClockLocked(w *worker) {
+	if w.clock != nil {
+		w.clock.Stop()
+		w.clock = nil
+	}
+	if !w.ready || len(w.inflight) == 0 || w.expired != nil || w.inflight[0].Timeout <= 0 {
+		return
+	}
+	j := w.inflight[0]
+	w.clock = time.AfterFunc(j.Timeout, func() { p.expire(w, j) })
+}
+
+// expire kills w for running j past its timeout, unless j has finished
+// meanwhile: its result may cross the clock. The worker's exit then
+// reports j as timed out and the jobs behind it as lost (exited), and
+// replaces the worker.
+func (p *Pool) expire(w *worker, j *sched.Job) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(w.inflight) == 0 || w.inflight[0] != j || w.expired != nil {
+		return
+	}
+	w.expired = j
+	_ = w.proc.Kill() // set: the clock only starts on a ready worker
 }
 
 func (p *Pool) kill(w *worker) {
