@@ -288,7 +288,15 @@ func newJob(id, key uint64, args string) *sched.Job {
 // startServe runs a real node with n fake workers.
 func startServe(t *testing.T, n int, tweak func(*serve.Config)) (*serve.Server, string) {
 	t.Helper()
-	argv, env := fakeworker.NewHub(t, deadline).Command("echo")
+	srv, addr, _ := startServeMode(t, "echo", n, tweak)
+	return srv, addr
+}
+
+// startServeMode is startServe with workers in mode, and their hub.
+func startServeMode(t *testing.T, mode string, n int, tweak func(*serve.Config)) (*serve.Server, string, *fakeworker.Hub) {
+	t.Helper()
+	hub := fakeworker.NewHub(t, deadline)
+	argv, env := hub.Command(mode)
 	cfg := serve.Config{
 		Pool:   pool.Config{Argv: argv, Env: env, Workers: n},
 		Secret: secret,
@@ -306,5 +314,5 @@ func startServe(t *testing.T, n int, tweak func(*serve.Config)) (*serve.Server, 
 	}
 	go srv.Serve(ln)
 	t.Cleanup(srv.Close)
-	return srv, ln.Addr().String()
+	return srv, ln.Addr().String(), hub
 }

@@ -23,15 +23,18 @@ type link struct {
 	closed   bool
 	inflight map[uint64]flight // queued or sent, not yet reported
 	queue    []*sched.Job      // not yet taken by the writer
-	wake     chan struct{}     // capacity 1: the queue is not empty
+	cancels  []uint64          // ids of jobs to tell the node to drop, not yet taken by the writer
+	wake     chan struct{}     // capacity 1: the queue or cancels is not empty
 
 	known map[uint64]bool // function keys whose source this connection has; writer only
 }
 
-// flight is a job the link carries; sent once the writer has taken it.
+// flight is a job the link carries; sent once the writer has taken it,
+// cancelled once the scheduler has abandoned it (its Result is stale).
 type flight struct {
-	job  *sched.Job
-	sent bool
+	job       *sched.Job
+	sent      bool
+	cancelled bool
 }
 
 // lostJobs are a closed link's unreported jobs.
@@ -58,26 +61,43 @@ func (l *link) enqueue(j *sched.Job) bool {
 	}
 	l.inflight[j.ID] = flight{job: j}
 	l.queue = append(l.queue, j)
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	l.signalLocked()
 	return true
 }
 
-// cancel withdraws j if the writer has not taken it yet.
+// cancel withdraws j if the writer has not taken it yet: the node never
+// hears of it. Once taken, j may be on the wire: it is abandoned, and the
+// writer tells the node to drop it (Cancel), which the node does if no
+// worker has started it. Either way the node sends j's one Result, which
+// returns its credit and is stale. A job the link does not carry is
+// abandoned as well (Node.Cancel says why), with nothing to tell the node.
 func (l *link) cancel(j *sched.Job) sched.CancelResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f, ok := l.inflight[j.ID]
-	if !ok || f.job != j || f.sent {
-		return sched.NotCancelled
+	switch {
+	case !ok || f.job != j || f.cancelled:
+		return sched.Abandoned
+	case f.sent:
+		f.cancelled = true
+		l.inflight[j.ID] = f
+		l.cancels = append(l.cancels, j.ID)
+		l.signalLocked()
+		return sched.Abandoned
 	}
 	delete(l.inflight, j.ID)
 	if i := slices.Index(l.queue, j); i >= 0 {
 		l.queue = slices.Delete(l.queue, i, i+1)
 	}
 	return sched.Withdrawn
+}
+
+// signalLocked wakes the writer.
+func (l *link) signalLocked() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // shutdown closes the link and returns the jobs it will never report.
@@ -93,7 +113,7 @@ func (l *link) shutdown() lostJobs {
 			lost.unsent = append(lost.unsent, f.job)
 		}
 	}
-	l.queue, l.inflight = nil, nil
+	l.queue, l.inflight, l.cancels = nil, nil, nil
 	return lost
 }
 
@@ -130,23 +150,38 @@ func (l *link) handle(m wire.Message) error {
 	return nil
 }
 
-// result reports a job's outcome to the scheduler.
+// result reports a job's outcome to the scheduler. The Result of a job the
+// scheduler abandoned is stale, whatever it says: reported all the same,
+// it frees the job's slot, as the Result frees its credit on the node.
 func (l *link) result(m *wire.Result) error {
+	if !m.Status.Valid() {
+		return fmt.Errorf("%w: result for job %d has status %d", wire.ErrMalformed, m.ID, m.Status)
+	}
 	l.mu.Lock()
 	f := l.inflight[m.ID]
-	if f.sent {
+	ok := f.sent && (m.Status != wire.StatusCancelled || f.cancelled)
+	if ok {
 		delete(l.inflight, m.ID)
 	}
 	l.mu.Unlock()
-	if !f.sent { // unknown ids read as a zero flight, never sent
+	switch {
+	case !f.sent: // unknown ids read as a zero flight, never sent
 		return fmt.Errorf("%w: result for job %d, which this connection does not carry or has not sent", wire.ErrMalformed, m.ID)
+	case !ok:
+		return fmt.Errorf("%w: job %d reported cancelled, which this client did not cancel", wire.ErrMalformed, m.ID)
 	}
-	j := f.job
-	o := sched.Outcome{Data: m.Data, Elapsed: time.Duration(m.ElapsedNS)}
-	if m.Lost != "" {
-		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Addr, m.Lost)}
+	var o sched.Outcome
+	switch m.Status {
+	case wire.StatusDone:
+		o = sched.Outcome{Data: m.Data, Elapsed: time.Duration(m.ElapsedNS)}
+	case wire.StatusLost:
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Addr, m.Reason)}
+	case wire.StatusTimedOut:
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Addr, m.Reason), TimedOut: true}
+	case wire.StatusCancelled:
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: dropped, as this client cancelled it", l.node.cfg.Addr)}
 	}
-	l.node.rep.Finish(l.node, j, o)
+	l.node.rep.Finish(l.node, f.job, o)
 	return nil
 }
 
@@ -162,13 +197,14 @@ func (l *link) writeLoop(stop <-chan struct{}) error {
 		case <-stop:
 			return nil
 		case <-quiet.C:
-			if err := l.flush(nil, silence); err != nil {
+			if err := l.flush(nil, nil, silence); err != nil {
 				l.conn.Close()
 				return err
 			}
 		case <-l.wake:
-			batch = l.take(batch[:0])
-			if err := l.flush(batch, silence); err != nil {
+			var cancels []uint64
+			batch, cancels = l.take(batch[:0])
+			if err := l.flush(batch, cancels, silence); err != nil {
 				l.conn.Close()
 				return err
 			}
@@ -180,29 +216,39 @@ func (l *link) writeLoop(stop <-chan struct{}) error {
 
 // take moves the queued jobs into batch for the writer to send, and marks
 // them sent: from here on they may reach the node, and Cancel can no
-// longer withdraw them.
-func (l *link) take(batch []*sched.Job) []*sched.Job {
+// longer withdraw them. It also hands over the ids to cancel on the node:
+// each of a job taken by an earlier call, so its Cancel follows it on the
+// wire.
+func (l *link) take(batch []*sched.Job) ([]*sched.Job, []uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	batch, l.queue = append(batch, l.queue...), l.queue[:0]
 	for _, j := range batch {
 		l.inflight[j.ID] = flight{job: j, sent: true}
 	}
-	return batch
+	cancels := l.cancels
+	l.cancels = nil
+	return batch, cancels
 }
 
-// flush writes jobs (a heartbeat when there are none) and flushes them.
-func (l *link) flush(jobs []*sched.Job, silence time.Duration) error {
+// flush writes jobs and cancels (a heartbeat when there are none) and
+// flushes them.
+func (l *link) flush(jobs []*sched.Job, cancels []uint64, silence time.Duration) error {
 	if err := l.conn.NetConn().SetWriteDeadline(time.Now().Add(silence)); err != nil {
 		return err
 	}
-	if len(jobs) == 0 {
+	if len(jobs) == 0 && len(cancels) == 0 {
 		if err := l.conn.Write(&wire.Heartbeat{}); err != nil {
 			return err
 		}
 	}
+	for _, id := range cancels {
+		if err := l.conn.Write(&wire.Cancel{ID: id}); err != nil {
+			return fmt.Errorf("cancel job %d: %w", id, err)
+		}
+	}
 	for _, j := range jobs {
-		m := wire.Job{ID: j.ID, Key: j.Func.Key, Args: j.Args}
+		m := wire.Job{ID: j.ID, Key: j.Func.Key, Args: j.Args, TimeoutNS: int64(j.Timeout)}
 		first := !l.known[j.Func.Key]
 		if first {
 			m.Source = j.Func.Source

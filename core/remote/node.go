@@ -217,15 +217,22 @@ func (n *Node) Dispatch(j *sched.Job) {
 
 // Cancel implements sched.Node. A job the connection has not yet put on
 // the wire is withdrawn: the ppserver never hears of it, and it uses no
-// credit. One on the wire runs on and is reported. The scheduler calls
-// Cancel with its lock held: it takes only n.mu and the link's lock,
-// neither of which is held while the node calls its reporter.
+// credit. One on the wire is abandoned: the ppserver is told to drop it,
+// which it does if no worker has started it, and the job's Result, which
+// still comes (or its loss, if the connection breaks), is stale: it only
+// returns the credit, and frees the scheduler's slot with it. The
+// scheduler calls Cancel with its lock held: it takes only n.mu and the
+// link's lock, neither of which is held while the node calls its reporter.
+//
+// A job the link does not hold is abandoned too: the scheduler asks only
+// about a job it has not heard of, so its report is still to come (it is
+// being handed back lost as the connection goes, or its Result has just
+// been read, or Dispatch has yet to enqueue it); it will be stale.
 func (n *Node) Cancel(j *sched.Job) sched.CancelResult {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.conn == nil {
-		// Going away: the job is being handed back lost, or never arrived.
-		return sched.NotCancelled
+		return sched.Abandoned
 	}
 	return n.conn.cancel(j)
 }

@@ -52,7 +52,7 @@ func TestJobsAndSourceCaching(t *testing.T) {
 	p.send(
 		&wire.Result{ID: 3, Data: []byte("r3"), ElapsedNS: 30},
 		&wire.Result{ID: 1, Data: []byte("r1"), ElapsedNS: 10},
-		&wire.Result{ID: 2, Lost: "worker process 42 killed"},
+		&wire.Result{ID: 2, Status: wire.StatusLost, Reason: "worker process 42 killed"},
 	)
 	for _, want := range []struct {
 		id   uint64
@@ -103,6 +103,9 @@ func TestProtocolViolationClosesConnection(t *testing.T) {
 		{"result for an unknown job", &wire.Result{ID: 999, Data: []byte("?")}, "job 999, which this connection does not carry"},
 		{"negative credits", &wire.Credits{Credits: -1}, "negative credits"},
 		{"a client's message", &wire.Job{ID: 1}, "unexpected Job from a node"},
+		{"an unknown status", &wire.Result{ID: 1, Status: 9}, "job 1 has status 9"},
+		{"a job cancelled that the client did not cancel", &wire.Result{ID: 1, Status: wire.StatusCancelled},
+			"job 1 reported cancelled, which this client did not cancel"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,12 +65,24 @@ func startNode(t *testing.T, n int, tweak func(*Config)) *node {
 	return startNodeOn(t, n, tweak, nil)
 }
 
+// startRecordingNode is startNode with workers that tell the hub every job
+// they read (Hub.Ran), at the cost of a connection to the hub per job.
+func startRecordingNode(t *testing.T, n int, tweak func(*Config)) *node {
+	t.Helper()
+	return startNodeMode(t, "record", n, tweak, nil)
+}
+
 // startNodeOn is startNode with the node's listener wrapped by wrap (nil:
 // as it is).
 func startNodeOn(t *testing.T, n int, tweak func(*Config), wrap func(net.Listener) net.Listener) *node {
 	t.Helper()
+	return startNodeMode(t, "echo", n, tweak, wrap)
+}
+
+func startNodeMode(t *testing.T, mode string, n int, tweak func(*Config), wrap func(net.Listener) net.Listener) *node {
+	t.Helper()
 	h := fakeworker.NewHub(t, deadline)
-	argv, env := h.Command("echo")
+	argv, env := h.Command(mode)
 	logs := &logBuffer{}
 	cfg := Config{
 		Pool:   pool.Config{Argv: argv, Env: env, Workers: n},
@@ -217,8 +229,8 @@ func (c *client) closed() {
 // reply decodes what the fake worker saw.
 func reply(t *testing.T, r *wire.Result) fakeworker.Reply {
 	t.Helper()
-	if r.Lost != "" {
-		t.Fatalf("job %d lost: %s", r.ID, r.Lost)
+	if r.Status != wire.StatusDone {
+		t.Fatalf("job %d %v: %s", r.ID, r.Status, r.Reason)
 	}
 	var rep fakeworker.Reply
 	if err := json.Unmarshal(r.Data, &rep); err != nil {

@@ -43,6 +43,8 @@ type Stats struct {
 	Running       int           // jobs handed to the pool, not yet finished
 	Jobs          uint64        // jobs completed since start
 	Busy          time.Duration // summed run time of completed jobs
+	TimedOut      uint64        // jobs killed for running past their timeout
+	Cancelled     uint64        // jobs dropped unstarted because their client cancelled them
 	Started       time.Time
 	IdleSince     time.Time // when the last client left (or Started); zero while any is connected
 	AuthFailures  uint64    // handshakes that failed
@@ -311,6 +313,7 @@ func (s *Server) abandon(sess *session) {
 		if s.pool.Cancel(j) == sched.Withdrawn {
 			dropped++
 			s.mu.Lock()
+			delete(sess.jobs, s.jobs[j.ID].clientID)
 			delete(s.jobs, j.ID)
 			s.mu.Unlock()
 		}
@@ -335,19 +338,47 @@ func (s *Server) register(source []byte) *sched.Func {
 	return f
 }
 
-// run hands a client's job to the pool, or refuses it while draining.
-func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args []byte) {
+// run hands a client's job to the pool, or refuses it while draining. A
+// job whose id the client has in flight already breaks the protocol: its
+// Result and a Cancel could not tell the two apart.
+func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args []byte, timeout time.Duration) error {
 	s.mu.Lock()
+	if sess.jobs[clientID] != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: job %d sent while job %d is in flight", wire.ErrMalformed, clientID, clientID)
+	}
 	if s.draining || s.closed {
 		s.mu.Unlock()
-		sess.report(wire.Result{ID: clientID, Lost: "server shutting down"})
-		return
+		sess.report(wire.Result{ID: clientID, Status: wire.StatusLost, Reason: "server shutting down"})
+		return nil
 	}
 	s.lastJobID++
-	j := &sched.Job{ID: s.lastJobID, Func: f, Args: args}
+	j := &sched.Job{ID: s.lastJobID, Func: f, Args: args, Timeout: timeout}
 	s.jobs[j.ID] = &remoteJob{job: j, sess: sess, clientID: clientID}
+	sess.jobs[clientID] = j
 	s.mu.Unlock()
 	s.pool.Dispatch(j)
+	return nil
+}
+
+// cancel drops the job a client cancelled if it is still in the pool's
+// backlog, and reports it cancelled: it never runs. A job a worker has
+// been handed runs on and is reported as usual, and a Cancel whose job was
+// reported already (the two crossed on the wire) is ignored: either way the
+// job gets its one Result, which returns its credit.
+func (s *Server) cancel(sess *session, clientID uint64) {
+	s.mu.Lock()
+	j := sess.jobs[clientID]
+	s.mu.Unlock()
+	if j == nil || s.pool.Cancel(j) != sched.Withdrawn {
+		return
+	}
+	s.mu.Lock()
+	delete(s.jobs, j.ID)
+	delete(sess.jobs, clientID)
+	s.stats.Cancelled++
+	s.mu.Unlock()
+	sess.report(wire.Result{ID: clientID, Status: wire.StatusCancelled})
 }
 
 // The server stands in for a scheduler in front of its pool.
@@ -372,19 +403,27 @@ func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
 	s.mu.Lock()
 	rj := s.jobs[j.ID]
 	delete(s.jobs, j.ID)
-	if rj != nil && o.Lost == nil {
-		s.stats.Jobs++
-		s.stats.Busy += o.Elapsed
+	if rj != nil {
+		delete(rj.sess.jobs, rj.clientID)
+		switch {
+		case o.Lost == nil:
+			s.stats.Jobs++
+			s.stats.Busy += o.Elapsed
+		case o.TimedOut:
+			s.stats.TimedOut++
+		}
 	}
 	s.checkDrainedLocked()
 	s.mu.Unlock()
 	if rj == nil {
 		return
 	}
-	r := wire.Result{ID: rj.clientID, Data: o.Data, ElapsedNS: int64(o.Elapsed)}
-	if o.Lost != nil {
-		r.Data = nil
-		r.Lost = o.Lost.Error()
+	r := wire.Result{ID: rj.clientID, Status: wire.StatusDone, Data: o.Data, ElapsedNS: int64(o.Elapsed)}
+	switch {
+	case o.Lost != nil && o.TimedOut:
+		r = wire.Result{ID: rj.clientID, Status: wire.StatusTimedOut, Reason: o.Lost.Error()}
+	case o.Lost != nil:
+		r = wire.Result{ID: rj.clientID, Status: wire.StatusLost, Reason: o.Lost.Error()}
 	}
 	rj.sess.report(r)
 }

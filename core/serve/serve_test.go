@@ -238,7 +238,7 @@ func TestShutdownDrains(t *testing.T) {
 	// A job sent after the Goodbye crossed it on the wire: refused as lost,
 	// so the client runs it elsewhere.
 	c.send(&wire.Job{ID: 3, Key: 1, Args: []byte("late")})
-	if r := c.result(); r.ID != 3 || r.Lost == "" {
+	if r := c.result(); r.ID != 3 || r.Status != wire.StatusLost || r.Reason != "server shutting down" {
 		t.Fatalf("job sent after Goodbye: %+v, want it lost", r)
 	}
 

@@ -32,6 +32,10 @@ type session struct {
 	addr  string
 	log   *slog.Logger
 	funcs map[uint64]*sched.Func // client key → node function; reader only
+	// jobs maps the client's id of each job it sent to the job on the
+	// pool, until the job is reported: what Cancel names. Guarded by
+	// Server.mu, with Server.jobs.
+	jobs map[uint64]*sched.Job
 
 	mu      sync.Mutex
 	window  int  // credits the client has been granted
@@ -71,6 +75,7 @@ func (s *Server) accept(nc net.Conn, addr netip.Addr) (*session, error) {
 		addr:    nc.RemoteAddr().String(),
 		log:     log,
 		funcs:   make(map[uint64]*sched.Func),
+		jobs:    make(map[uint64]*sched.Job),
 		window:  window,
 		ceiling: window,
 		wake:    make(chan struct{}, 1),
@@ -115,6 +120,9 @@ func (sess *session) handle(m wire.Message) error {
 	switch m := m.(type) {
 	case *wire.Job:
 		return sess.job(m)
+	case *wire.Cancel:
+		sess.srv.cancel(sess, m.ID)
+		return nil
 	default:
 		return fmt.Errorf("%w: unexpected %v from a client", wire.ErrMalformed, m.MessageType())
 	}
@@ -130,6 +138,9 @@ func (sess *session) job(m *wire.Job) error {
 	case f == nil:
 		return fmt.Errorf("%w: job %d uses function key %d before sending its source", wire.ErrMalformed, m.ID, m.Key)
 	}
+	if m.TimeoutNS < 0 {
+		return fmt.Errorf("%w: job %d has a negative timeout, %d ns", wire.ErrMalformed, m.ID, m.TimeoutNS)
+	}
 	sess.mu.Lock()
 	if sess.running >= sess.ceiling {
 		sess.mu.Unlock()
@@ -137,8 +148,7 @@ func (sess *session) job(m *wire.Job) error {
 	}
 	sess.running++
 	sess.mu.Unlock()
-	sess.srv.run(sess, m.ID, f, m.Args)
-	return nil
+	return sess.srv.run(sess, m.ID, f, m.Args, time.Duration(m.TimeoutNS))
 }
 
 // report queues a job's outcome for the writer. Its credit stays in use

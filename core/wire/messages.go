@@ -19,6 +19,7 @@ const (
 	TypeCredits   Type = 18 // server → client: new number of jobs in flight allowed
 	TypeHeartbeat Type = 19 // either way: "still here" after a quiet spell
 	TypeGoodbye   Type = 20 // server → client: draining, send no more jobs
+	TypeCancel    Type = 21 // client → server: drop a job if it has not started
 )
 
 func (t Type) String() string {
@@ -43,6 +44,8 @@ func (t Type) String() string {
 		return "Heartbeat"
 	case TypeGoodbye:
 		return "Goodbye"
+	case TypeCancel:
+		return "Cancel"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
@@ -103,17 +106,68 @@ type Job struct {
 	Key      uint64
 	Source   []byte
 	Args     []byte
+	// TimeoutNS is the longest the job may run, in nanoseconds, from when
+	// a worker starts it; 0 means no limit, and a negative one is a
+	// protocol error.
+	TimeoutNS int64
 }
 
-// Result reports job ID. Lost is empty when Data holds the worker's
-// serialized result; otherwise it says why the node could not complete the
-// job (a worker died), and the client may run it elsewhere.
+// Status says how a job ended on the node (Result.Status).
+type Status int
+
+// The statuses a Result may carry; any other is a protocol error.
+const (
+	// StatusDone: the job ran, and Data holds the worker's serialized
+	// outcome (a user exception is an outcome too).
+	StatusDone Status = 0
+	// StatusLost: the node could not complete the job through no fault of
+	// its own (its worker died, the server is shutting down); Reason says
+	// why, and the client may run it again, there or elsewhere.
+	StatusLost Status = 1
+	// StatusTimedOut: the job ran longer than its timeout and its worker
+	// was killed; Reason says so. Running it again would only take as long.
+	StatusTimedOut Status = 2
+	// StatusCancelled: the client cancelled the job and the node dropped
+	// it before it started.
+	StatusCancelled Status = 3
+)
+
+// Valid reports whether st is a status the protocol defines.
+func (st Status) Valid() bool { return st >= StatusDone && st <= StatusCancelled }
+
+func (st Status) String() string {
+	switch st {
+	case StatusDone:
+		return "done"
+	case StatusLost:
+		return "lost"
+	case StatusTimedOut:
+		return "timed out"
+	case StatusCancelled:
+		return "cancelled"
+	}
+	return fmt.Sprintf("Status(%d)", int(st))
+}
+
+// Result reports how job ID ended: its Status, the worker's serialized
+// result in Data when it ran, and in Reason, for a job lost or timed out,
+// why, in words meant for a human. Every Job gets exactly one Result.
 type Result struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	ID        uint64
+	Status    Status
 	Data      []byte
 	ElapsedNS int64
-	Lost      string
+	Reason    string
+}
+
+// Cancel tells the server the client no longer wants job ID: if no worker
+// has started it, the server drops it and reports it StatusCancelled;
+// otherwise the job runs and is reported as usual. Either way it gets its
+// one Result, which returns its credit.
+type Cancel struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	ID       uint64
 }
 
 // Credits changes how many jobs the client may have in flight.
@@ -144,11 +198,13 @@ func (*Result) MessageType() Type    { return TypeResult }
 func (*Credits) MessageType() Type   { return TypeCredits }
 func (*Heartbeat) MessageType() Type { return TypeHeartbeat }
 func (*Goodbye) MessageType() Type   { return TypeGoodbye }
+func (*Cancel) MessageType() Type    { return TypeCancel }
 
 // fieldCount is how many fields each message type has on the wire.
 var fieldCount = map[Type]int{
 	TypeHello: 2, TypeAuth: 3, TypeWelcome: 3, TypeRefused: 1, TypeSalt: 1,
-	TypeJob: 4, TypeResult: 4, TypeCredits: 1, TypeHeartbeat: 0, TypeGoodbye: 1,
+	TypeJob: 5, TypeResult: 5, TypeCredits: 1, TypeHeartbeat: 0, TypeGoodbye: 1,
+	TypeCancel: 1,
 }
 
 // newMessage returns an empty message of type t to decode into.
@@ -174,6 +230,8 @@ func newMessage(t Type) (Message, error) {
 		return &Heartbeat{}, nil
 	case TypeGoodbye:
 		return &Goodbye{}, nil
+	case TypeCancel:
+		return &Cancel{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown message type %d", ErrMalformed, uint8(t))
 }
