@@ -109,7 +109,7 @@ func ppgoSubmit(h C.longlong, key C.ulonglong, args unsafe.Pointer, argsLen C.si
 		return C.PPGO_CLOSED
 	}
 	data := bytes.Clone(unsafe.Slice((*byte)(args), int(argsLen)))
-	id, err := s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0)
+	id, err := s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0, 0)
 	if err != nil {
 		return fail(errOut, err)
 	}

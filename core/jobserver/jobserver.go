@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -90,8 +91,12 @@ func (s *Server) Register(key uint64, source []byte) {
 	s.funcsMu.Unlock()
 }
 
-// Submit queues a job running registered function key on args.
-func (s *Server) Submit(key uint64, args []byte, group string, notify bool) (uint64, error) {
+// Submit queues a job running registered function key on args, which may
+// run for at most timeout once a worker starts it (0: no limit).
+func (s *Server) Submit(key uint64, args []byte, group string, notify bool, timeout time.Duration) (uint64, error) {
+	if timeout < 0 {
+		return 0, fmt.Errorf("jobserver: negative timeout %v", timeout)
+	}
 	s.funcsMu.RLock()
 	f := s.funcs[key]
 	s.funcsMu.RUnlock()
@@ -102,8 +107,30 @@ func (s *Server) Submit(key uint64, args []byte, group string, notify bool) (uin
 		return 0, fmt.Errorf("%w: %d bytes of arguments and source, the limit is %d",
 			ErrJobTooLarge, size, limit)
 	}
-	return s.sched.Submit(&sched.Job{Group: group, Func: f, Args: args, Notify: notify})
+	return s.sched.Submit(&sched.Job{Group: group, Func: f, Args: args, Notify: notify, Timeout: timeout})
 }
+
+// TimeoutFromSeconds reads a timeout given in seconds, as Python gives it:
+// 0 means no limit, and so do +Inf and anything longer than a Duration
+// holds (about 292 years); a positive one shorter than a nanosecond is a
+// nanosecond, not "no limit". A negative timeout, or NaN, is an error.
+func TimeoutFromSeconds(seconds float64) (time.Duration, error) {
+	if math.IsNaN(seconds) || seconds < 0 {
+		return 0, fmt.Errorf("timeout must be 0 (none) or a positive number of seconds, not %v", seconds)
+	}
+	ns := math.Ceil(seconds * float64(time.Second))
+	if ns >= math.MaxInt64 { // float64(MaxInt64) is 2^63: one past the largest Duration
+		return 0, nil
+	}
+	return time.Duration(ns), nil
+}
+
+// Cancel cancels job id unless it has started, and reports whether it did
+// (sched.Scheduler.Cancel): a job still queued, or in the local pool's
+// backlog, never runs; one sent to a ppserver is cancelled here at once,
+// and dropped there unless a worker has started it. A cancelled job
+// finishes with sched.StatusCancelled.
+func (s *Server) Cancel(id uint64) bool { return s.sched.Cancel(id) }
 
 // SetWorkers changes the number of local workers at run time.
 func (s *Server) SetWorkers(n int) error {

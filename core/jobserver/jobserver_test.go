@@ -32,7 +32,7 @@ func newServer(t *testing.T, workers, maxAttempts int) (*Server, *fakeworker.Hub
 
 func submit(t *testing.T, s *Server, key uint64, args, group string, notify bool) uint64 {
 	t.Helper()
-	id, err := s.Submit(key, []byte(args), group, notify)
+	id, err := s.Submit(key, []byte(args), group, notify, 0)
 	if err != nil {
 		t.Fatalf("Submit(%d, %q): %v", key, args, err)
 	}
@@ -83,7 +83,7 @@ func TestServerRunsJobs(t *testing.T) {
 	if !s.WaitGroup("g", false, 0) || !s.WaitGroup("", true, 0) || s.Pending() != 0 {
 		t.Errorf("group or server still pending: %d", s.Pending())
 	}
-	if _, err := s.Submit(8, nil, "", false); err == nil || !strings.Contains(err.Error(), "8") {
+	if _, err := s.Submit(8, nil, "", false, 0); err == nil || !strings.Contains(err.Error(), "8") {
 		t.Errorf("Submit of an unregistered key: %v", err)
 	}
 
@@ -298,7 +298,7 @@ func TestServerClose(t *testing.T) {
 	if ids, ok := s.NextNotified(10, deadline); ok || len(ids) != 0 {
 		t.Errorf("NextNotified after Close = %v, %v", ids, ok)
 	}
-	if _, err := s.Submit(1, nil, "", false); !errors.Is(err, sched.ErrClosed) {
+	if _, err := s.Submit(1, nil, "", false, 0); !errors.Is(err, sched.ErrClosed) {
 		t.Errorf("Submit after Close: %v, want sched.ErrClosed", err)
 	}
 	if !fakeworker.ProcessGone(pid) {
@@ -333,7 +333,7 @@ func TestServerRefusesJobTooLargeToFrame(t *testing.T) {
 		t.Skipf("cannot reserve %d bytes of address space: %v", pool.MaxFrameBody, err)
 	}
 	defer syscall.Munmap(huge)
-	if _, err := s.Submit(1, huge, "", false); !errors.Is(err, ErrJobTooLarge) {
+	if _, err := s.Submit(1, huge, "", false, 0); !errors.Is(err, ErrJobTooLarge) {
 		t.Fatalf("Submit of %d bytes: err = %v, want ErrJobTooLarge", len(huge), err)
 	}
 	if n := s.Pending(); n != 0 {
