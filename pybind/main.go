@@ -58,10 +58,12 @@ func status(s sched.Status) C.int {
 	switch s {
 	case sched.StatusDone:
 		return C.PPGO_STATUS_DONE
-	case sched.StatusFailed:
-		return C.PPGO_STATUS_FAILED
-	default:
+	case sched.StatusCancelled:
 		return C.PPGO_STATUS_CANCELLED
+	case sched.StatusTimedOut:
+		return C.PPGO_STATUS_TIMED_OUT
+	default:
+		return C.PPGO_STATUS_FAILED
 	}
 }
 
@@ -99,21 +101,41 @@ func ppgoRegister(h C.longlong, key C.ulonglong, source unsafe.Pointer, sourceLe
 	return 0
 }
 
-// ppgoSubmit queues a job and returns its id (>= 1).
+// ppgoSubmit queues a job that may run for timeoutSeconds once a worker
+// starts it (0: no limit; negative: an error) and returns its id (>= 1).
 //
 //export ppgoSubmit
 func ppgoSubmit(h C.longlong, key C.ulonglong, args unsafe.Pointer, argsLen C.size_t,
-	group *C.char, groupLen C.size_t, notify C.int, errOut **C.char) C.longlong {
+	group *C.char, groupLen C.size_t, notify C.int, timeoutSeconds C.double, errOut **C.char) C.longlong {
 	s, err := handles.get(int64(h))
 	if err != nil {
 		return C.PPGO_CLOSED
 	}
+	timeout, err := jobserver.TimeoutFromSeconds(float64(timeoutSeconds))
+	if err != nil {
+		return fail(errOut, err)
+	}
 	data := bytes.Clone(unsafe.Slice((*byte)(args), int(argsLen)))
-	id, err := s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0, 0)
+	id, err := s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0, timeout)
 	if err != nil {
 		return fail(errOut, err)
 	}
 	return C.longlong(id)
+}
+
+// ppgoCancel cancels job id unless it has started: 1 cancelled (it ends
+// with PPGO_STATUS_CANCELLED), 0 not (running, finished or unknown).
+//
+//export ppgoCancel
+func ppgoCancel(h C.longlong, id C.ulonglong) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return C.PPGO_CLOSED
+	}
+	if s.Cancel(uint64(id)) {
+		return 1
+	}
+	return 0
 }
 
 // ppgoWait waits up to ms milliseconds for job id to finish: 1 finished,

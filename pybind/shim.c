@@ -125,7 +125,9 @@ static PyObject *core_register(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* submit(handle, key, args (buffer), group, notify) -> job id */
+/* submit(handle, key, args (buffer), group, notify, timeout=0.0) -> job id.
+ * timeout: seconds the job may run once a worker starts it; 0 means no
+ * limit, a negative one raises ValueError. */
 static PyObject *core_submit(PyObject *self, PyObject *args) {
     long long h, id;
     unsigned long long key;
@@ -133,16 +135,17 @@ static PyObject *core_submit(PyObject *self, PyObject *args) {
     const char *group;
     Py_ssize_t group_len;
     int notify;
+    double timeout = 0.0;
     char *err = NULL;
-    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy*s#p", &h, &key, &data,
-                                              &group, &group_len, &notify))
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy*s#p|d", &h, &key, &data,
+                                              &group, &group_len, &notify, &timeout))
         return NULL;
     if (data.len >= PPGO_RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err);
+        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, timeout, &err);
         Py_END_ALLOW_THREADS
     } else {
-        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, &err);
+        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, timeout, &err);
     }
     PyBuffer_Release(&data);
     if (id < 0)
@@ -264,6 +267,20 @@ static PyObject *job_call(PyObject *args, void (*fn)(long long, unsigned long lo
 
 static PyObject *core_release(PyObject *self, PyObject *args) { return job_call(args, ppgoRelease); }
 static PyObject *core_forget(PyObject *self, PyObject *args) { return job_call(args, ppgoForget); }
+
+/* cancel(h, id) -> bool: whether the job was cancelled. One that has not
+ * started is (it ends with STATUS_CANCELLED); one running, finished or
+ * unknown is not. */
+static PyObject *core_cancel(PyObject *self, PyObject *args) {
+    long long h;
+    unsigned long long id;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LK", &h, &id))
+        return NULL;
+    int rc = ppgoCancel(h, id);
+    if (rc < 0)
+        return closed_error();
+    return PyBool_FromLong(rc);
+}
 
 static PyObject *core_set_workers(PyObject *self, PyObject *args) {
     long long h;
@@ -447,7 +464,9 @@ static PyMethodDef methods[] = {
     {"new", core_new, METH_VARARGS,
      "new(argv, env, cwd, workers, restart, secret, silence) -> handle"},
     {"register", core_register, METH_VARARGS, "register(h, key, source)"},
-    {"submit", core_submit, METH_VARARGS, "submit(h, key, args, group, notify) -> id"},
+    {"submit", core_submit, METH_VARARGS,
+     "submit(h, key, args, group, notify, timeout=0.0) -> id"},
+    {"cancel", core_cancel, METH_VARARGS, "cancel(h, id) -> whether the job was cancelled"},
     {"result", core_result, METH_VARARGS, "result(h, id, timeout) -> (status, bytes) | None"},
     {"take", core_take, METH_VARARGS, "take(h, id) -> (status, bytes) | None"},
     {"wait", core_wait, METH_VARARGS, "wait(h, id, timeout) -> finished"},
@@ -501,7 +520,8 @@ PyMODINIT_FUNC PyInit__core(void) {
     if (ClosedError == NULL || PyModule_AddObjectRef(m, "Closed", ClosedError) < 0
             || PyModule_AddIntConstant(m, "STATUS_DONE", PPGO_STATUS_DONE) < 0
             || PyModule_AddIntConstant(m, "STATUS_FAILED", PPGO_STATUS_FAILED) < 0
-            || PyModule_AddIntConstant(m, "STATUS_CANCELLED", PPGO_STATUS_CANCELLED) < 0) {
+            || PyModule_AddIntConstant(m, "STATUS_CANCELLED", PPGO_STATUS_CANCELLED) < 0
+            || PyModule_AddIntConstant(m, "STATUS_TIMED_OUT", PPGO_STATUS_TIMED_OUT) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -16,7 +16,8 @@
  * core/sched's statuses onto these. */
 #define PPGO_STATUS_DONE 0
 #define PPGO_STATUS_FAILED 1
-#define PPGO_STATUS_CANCELLED 2
+#define PPGO_STATUS_CANCELLED 2   /* by cancel(), or by close() before it completed */
+#define PPGO_STATUS_TIMED_OUT 3   /* ran past its timeout; its worker was killed */
 
 /* One node (the local pool or a ppserver) as ppgoNodes describes it; name
  * is malloc'd, like the array. */
