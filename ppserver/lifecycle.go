@@ -122,6 +122,7 @@ func printStats(w io.Writer, st serve.Stats) {
 	fmt.Fprintf(&b, "%d active tasks, %d cores\n", st.Running, st.Workers)
 	fmt.Fprintf(&b, "%d client(s) connected, %d failed authentication(s), %d refused unheard, %d slow consumer(s) dropped\n",
 		st.Clients, st.AuthFailures, st.Refused, st.SlowConsumers)
+	fmt.Fprintf(&b, "%d job(s) timed out, %d cancelled by their clients before they ran\n", st.TimedOut, st.Cancelled)
 	// For leak checks: a node that served a client and lost it should be
 	// back to the goroutines it had before.
 	fmt.Fprintf(&b, "goroutines: %d\n\n", runtime.NumGoroutine())
