@@ -138,6 +138,21 @@ func ppgoCancel(h C.longlong, id C.ulonglong) C.int {
 	return 0
 }
 
+// ppgoWatch asks for job id to be notified when it finishes: 1 it will
+// be, 0 it has finished already (or is unknown).
+//
+//export ppgoWatch
+func ppgoWatch(h C.longlong, id C.ulonglong) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return C.PPGO_CLOSED
+	}
+	if s.Watch(uint64(id)) {
+		return 1
+	}
+	return 0
+}
+
 // ppgoWait waits up to ms milliseconds for job id to finish: 1 finished,
 // 0 not yet.
 //

@@ -271,15 +271,24 @@ static PyObject *core_forget(PyObject *self, PyObject *args) { return job_call(a
 /* cancel(h, id) -> bool: whether the job was cancelled. One that has not
  * started is (it ends with STATUS_CANCELLED); one running, finished or
  * unknown is not. */
-static PyObject *core_cancel(PyObject *self, PyObject *args) {
+/* Calls for one job id that answer yes or no: cancel(h, id), watch(h, id). */
+static PyObject *job_question(PyObject *args, int (*fn)(long long, unsigned long long)) {
     long long h;
     unsigned long long id;
     if (check_fork() < 0 || !PyArg_ParseTuple(args, "LK", &h, &id))
         return NULL;
-    int rc = ppgoCancel(h, id);
+    int rc = fn(h, id);
     if (rc < 0)
         return closed_error();
     return PyBool_FromLong(rc);
+}
+
+static PyObject *core_cancel(PyObject *self, PyObject *args) {
+    return job_question(args, ppgoCancel);
+}
+
+static PyObject *core_watch(PyObject *self, PyObject *args) {
+    return job_question(args, ppgoWatch);
 }
 
 static PyObject *core_set_workers(PyObject *self, PyObject *args) {
@@ -467,6 +476,8 @@ static PyMethodDef methods[] = {
     {"submit", core_submit, METH_VARARGS,
      "submit(h, key, args, group, notify, timeout=0.0) -> id"},
     {"cancel", core_cancel, METH_VARARGS, "cancel(h, id) -> whether the job was cancelled"},
+    {"watch", core_watch, METH_VARARGS,
+     "watch(h, id) -> whether the job will be notified when it finishes"},
     {"result", core_result, METH_VARARGS, "result(h, id, timeout) -> (status, bytes) | None"},
     {"take", core_take, METH_VARARGS, "take(h, id) -> (status, bytes) | None"},
     {"wait", core_wait, METH_VARARGS, "wait(h, id, timeout) -> finished"},

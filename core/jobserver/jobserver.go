@@ -132,6 +132,10 @@ func TimeoutFromSeconds(seconds float64) (time.Duration, error) {
 // finishes with sched.StatusCancelled.
 func (s *Server) Cancel(id uint64) bool { return s.sched.Cancel(id) }
 
+// Watch puts job id on the notification queue once it finishes
+// (sched.Scheduler.Watch); false if it has finished already.
+func (s *Server) Watch(id uint64) bool { return s.sched.Watch(id) }
+
 // SetWorkers changes the number of local workers at run time.
 func (s *Server) SetWorkers(n int) error {
 	if n < 0 {

@@ -345,3 +345,44 @@ func TestReleaseOfPlainJob(t *testing.T) {
 		t.Error("group idle while one of its jobs is still running")
 	}
 }
+
+// Watch turns a plain job into one the client is notified of, while it has
+// not finished; a finished, forgotten or unknown job is not watched.
+func TestWatch(t *testing.T) {
+	s := New(Config{})
+	n := newFakeNode(s, "n")
+	s.AddNode(n, 1)
+	ids := submitN(t, s, "", 3) // 1 sent, 2 queued
+	for _, id := range ids {
+		if !s.Watch(id) {
+			t.Fatalf("Watch(%d) of an unfinished job = false", id)
+		}
+	}
+	n.done(n.next(t))
+	if got, _ := s.NextNotified(10, deadline); !slices.Equal(got, ids[:1]) {
+		t.Fatalf("NextNotified = %v, want [%d]", got, ids[0])
+	}
+	if s.Wait(ids[0], 0) {
+		t.Fatal("a watched job finished before its Release")
+	}
+	if !s.Watch(ids[0]) {
+		t.Fatal("Watch of a notified job = false")
+	}
+	s.Release(ids[0])
+	plain := submit(t, s, &Job{})
+	n.done(n.next(t))
+	n.done(n.next(t))
+	n.done(n.next(t))
+	if s.Watch(plain) {
+		t.Fatal("Watch of a finished plain job = true")
+	}
+	s.Forget(plain)
+	if s.Watch(plain) || s.Watch(12345) {
+		t.Fatal("Watch of a forgotten or unknown job = true")
+	}
+	late := submit(t, s, &Job{})
+	s.Close()
+	if s.Watch(late) {
+		t.Fatal("Watch after Close = true")
+	}
+}

@@ -29,6 +29,24 @@ func (s *Scheduler) Result(id uint64) (Result, bool) {
 	return j.result, true
 }
 
+// Watch asks for job id to go on the notification queue when it finishes,
+// as if it had been submitted with Notify (its client wants to be told: a
+// done callback, an await), and reports whether it will. A job already
+// finished, forgotten or unknown will not: its result is read as it is.
+func (s *Scheduler) Watch(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[id]
+	switch {
+	case j == nil || j.forgotten || s.closed:
+		return false
+	case j.state == jobQueued || j.state == jobSent:
+		j.Notify = true
+		return true
+	}
+	return j.state == jobNotified
+}
+
 // Release marks a Notify job as finished once its client has handled the
 // notification (run the callback), and forgets it. A job without its
 // result yet is left alone; one already finished (by Close, or a job
