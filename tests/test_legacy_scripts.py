@@ -378,6 +378,12 @@ print(sum(t() for t in [job_server.submit(square, (i,)) for i in range(50)]))
     assert proc.stdout.split() == [str(sum(i * i for i in range(50)))]
 
 
+# pp refuses what has no source; so does ppgo where cloudpickle is not
+# installed (with it, such a function ships by value: tests/test_executor.py
+# and test_submit.py).
+HIDE_CLOUDPICKLE = "import sys\nsys.modules['cloudpickle'] = None\n"
+
+
 def test_python_c_function_is_refused_with_clear_error(tmp_path):
     # Before Python 3.13, code given with -c has no source that inspect can
     # find, so submit must refuse it clearly; from 3.13 on the source is
@@ -395,8 +401,8 @@ def test_python_c_function_is_refused_with_clear_error(tmp_path):
         "job_server = pp.Server(1)\n"
         "print('result', job_server.submit(made_at_the_prompt, (1,))())\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=clean_env(),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", HIDE_CLOUDPICKLE + code], cwd=str(tmp_path),
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
     if "no source" in proc.stdout.split("\n"):
         assert proc.returncode != 0
         assert "ValueError" in proc.stderr
@@ -408,7 +414,7 @@ def test_python_c_function_is_refused_with_clear_error(tmp_path):
 
 
 def test_exec_made_function_in_script_is_refused(tmp_path):
-    source = '''
+    source = HIDE_CLOUDPICKLE + '''
 import pp
 
 namespace = {}
@@ -574,3 +580,25 @@ def test_fork_child_gets_a_clear_error(tmp_path):
     assert "child exit 0" in lines
     assert "parent again 25" in lines
     assert proc.returncode == 0, proc.stderr
+
+
+PYTHON_C_BY_VALUE = """
+import pp
+def made_at_the_prompt(x):
+    return x + 10
+job_server = pp.Server(1)
+print(job_server.submit(made_at_the_prompt, (1,))(), job_server.submit(lambda x: x * 2, (4,))())
+with pp.Executor(1) as ex:
+    print(ex.submit(made_at_the_prompt, 2).result(), list(ex.map(lambda x: -x, [1, 2])))
+"""
+
+
+# pp 1.7.0 refuses functions typed under python -c; ppgo ships them by value
+# with cloudpickle.
+@pytest.mark.ppgo_only
+def test_python_c_functions_ship_by_value_with_cloudpickle(tmp_path):
+    pytest.importorskip("cloudpickle")
+    proc = subprocess.run([sys.executable, "-c", PYTHON_C_BY_VALUE], cwd=str(tmp_path),
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["11 8", "12 [-1, -2]"]

@@ -8,6 +8,7 @@ without building the extension.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import pickle
 import subprocess
@@ -23,15 +24,16 @@ from pp import _source, worker
 PP_DIR = Path(_source.__file__).resolve().parent
 
 
-def run_shipped(func, args=(), depfuncs=(), modules=(), globals=None):
+def run_shipped(func, args=(), depfuncs=(), modules=(), globals=None,
+                call=_source.CALL_ARGS):
     """Ships func as submit would and runs it as a worker would."""
     shipment, sargs = _source.Shipper().prepare(func, args, depfuncs, modules, globals,
-                                                pickle.HIGHEST_PROTOCOL)
+                                                pickle.HIGHEST_PROTOCOL, call)
     main = sys.modules["__main__"]
     try:
         prepared = worker.prepare(shipment.blob)
         assert not prepared.warnings, prepared.warnings
-        return prepared.func(*pickle.loads(sargs))
+        return prepared.run(pickle.loads(sargs))
     finally:
         sys.modules["__main__"] = main  # the worker makes the job's namespace __main__
 
@@ -106,16 +108,36 @@ def test_lambda_assigned_to_a_name_ships_under_it():
     assert run_shipped(jobs.triple, (5,)) == 15
 
 
-def test_inline_lambda_is_refused_naming_it():
-    with pytest.raises(ValueError, match="lambda"):
-        _source.Shipper().prepare(lambda x: x, (1,), (), (), None, 4)
-
-
-def test_function_without_source_is_refused_naming_it():
+def test_without_cloudpickle_what_has_no_source_is_refused_naming_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)
     namespace: dict = {}
     exec("def made_by_exec(x):\n    return x\n", namespace)
-    with pytest.raises(ValueError, match="made_by_exec"):
+    with pytest.raises(ValueError, match="lambda.*ppgo\\[cloudpickle\\]"):
+        _source.Shipper().prepare(lambda x: x, (1,), (), (), None, 4)
+    with pytest.raises(ValueError, match="made_by_exec.*ppgo\\[cloudpickle\\]"):
         _source.Shipper().prepare(namespace["made_by_exec"], (1,), (), (), None, 4)
+
+
+def test_what_has_no_source_ships_by_value():
+    pytest.importorskip("cloudpickle")
+    namespace: dict = {}
+    exec("def made_by_exec(x):\n    return x * 3\n", namespace)
+    base = 5
+
+    def closure(x):
+        return x + base
+
+    assert run_shipped(lambda x: x - 1, (1,)) == 0
+    assert run_shipped(namespace["made_by_exec"], (2,)) == 6
+    assert run_shipped(closure, (1,)) == 6
+    assert run_shipped(functools.partial(jobs.add, 10), (5,)) == 15  # standard pickle
+
+
+def test_calling_conventions():
+    assert run_shipped(jobs.add, ((1,), {"b": 2}), call=_source.CALL_KWARGS) == 3
+    assert run_shipped(jobs.add, [(1, 2), (3, 4)], call=_source.CALL_CHUNK) == [3, 7]
+    assert (_source.CALL_ARGS, _source.CALL_KWARGS, _source.CALL_CHUNK) == \
+        (worker.CALL_ARGS, worker.CALL_KWARGS, worker.CALL_CHUNK)
 
 
 @pytest.mark.parametrize("func, modules, args, result", [
@@ -143,13 +165,26 @@ def test_equal_calls_share_a_shipment_and_changed_source_gets_a_new_key():
     assert first == again and first.key != other.key
 
 
+def module_level(tree: ast.Module):
+    """The statements that run when a module is imported, and those under
+    ``if TYPE_CHECKING:``; not those in function bodies, which are imports
+    deferred on purpose (pp loads the futures interface only when used)."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.If, ast.Try)):
+            stack.extend(node.body + node.orelse)
+            stack.extend(h for handler in getattr(node, "handlers", []) for h in handler.body)
+
+
 def test_pp_import_graph_has_no_cycle():
     """pp's modules depend one way (imports for type checking included)."""
     graph: dict[str, set[str]] = {}
     for path in PP_DIR.glob("*.py"):
         module = "pp." + path.stem if path.stem != "__init__" else "pp"
         edges = graph.setdefault(module, set())
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in module_level(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 if node.module == "pp":
                     edges.update("pp." + alias.name for alias in node.names)

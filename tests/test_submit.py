@@ -199,7 +199,14 @@ def test_local_lambda_assigned_to_a_name_ships(server):
     assert server.submit(quadruple, (5,))() == 20
 
 
-def test_inline_lambda_is_refused_naming_it(server):
+@pytest.fixture
+def no_cloudpickle(monkeypatch):
+    """As where cloudpickle is not installed (ppgo ships functions without
+    source by value only with it)."""
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)
+
+
+def test_inline_lambda_is_refused_naming_it(server, no_cloudpickle):
     with pytest.raises(ValueError) as info:
         server.submit(lambda x: x + 1, (1,))
     assert "lambda" in str(info.value)
@@ -208,7 +215,7 @@ def test_inline_lambda_is_refused_naming_it(server):
     assert server.submit(jobs.square, (3,))() == 9
 
 
-def test_function_made_by_exec_is_refused_naming_it(server):
+def test_function_made_by_exec_is_refused_naming_it(server, no_cloudpickle):
     namespace = {}
     exec("def made_by_exec_ppgo(x):\n    return x\n", namespace)
     with pytest.raises(ValueError) as info:
@@ -216,6 +223,30 @@ def test_function_made_by_exec_is_refused_naming_it(server):
     assert "made_by_exec_ppgo" in str(info.value)
     server.wait()
     assert server.submit(jobs.square, (3,))() == 9
+
+
+@pytest.mark.ppgo_only
+def test_refusal_names_the_extra_that_ships_by_value(server, no_cloudpickle):
+    with pytest.raises(ValueError, match=r"ppgo\[cloudpickle\]"):
+        server.submit(lambda x: x + 1, (1,))
+
+
+# pp 1.7.0 cannot ship what has no source; ppgo ships it by value with
+# cloudpickle.
+@pytest.mark.ppgo_only
+def test_functions_without_source_ship_by_value(server):
+    namespace = {}
+    exec("def made_by_exec_ppgo(x):\n    return x * 10\n", namespace)
+    offset = 7
+
+    def closure(x):
+        return x + offset
+
+    assert server.submit(lambda x: x + 1, (1,))() == 2
+    assert server.submit(namespace["made_by_exec_ppgo"], (2,))() == 20
+    assert server.submit(closure, (1,))() == 8
+    offset = 100  # a closure ships what it holds when submitted
+    assert server.submit(closure, (1,))() == 101
 
 
 # -- bound methods, classes of arguments, functions as arguments ----------------

@@ -26,6 +26,12 @@ ATOMIC_TYPES = frozenset({
 })
 PLAIN_TYPES = ATOMIC_TYPES | {tuple, list, dict, set, frozenset}
 
+# How a job's pickled arguments call its function; pp.worker (which imports
+# nothing of pp) has the same names, checked by a test.
+CALL_ARGS = "args"      # a tuple: func(*args), legacy pp's way
+CALL_KWARGS = "kwargs"  # (args, kwargs): func(*args, **kwargs)
+CALL_CHUNK = "chunk"    # a list of argument tuples: [func(*a) for a in chunk]
+
 # Cached shipments per server before the cache starts over, so functions made
 # in a loop cannot grow it without bound.
 MAX_CACHED_CALLS = 4096
@@ -148,12 +154,19 @@ class Shipper:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_call: dict[tuple, Shipment] = {}
+        self._globals_of: dict[Any, Referenced] = {}
         self._by_blob: dict[bytes, int] = {}
 
-    def prepare(self, func: Any, args: tuple, depfuncs: tuple, modules: tuple,
-                globals: dict | None, proto: int) -> tuple[Shipment, bytes]:
+    def prepare(self, func: Any, args: Any, depfuncs: tuple, modules: tuple,
+                globals: dict | None, proto: int, call: str = CALL_ARGS,
+                by_value: dict | None = None,
+                follow_globals: bool = False) -> tuple[Shipment, bytes]:
         """What ships for one ``submit(func, args, depfuncs, modules,
         globals=...)``: the function's shipment and the pickled arguments.
+
+        ``call`` says what ``args`` is (pp.worker's CALL_*): an argument
+        tuple (legacy pp), ``(args, kwargs)``, or a list of argument tuples
+        (a chunk of a map).
 
         Beyond what the caller lists, it ships (as pp does): for a bound
         method, its class hierarchy, with the instance as the first
@@ -161,24 +174,46 @@ class Shipper:
         not importable from ``modules``, and functions passed as arguments;
         with ``globals``, the modules and functions found in that dict; and,
         beyond pp, the script's classes and functions that the arguments
-        refer to deeper inside (instances in a list, say).
+        refer to deeper inside (instances in a list, say), and, with
+        cloudpickle, a function that has no source, by value (pickled anew
+        each time, as its closure may have changed, unless the caller keeps
+        a ``by_value`` dict across calls, as a map does). With
+        ``follow_globals`` (the Executor), also what the function uses from
+        its module's globals, as a ProcessPoolExecutor job finds it: the
+        functions and classes (as source), modules (imported), and other
+        values (pickled, as they are the first time the function ships).
         """
         auto: tuple = ()
+        values: dict = {}
         if globals:
             modules = tuple(dict.fromkeys(modules + tuple(find_modules(globals))))
             auto = tuple(globals_dependencies(globals, modules))
+        plain = getattr(func, "__func__", func)
+        if follow_globals and isinstance(plain, types.FunctionType) \
+                and not plain.__code__.co_freevars:
+            found = self._referenced(plain)
+            auto += found.deps
+            modules = tuple(dict.fromkeys(modules + found.imports))
+            values = found.values
         call_name = None
         if isinstance(func, types.MethodType):
             owner = func.__self__
             cls = owner if isinstance(owner, type) else type(owner)
             if not isinstance(owner, type):
-                args = (owner,) + args  # legacy pp: the instance becomes the first argument
+                # legacy pp: the instance becomes the first argument
+                if call == CALL_ARGS:
+                    args = (owner,) + args
+                elif call == CALL_KWARGS:
+                    args = ((owner,) + args[0], args[1])
+                else:
+                    args = [(owner,) + a for a in args]
             auto += tuple(class_hierarchy(cls))
             func = func.__func__
             if "<locals>" not in cls.__qualname__:
                 call_name = "%s.%s" % (cls.__qualname__, func.__name__)
-        deep = False  # an argument may hold other objects
-        for arg in args:
+        direct = args if call == CALL_ARGS else ()
+        deep = call != CALL_ARGS  # the arguments may hold other objects
+        for arg in direct:
             cls = type(arg)
             if cls in ATOMIC_TYPES:
                 continue
@@ -190,32 +225,51 @@ class Shipper:
             elif is_not_imported(cls, modules) and not is_pp(cls):
                 auto += tuple(class_hierarchy(cls))
         if deep:
-            sargs, found = dumps_finding_main(args, proto)
-            auto += tuple(found)
+            sargs, inside = dumps_finding_main(args, proto)
+            auto += tuple(inside)
         else:
             sargs = pickle.dumps(args, proto)
-        return self.ship(func, depfuncs, auto, modules, call_name), sargs
+        return self.ship(func, depfuncs, auto, modules, call_name, call, by_value,
+                         values), sargs
+
+    def _referenced(self, func: types.FunctionType) -> Referenced:
+        """referenced_globals(func), worked out once per function."""
+        found = self._globals_of.get(func)
+        if found is None:
+            found = referenced_globals(func)
+            with self._lock:
+                if len(self._globals_of) >= MAX_CACHED_CALLS:
+                    self._globals_of.clear()
+                self._globals_of[func] = found
+        return found
 
     def ship(self, func: Any, depfuncs: tuple, auto: tuple, modules: tuple,
-             call_name: str | None = None) -> Shipment:
+             call_name: str | None = None, call: str = CALL_ARGS,
+             by_value: dict | None = None, values: dict | None = None) -> Shipment:
         """The shipment for func with its explicit and automatic dependencies.
 
         ``call_name`` overrides the dotted name the worker calls (a method
         called through its class).
         """
-        call: tuple | None = (func, depfuncs, auto, modules, call_name)
+        key: tuple | None = (func, depfuncs, auto, modules, call_name, call,
+                             tuple(values or ()))
         try:
-            cached = self._by_call.get(call)  # type: ignore[arg-type]
+            cached = self._by_call.get(key)  # type: ignore[arg-type]
         except TypeError:  # an unhashable dependency: build every time
-            cached, call = None, None
+            cached, key = None, None
         if cached is not None:
             return cached
-        shipment = self._keyed(self._build(func, depfuncs, auto, modules, call_name))
-        if call is not None:
+        blob, valued = self._build(func, depfuncs, auto, modules, call_name, call, by_value,
+                                   values or {})
+        shipment = self._keyed(blob)
+        # A function shipped by value carries what its closure holds now,
+        # which may change: built anew at every submit (equal blobs still
+        # share a key, so workers get it once).
+        if key is not None and not valued:
             with self._lock:
                 if len(self._by_call) >= MAX_CACHED_CALLS:
                     self._by_call.clear()
-                self._by_call[call] = shipment
+                self._by_call[key] = shipment
         return shipment
 
     def ship_sources(self, name: str, texts: Iterable[str], modules: Iterable[str]) -> Shipment:
@@ -230,7 +284,9 @@ class Shipper:
             return Shipment(self._by_blob.setdefault(blob, len(self._by_blob) + 1), blob)
 
     def _build(self, func: Any, depfuncs: tuple, auto: tuple, modules: tuple,
-               call_name: str | None) -> bytes:
+               call_name: str | None, call: str, by_value: dict | None,
+               values: dict) -> tuple[bytes, bool]:
+        """The blob (see pp.worker.prepare) and whether func ships by value."""
         imports = list(modules)
         sources: list[Source] = []
         seen: set[int] = set()
@@ -270,13 +326,74 @@ class Shipper:
                 for base in class_hierarchy(dep)[:-1]:
                     if is_not_imported(base, modules) and not is_pp(base):
                         add_optional(base)
-        name = add(func, required=True) if call_name is None else call_name
-        if name is None:  # func also listed among its dependencies
+        options: dict[str, Any] = {}
+        if call != CALL_ARGS:
+            options["call"] = call
+        pickled = {}
+        for value_name, value in values.items():
+            try:
+                pickled[value_name] = pickle.dumps(value, protocol=4)
+            except Exception:
+                pass  # as with legacy pp's globals: the job sees a NameError
+        if pickled:
+            options["values"] = pickled
+        memo = {} if by_value is None else by_value
+
+        def valued(why: str) -> bytes:
+            if id(func) not in memo:
+                memo[id(func)] = dumps_by_value(func, why)
+            return memo[id(func)]
+
+        closure = bool(getattr(getattr(func, "__code__", None), "co_freevars", ()))
+        if closure and not cloudpickle_available():
+            closure = False  # legacy pp ships its source, which lacks the variables
+        if call_name is not None:
+            name = call_name
+        elif closure:
+            # Its source would run without the variables it closes over.
             name = func.__name__
+            options["by_value"] = valued("it is a closure")
+        else:
+            try:
+                name = add(func, required=True) or func.__name__
+            except ValueError as no_source:
+                # No source to ship (an inline lambda, a function typed at a
+                # prompt, a callable object such as functools.partial): the
+                # function itself travels, pickled.
+                name = getattr(func, "__name__", type(func).__name__)
+                options["by_value"] = valued(str(no_source))
         # Plain tuples, not Source: a node's worker unpickles the blob
-        # without the pp package.
+        # without the pp package. Legacy jobs keep pp's three-part blob.
         plain = [tuple(source) for source in sources]
-        return pickle.dumps((name, plain, tuple(imports)), protocol=4)
+        blob = (name, plain, tuple(imports)) + ((options,) if options else ())
+        return pickle.dumps(blob, protocol=4), "by_value" in options
+
+
+def cloudpickle_available() -> bool:
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def dumps_by_value(func: Any, why: str) -> bytes:
+    """func pickled, for a callable whose source cannot ship (why says what
+    it lacks): a callable object the standard pickle takes as it is (a
+    functools.partial, an instance of an importable class); anything else,
+    a function above all, by value with cloudpickle."""
+    if not isinstance(func, types.FunctionType):
+        try:
+            return pickle.dumps(func, protocol=4)
+        except Exception:
+            pass
+    try:
+        import cloudpickle
+    except ImportError:
+        raise ValueError(
+            "%s; shipping it by value needs cloudpickle: pip install 'ppgo[cloudpickle]'"
+            % why) from None
+    return cloudpickle.dumps(func, protocol=4)
 
 
 class _MainObjectFinder(pickle.Pickler):
@@ -333,3 +450,70 @@ def globals_dependencies(namespace: dict, modules: tuple) -> list[Any]:
                 and is_not_imported(obj, modules) and not is_pp(obj):
             deps.append(obj)
     return deps
+
+
+class Referenced(NamedTuple):
+    """What a function's code uses from its module's globals."""
+
+    deps: tuple    # functions and classes (shipped as source or import-and-bind)
+    imports: tuple  # module entries ("import numpy as np")
+    values: dict   # anything else, by name (constants, objects): shipped pickled
+
+
+def referenced_globals(func: types.FunctionType) -> Referenced:
+    """The globals func's code (and that of the functions and classes it
+    uses, in turn) refers to by name: what a ProcessPoolExecutor job finds
+    in its module, for the Executor to ship with it."""
+    deps: dict[int, Any] = {}
+    imports: dict[str, None] = {}
+    values: dict[str, Any] = {}
+    todo: list[Any] = [func]
+    while todo:
+        current = todo.pop()
+        namespace = getattr(current, "__globals__", None) or vars(sys.modules.get(
+            getattr(current, "__module__", ""), types.ModuleType("_")))
+        for name in _global_names(current):
+            if name not in namespace:
+                continue  # a builtin, or not defined yet
+            obj = namespace[name]
+            if isinstance(obj, types.ModuleType):
+                if obj.__name__ != "pp" and not obj.__name__.startswith("pp."):
+                    imports[_import_entry(name, obj)] = None
+            elif isinstance(obj, (types.FunctionType, type)) or callable(obj) and \
+                    hasattr(obj, "__qualname__"):
+                if is_pp(obj) or id(obj) in deps or obj is func:
+                    continue
+                deps[id(obj)] = obj
+                if isinstance(obj, (types.FunctionType, type)) and has_source(obj):
+                    todo.append(obj)
+            elif name not in values:
+                values[name] = obj
+    return Referenced(tuple(deps.values()), tuple(imports), values)
+
+
+def _global_names(obj: Any) -> set[str]:
+    """The global names a function's code (or a class's methods') load."""
+    codes = []
+    if isinstance(obj, types.FunctionType):
+        codes.append(obj.__code__)
+    elif isinstance(obj, type):
+        for member in vars(obj).values():
+            member = getattr(member, "__func__", member)
+            if isinstance(member, types.FunctionType):
+                codes.append(member.__code__)
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return names
+
+
+def _import_entry(name: str, module: types.ModuleType) -> str:
+    """The modules= entry that binds name to module in a worker."""
+    if name == module.__name__:
+        return name
+    if "." in module.__name__ and name == module.__name__.rsplit(".", 1)[1]:
+        parent, child = module.__name__.rsplit(".", 1)
+        return "from %s import %s" % (parent, child)
+    return "import %s as %s" % (module.__name__, name)

@@ -76,15 +76,35 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+# How a job's pickled arguments call its function (the blob's "call"):
+CALL_ARGS = "args"      # a tuple: func(*args), legacy pp's way
+CALL_KWARGS = "kwargs"  # (args, kwargs): func(*args, **kwargs)
+CALL_CHUNK = "chunk"    # a list of argument tuples: [func(*a) for a in chunk]
+
+BY_VALUE_MISSING = ("pp: this job's function was shipped by value (with cloudpickle), which "
+                    "this worker's Python cannot load: install cloudpickle where the job runs "
+                    "(pip install cloudpickle)")
+
+
 class Prepared:
-    """A function key's namespace and the callable to run in it."""
+    """A function key's namespace, the callable to run in it, and how."""
 
-    __slots__ = ("module", "func", "warnings")
+    __slots__ = ("module", "func", "warnings", "call")
 
-    def __init__(self, module: types.ModuleType, func, warnings: str) -> None:
+    def __init__(self, module: types.ModuleType, func, warnings: str, call: str) -> None:
         self.module = module
         self.func = func
         self.warnings = warnings
+        self.call = call
+
+    def run(self, args):
+        """Calls the function on the unpickled arguments, as the blob says."""
+        if self.call == CALL_ARGS:
+            return self.func(*args)
+        if self.call == CALL_KWARGS:
+            return self.func(*args[0], **args[1])
+        func = self.func
+        return [func(*a) for a in args]
 
 
 def compile_source(text: str, filename: str, lineno: int):
@@ -126,12 +146,17 @@ def define_all(sources, ns: dict) -> None:
 def prepare(blob: bytes) -> Prepared:
     """Builds the namespace for a function key from its shipped source blob.
 
-    The blob is ``pickle((name, sources, modules))``: the dotted name to
-    call, a list of ``(text, filename, lineno, required)`` sources and the
-    module entries to import. A failed import or a failed optional source is
-    reported in the job's output, as legacy pp does, and the job goes on.
+    The blob is ``pickle((name, sources, modules[, options]))``: the dotted
+    name to call, a list of ``(text, filename, lineno, required)`` sources,
+    the module entries to import, and options: ``call`` (how the arguments
+    call the function, CALL_*), ``by_value`` (the function itself, pickled,
+    for one without source) and ``values`` (module-level values the
+    function uses, pickled, by name). A failed import or a
+    failed optional source is reported in the job's output, as legacy pp
+    does, and the job goes on.
     """
-    name, sources, modules = pickle.loads(blob)
+    name, sources, modules, *rest = pickle.loads(blob)
+    options = rest[0] if rest else {}
     module = types.ModuleType("__main__")
     ns = module.__dict__
     warnings = io.StringIO()
@@ -148,10 +173,23 @@ def prepare(blob: bytes) -> Prepared:
             warnings.write(format_exc())
     sys.modules["__main__"] = module
     define_all(sources, ns)
-    func = ns
-    for part in name.split("."):
-        func = func[part] if isinstance(func, dict) else getattr(func, part)
-    return Prepared(module, func, warnings.getvalue())
+    for value_name, value in options.get("values", {}).items():
+        try:
+            ns[value_name] = pickle.loads(value)
+        except Exception:
+            warnings.write("pp: could not unpickle the global %r the job uses:\n" % value_name)
+            warnings.write(format_exc())
+    by_value = options.get("by_value")
+    if by_value is not None:
+        try:
+            func = pickle.loads(by_value)
+        except ImportError as exc:
+            raise ImportError("%s (%s)" % (BY_VALUE_MISSING, exc)) from None
+    else:
+        func = ns
+        for part in name.split("."):
+            func = func[part] if isinstance(func, dict) else getattr(func, part)
+    return Prepared(module, func, warnings.getvalue(), options.get("call", CALL_ARGS))
 
 
 class Worker:
@@ -251,10 +289,12 @@ class Worker:
         return prepared
 
     def execute(self, key: int, args: memoryview) -> bytes:
-        """Runs one job; returns pickle((result, output)) like legacy pp."""
+        """Runs one job; returns pickle((result, output)) like legacy pp, or,
+        when the job raised, pickle((None, output, error)) where error
+        describes the exception for the caller (see error_info)."""
         output = io.StringIO()
         sys.stdout = sys.stderr = output
-        result = None
+        result = error = None
         stage = EXEC_ERROR
         try:
             prepared = self.namespace(key)
@@ -262,8 +302,9 @@ class Worker:
             stage = UNPICKLE_ERROR
             call_args = pickle.loads(args)
             stage = EXEC_ERROR
-            result = prepared.func(*call_args)
+            result = prepared.run(call_args)
         except BaseException as exc:
+            clean = output.tell()  # what the job printed, before pp's report
             print(stage, file=output)
             # Start the traceback at the job's own code: the worker's frames
             # (this loop, building the namespace) are noise to the user.
@@ -272,19 +313,39 @@ class Worker:
             tb = exc.__traceback__
             while tb is not None and tb.tb_frame.f_globals is globals():
                 tb = tb.tb_next
-            traceback.print_exception(type(exc), exc, tb, file=output)
+            text = "".join(traceback.format_exception(type(exc), exc, tb))
+            output.write(text)
             if stage is UNPICKLE_ERROR and isinstance(exc, AttributeError):
                 print(UNPICKLE_HINT, file=output)
+            error = self.error_info(exc, text, clean)
             result = None
         finally:
             sys.stdout, sys.stderr = self.stdout, self.stderr
         try:
-            return pickle.dumps((result, output.getvalue()), self.proto)
+            if error is None:
+                return pickle.dumps((result, output.getvalue()), self.proto)
+            return pickle.dumps((None, output.getvalue(), error), self.proto)
+        except Exception as exc:
+            clean = len(output.getvalue())
+            text = "An error has occurred during the result pickling:\n" + format_exc()
+            message = output.getvalue() + text
+            return pickle.dumps((None, message, self.error_info(exc, text, clean)), self.proto)
+
+    def error_info(self, exc: BaseException, text: str, clean: int) -> tuple:
+        """What the caller needs to raise a job's exception: the exception
+        pickled (None if it cannot be), its type's name, its message, the
+        formatted traceback, and how much of the output the job itself
+        printed."""
+        try:
+            pickled = pickle.dumps(exc, self.proto)
         except Exception:
-            message = (output.getvalue()
-                       + "An error has occurred during the result pickling:\n"
-                       + format_exc())
-            return pickle.dumps((None, message), self.proto)
+            pickled = None
+        kind = type(exc)
+        try:
+            message = str(exc)
+        except Exception:
+            message = "<unprintable %s>" % kind.__name__
+        return (pickled, "%s.%s" % (kind.__module__, kind.__qualname__), message, text, clean)
 
 
 def main() -> None:

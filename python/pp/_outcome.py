@@ -1,0 +1,58 @@
+"""Reading a job's result payload, as a worker wrote it (pp/worker.py).
+
+A job that returned sends ``pickle((result, output))``, legacy pp's raw
+result; one that raised sends ``pickle((None, output, error))``, where
+error describes the exception so the futures interface can raise it in the
+caller, its remote traceback attached as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, NamedTuple
+
+from pp._errors import JobError, RemoteTraceback
+
+
+class Outcome(NamedTuple):
+    value: Any
+    output: str  # everything the job printed, and pp's report if it raised
+    error: tuple | None  # (pickled exception, type name, message, traceback, printed length)
+
+    @property
+    def printed(self) -> str:
+        """What the job itself printed (without pp's report of its error)."""
+        return self.output if self.error is None else self.output[:self.error[4]]
+
+
+def decode(payload: bytes) -> Outcome:
+    loaded = pickle.loads(payload)
+    if len(loaded) == 3:
+        return Outcome(None, loaded[1], loaded[2])
+    return Outcome(loaded[0], loaded[1], None)
+
+
+def legacy(payload: bytes, proto: int) -> bytes:
+    """The payload as legacy pp's raw result, ``pickle((result, output))``,
+    which code such as pathos unpickles as a pair."""
+    loaded = pickle.loads(payload)
+    if len(loaded) == 2:
+        return payload
+    return pickle.dumps(tuple(loaded[:2]), protocol=proto)
+
+
+def exception_of(error: tuple) -> BaseException:
+    """The job's exception, with its remote traceback as ``__cause__``; a
+    JobError naming it when it could not travel."""
+    pickled, type_name, message, text, _ = error
+    exc: Any = None
+    why = "it could not be pickled in the worker"
+    if pickled is not None:
+        try:
+            exc = pickle.loads(pickled)
+        except Exception as unpickling:
+            why = "it could not be unpickled here: %s" % unpickling
+    if not isinstance(exc, BaseException):
+        exc = JobError(type_name, message, why)
+    exc.__cause__ = RemoteTraceback(text)
+    return exc
