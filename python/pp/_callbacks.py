@@ -1,17 +1,19 @@
-"""Running the callbacks of one server's jobs.
+"""Finishing jobs on a thread of the client: callbacks, done callbacks and
+futures.
 
-Go never calls into Python: a job submitted with a callback is put, once
+Go never calls into Python: a job submitted with a callback (or by the
+futures interface, or one someone asked to be told of) is put, once
 finished, on the core's notification queue, and one thread of this process
-(pp-callbacks) takes them off in batches, in completion order, and runs
-each callback. The job counts as finished for wait() only after its
-callback ran (release()).
+(pp-callbacks) takes them off in batches, in completion order, and hands
+each its outcome: a Task runs its callback, a future gets its result. The
+job counts as finished for wait() only after that (release()).
 """
 
 from __future__ import annotations
 
 import _thread
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from pp._engine import Engine
 from pp._task import Task
@@ -23,32 +25,53 @@ JOIN_TIMEOUT = 5.0
 POLL_SECONDS = 0.5
 
 
+class Completion(Protocol):
+    """What the runner hands a finished job's outcome to."""
+
+    def _complete(self, status: int, payload: bytes,
+                  report: Callable[..., None]) -> None: ...
+
+
 class CallbackRunner:
-    """The pp-callbacks thread and the tasks whose callbacks it will run."""
+    """The pp-callbacks thread and the jobs it will finish."""
 
     def __init__(self, engine: Engine, logger: Any) -> None:
         self._engine = engine
         self._logger = logger
-        self._tasks: dict[int, Task] = {}  # by job id; guarded by _lock
+        self._targets: dict[int, Completion] = {}  # by job id; guarded by _lock
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, key: int, sargs: bytes, group: str, callback: Callable,
-               callbackargs: tuple, owner: Any) -> Task:
-        """Submits a job whose callback this runner will run."""
+    def submit(self, key: int, sargs: bytes, group: str, timeout: float,
+               make: Callable[[int], Completion]) -> Completion:
+        """Submits a job this runner will finish: make(job_id) builds what
+        receives its outcome (a Task, a future)."""
         self._start()
         with self._lock:  # the job must be known before its notification is read
-            job_id = self._engine.submit(key, sargs, group, True)
-            task = Task(self._engine, job_id, group, owner, callback, callbackargs, self)
-            self._tasks[job_id] = task
-        return task
+            job_id = self._engine.submit(key, sargs, group, True, timeout)
+            target = make(job_id)
+            self._targets[job_id] = target
+        return target
+
+    def watch(self, task: Task) -> bool:
+        """Takes over finishing a job submitted without notification (its
+        task got a done callback); False if the job is already done."""
+        self._start()
+        with self._lock:
+            self._targets[task.job_id] = task
+            task._notified = True
+            if self._engine.watch(task.job_id):
+                return True
+            del self._targets[task.job_id]
+            task._notified = False
+            return False
 
     def wait_for(self, task: Task) -> None:
-        """Blocks until task's callback has run, or the engine is closed."""
+        """Blocks until the runner has finished task, or the engine is closed."""
         if threading.current_thread() is self._thread:
             # A callback waits for another job's callback: run them here, as
             # nothing else would while this thread is busy.
-            while not task.callback_done and self._run_notified(0.05):
+            while not task.done() and self._run_notified(0.05):
                 pass
             return
         self._engine.wait(task.job_id, -1.0)
@@ -71,8 +94,8 @@ class CallbackRunner:
             pass
 
     def _run_notified(self, timeout: float) -> bool:
-        """Runs the callbacks of jobs that finished within timeout; False
-        once the engine is closed."""
+        """Finishes the jobs done within timeout; False once the engine is
+        closed."""
         engine = self._engine
         try:
             ids = engine.next_notified(timeout)
@@ -82,36 +105,19 @@ class CallbackRunner:
             return False
         for job_id in ids:
             with self._lock:
-                task = self._tasks.pop(job_id, None)
+                target = self._targets.pop(job_id, None)
             outcome = engine.take(job_id)
-            if task is not None and outcome is not None:
-                self._run_one(task, *outcome)
+            if target is not None and outcome is not None:
+                status, payload = outcome
+                target._complete(status, payload, self._report)
             engine.release(job_id)
         return True
 
-    def _run_one(self, task: Task, status: int, payload: bytes) -> None:
-        """Runs one job's callback. Nothing it raises, SystemExit included,
-        ends this thread (every later callback would be lost, and wait()
-        hang); a KeyboardInterrupt is passed on to the main thread."""
-        try:
-            task._keep(status, payload)
-            if not task.has_result:
-                return
-            try:
-                result = task._unpickled_result()
-            except Exception:
-                self._logger.exception(
-                    "the result of job %d could not be unpickled, so its callback did not "
-                    "run; calling the task raises the error", task.tid)
-                return
-            callback = task.callback
-            assert callback is not None
-            callback(*task.callbackargs, result)
-        except BaseException as exc:
-            self._logger.exception(
-                "callback of job %d raised %s; its result is still available from the task",
-                task.tid, type(exc).__name__)
-            if isinstance(exc, KeyboardInterrupt):
-                _thread.interrupt_main()
-        finally:
-            task._mark_finished()
+    def _report(self, message: str, *args: Any, error: BaseException | None = None) -> None:
+        """Logs what a callback did wrong. Nothing it raises ends this thread
+        (every later callback would be lost, and wait() hang); a
+        KeyboardInterrupt is passed on to the main thread."""
+        exc_info = (type(error), error, error.__traceback__) if error is not None else True
+        self._logger.log(40, message, *args, exc_info=exc_info)
+        if isinstance(error, KeyboardInterrupt):
+            _thread.interrupt_main()

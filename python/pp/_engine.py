@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 # How a job ended. pp._core exports the same values (from pybind/shim.h,
 # which core/sched's statuses are mapped onto); Engine checks they agree.
-STATUS_DONE, STATUS_FAILED, STATUS_CANCELLED = 0, 1, 2
+STATUS_DONE, STATUS_FAILED, STATUS_CANCELLED, STATUS_TIMED_OUT = 0, 1, 2, 3
 
 
 class NodeRow(NamedTuple):
@@ -99,8 +99,9 @@ class Engine:
         may stay ``silence`` seconds silent, results pickled with ``proto``."""
         from pp import _core  # loads the Go runtime: once per process, on first use
 
-        if (_core.STATUS_DONE, _core.STATUS_FAILED, _core.STATUS_CANCELLED) != \
-                (STATUS_DONE, STATUS_FAILED, STATUS_CANCELLED):
+        if (_core.STATUS_DONE, _core.STATUS_FAILED, _core.STATUS_CANCELLED,
+                _core.STATUS_TIMED_OUT) != \
+                (STATUS_DONE, STATUS_FAILED, STATUS_CANCELLED, STATUS_TIMED_OUT):
             raise ImportError("pp._core's job statuses do not match pp._engine's")
         self.proto = proto  # of the results the workers send
         self.closed = False
@@ -127,6 +128,8 @@ class Engine:
         self.pending = bind(_core.pending, handle)
         self.queued = bind(_core.queued, handle)
         self.worker_states = bind(_core.worker_states, handle)
+        self.cancel = bind(_core.cancel, handle)
+        self.watch = bind(_core.watch, handle)
 
     def done(self, job_id: int) -> bool:
         """Whether the job is finished (a job the core forgot counts as

@@ -50,6 +50,7 @@ class LegacyServerState:
 
     # Provided by Server.
     _engine: Engine
+    _callbacks: Any
     _destroyed: bool
     _closed: bool
     _proto: int
@@ -151,5 +152,5 @@ class LegacyServerState:
                              "tuple: %s" % exc) from None
         shipment = self._shipper.ship_sources(name, sources, modules)
         self._register(shipment)
-        job_id = self._engine.submit(shipment.key, sargs, "default", False)
-        return Task(self._engine, job_id, "default", self)
+        job_id = self._engine.submit(shipment.key, sargs, "default", False, 0.0)
+        return Task(self._engine, job_id, "default", self, runner=self._callbacks)

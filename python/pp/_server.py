@@ -94,6 +94,17 @@ def _secret_from_environment(default: str) -> str:
         raise ValueError("PP_SECRET_FILE %r cannot be read: %s" % (path, exc.strerror)) from None
 
 
+def _check_timeout(timeout: Any) -> float:
+    """A job timeout in seconds as the core takes it: 0 for none."""
+    if timeout is None:
+        return 0.0
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be a number of seconds, not %s" % type(timeout).__name__)
+    if not timeout > 0:
+        raise ValueError("timeout must be a positive number of seconds, not %r" % (timeout,))
+    return float(timeout)
+
+
 def _check_broadcast(broadcast: Any) -> None:
     """A dotted-quad IPv4 address, as legacy pp's inet_aton check wants."""
     if not isinstance(broadcast, str):
@@ -204,14 +215,16 @@ class Server(LegacyServerState):
     def submit(self, func: Callable, args: tuple = (), depfuncs: tuple = (),
                modules: tuple = (), callback: Callable | None = None,
                callbackargs: tuple = (), group: str = "default",
-               globals: dict | None = None) -> Task:
+               globals: dict | None = None, *, timeout: float | None = None) -> Task:
         """Submits ``func(*args)`` for execution and returns its task.
 
         depfuncs: functions and classes func uses; modules: modules to import
         (names or "from x import y" statements); callback(*callbackargs,
         result) runs in this process when the job is done; group: label for
         wait(group); globals: a dict from which modules and functions are
-        taken, e.g. globals().
+        taken, e.g. globals(). Beyond pp: timeout, the seconds the job may
+        run before its worker is killed (the task then gives None and
+        prints why; result() raises JobTimeoutError).
         """
         if self._closed:
             raise DestroyedServerError("Cannot submit jobs: server instance has been destroyed")
@@ -232,15 +245,43 @@ class Server(LegacyServerState):
                 raise TypeError("modules argument must be a tuple of strings")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
+        seconds = _check_timeout(timeout)
 
+        key, sargs = self._ship(func, args, depfuncs, modules, globals)
+        engine, runner = self._engine, self._callbacks
+        if callback is None:
+            job_id = engine.submit(key, sargs, group, False, seconds)
+            return Task(engine, job_id, group, self, runner=runner)
+        return runner.submit(  # type: ignore[return-value]
+            key, sargs, group, seconds,
+            lambda job_id: Task(engine, job_id, group, self, callback, callbackargs, runner,
+                                notified=True))
+
+    def _ship(self, func: Callable, args: Any, depfuncs: tuple = (), modules: tuple = (),
+              globals: dict | None = None, call: str = _source.CALL_ARGS,
+              by_value: dict | None = None, follow_globals: bool = False) -> tuple[int, bytes]:
+        """Works out what ships for a call (pp._source), hands the core the
+        function's source the first time, and returns its key and the
+        pickled arguments."""
         shipment, sargs = self._shipper.prepare(func, args, depfuncs, modules, globals,
-                                                self._proto)
+                                                self._proto, call, by_value,
+                                                follow_globals)
         if shipment.key not in self._registered:
             self._register(shipment)
-        if callback is None:
-            job_id = self._engine.submit(shipment.key, sargs, group, False)
-            return Task(self._engine, job_id, group, self)
-        return self._callbacks.submit(shipment.key, sargs, group, callback, callbackargs, self)
+        return shipment.key, sargs
+
+    def _submit_notified(self, func: Callable, args: Any, call: str, timeout: float,
+                         make: Callable[[int, Callable[[], bool]], Any],
+                         by_value: dict | None = None, group: str = "executor") -> Any:
+        """Submits a job the callback runner will finish, for pp._futures:
+        make(job_id, cancel) builds what receives its outcome."""
+        if self._closed:
+            raise DestroyedServerError("Cannot submit jobs: server instance has been destroyed")
+        key, sargs = self._ship(func, args, call=call, by_value=by_value, follow_globals=True)
+        engine = self._engine
+        return self._callbacks.submit(
+            key, sargs, group, timeout,
+            lambda job_id: make(job_id, lambda: engine.cancel(job_id)))
 
     def _nothing_can_run(self) -> bool:
         """True when nothing could ever run a job submitted now."""
@@ -257,10 +298,32 @@ class Server(LegacyServerState):
                 self._engine.register(shipment.key, shipment.blob)
                 self._registered.add(shipment.key)
 
-    def wait(self, group: str | None = None) -> None:
-        """Blocks until every job of group (of all groups when None) is done."""
-        if not self._destroyed:
+    def wait(self, group: str | None = None, progress: bool | str = False) -> None:
+        """Blocks until every job of group (of all groups when None) is done.
+        Beyond pp: progress draws a bar of the server's jobs on stderr (when
+        it is a terminal; progress="always" anyway)."""
+        if self._destroyed:
+            return
+        if not progress:
             self._engine.wait_group(group, -1.0)
+            return
+        from pp._progress import Progress
+
+        total = self._engine.pending()
+        bar = Progress(total, "pp", progress)
+        try:
+            while not self._engine.wait_group(group, 0.1):
+                bar.set_done(total - min(self._engine.pending(), total))
+            bar.set_done(total)
+        finally:
+            bar.close()
+
+    def executor(self, job_timeout: float | None = None) -> Any:
+        """A concurrent.futures.Executor over this server (pp.Executor);
+        its shutdown() leaves the server running."""
+        from pp._futures import Executor
+
+        return Executor(server=self, job_timeout=job_timeout)
 
     # -- local workers ---------------------------------------------------
 

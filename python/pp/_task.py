@@ -2,17 +2,24 @@
 
 A task knows its job's engine (pp._engine.Engine), not the server that
 made it: it waits for, fetches and forgets its job through the engine.
-A job with a callback finishes on the callback runner's thread, which keeps
-the task's outcome, runs the callback and only then marks it finished.
+A job with a callback, or one someone asked to be told of (a done callback,
+``await``), finishes on the callback runner's thread, which hands the task
+its outcome, runs the callback and only then marks it finished.
+
+Legacy calls keep pp's behaviour (``task()`` prints a job's traceback and
+returns None); the methods of concurrent.futures.Future are here too
+(``result()`` raises the job's exception, with the worker's traceback as
+its ``__cause__``), and ``await task`` works in asyncio.
 """
 
 from __future__ import annotations
 
 import pickle
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Generator, Protocol
 
-from pp._engine import STATUS_CANCELLED, STATUS_FAILED
+from pp import _outcome
+from pp._engine import STATUS_CANCELLED, STATUS_FAILED, STATUS_TIMED_OUT
 from pp._errors import DestroyedServerError
 
 if TYPE_CHECKING:
@@ -21,10 +28,12 @@ if TYPE_CHECKING:
 DESTROYED_MESSAGE = "Server was destroyed before the job completion"
 
 
-class CallbackWaiter(Protocol):
-    """What a task with a callback waits on: the runner of its callback."""
+class Runner(Protocol):
+    """What a task needs from the callback runner."""
 
     def wait_for(self, task: Task) -> None: ...
+
+    def watch(self, task: Task) -> bool: ...
 
 
 class Task:
@@ -37,6 +46,10 @@ class Task:
     its server was destroyed keeps its result; calling one that never
     finished raises DestroyedServerError.
 
+    As a concurrent.futures.Future: ``result(timeout)``, ``exception(timeout)``,
+    ``done()``, ``cancel()``, ``cancelled()``, ``add_done_callback(fn)``, and
+    ``await task``.
+
     Legacy pp's task attributes that published code reads are here too,
     read-only: ``tid``, ``group``, ``server``, ``callback``, ``callbackargs``,
     ``sresult`` (the raw result, None until finished) and ``lock`` (see
@@ -44,26 +57,33 @@ class Task:
     """
 
     __slots__ = ("_engine", "_id", "group", "_owner", "_callback", "_callbackargs",
-                 "_callbacks", "_finished", "_cancelled", "_sresult", "_result",
-                 "_unpickled", "_lock", "_done_lock", "__weakref__")
+                 "_runner", "_notified", "_finished", "_status", "_payload", "_message", "_outcome",
+                 "_printed", "_cancel_asked", "_done_callbacks", "_lock", "_done_lock",
+                 "__weakref__")
 
     def __init__(self, engine: Engine, job_id: int, group: str, owner: Any = None,
                  callback: Callable | None = None, callbackargs: tuple = (),
-                 callbacks: CallbackWaiter | None = None) -> None:
+                 runner: Runner | None = None, notified: bool = False) -> None:
         self._engine = engine
         self._id = job_id  # the core's; 1 for the first job
         self.group = group
         self._owner = owner  # the legacy ``server`` attribute; never called
         self._callback = callback
         self._callbackargs = callbackargs
-        self._callbacks = callbacks
+        self._runner = runner  # the server's callback runner
+        self._notified = notified  # the runner, not the task, will take in the outcome
         self._finished = False
-        self._cancelled = False  # the server was destroyed before the job finished
-        self._sresult: bytes | None = None
-        self._result: Any = None
-        self._unpickled = False
+        self._status: int | None = None
+        self._payload: bytes | None = None  # what the worker sent
+        self._message = ""  # why the core ended the job, when it did
+        self._outcome: _outcome.Outcome | None = None
+        self._printed = False
+        self._cancel_asked = False
+        self._done_callbacks: list[Callable[[Task], Any]] = []
         self._lock = threading.Lock()
         self._done_lock: DoneLock | None = None
+
+    # -- legacy pp -------------------------------------------------------
 
     @property
     def finished(self) -> bool:
@@ -71,43 +91,38 @@ class Task:
         Once the server is destroyed every task is finished, as in pp 1.7.0."""
         if self._finished:
             return True
-        if self._callback is not None and not self._engine.closed:
+        if self._notified and not self._engine.closed:
             return False
         return self._engine.done(self._id)
 
     def __call__(self, raw_result: bool = False) -> Any:
         if not self._finished:
             self.wait()
-        if self._cancelled:
-            raise DestroyedServerError(DESTROYED_MESSAGE)
+        if self._status == STATUS_CANCELLED:
+            raise self._cancelled_error()
         if raw_result:
-            return self._sresult
-        if self._unpickled:
-            return self._result
-        return self._unpickled_result()
+            return self.sresult
+        outcome = self._unpickled()
+        self._print(outcome.output)
+        return outcome.value
 
     def wait(self) -> None:
         """Blocks until the job is done (for a job with a callback: until
         the callback has run, or the server is destroyed)."""
         if self._finished:
             return
-        if self._callbacks is not None:
-            self._callbacks.wait_for(self)
+        if self._notified and self._runner is not None:
+            self._runner.wait_for(self)
             if self._finished:
                 return
-            # Destroyed before its callback could run: the result, if the
-            # job got one, is still the task's.
+            # Destroyed before the runner got to it: the result, if the job
+            # got one, is still the task's.
         with self._lock:
             if not self._finished:
                 engine = self._engine
                 self._keep(*engine.result(self._id, -1.0))
                 self._finished = True
                 engine.forget(self._id)
-
-    @property
-    def job_id(self) -> int:
-        """The core's id of the job (tid + 1)."""
-        return self._id
 
     @property
     def tid(self) -> int:
@@ -120,7 +135,9 @@ class Task:
         attribute); None until then."""
         if not self._finished and self.finished:
             self.wait()  # done: takes the result in at once
-        return self._sresult
+        if self._payload is None:
+            return None
+        return _outcome.legacy(self._payload, self._engine.proto)
 
     @property
     def server(self) -> Any:
@@ -136,23 +153,105 @@ class Task:
         return self._callbackargs
 
     @property
-    def callback_done(self) -> bool:
-        """Whether a job with a callback has finished and its callback run."""
-        return self._finished
-
-    @property
-    def has_result(self) -> bool:
-        """Whether the task holds the job's result (it finished before the
-        server was destroyed)."""
-        return self._sresult is not None
-
-    @property
     def lock(self) -> DoneLock:
         """Legacy pp's task lock: acquiring it waits for the job to finish."""
         with self._lock:
             if self._done_lock is None:
                 self._done_lock = DoneLock(self)
             return self._done_lock
+
+    # -- concurrent.futures.Future -----------------------------------------
+
+    @property
+    def job_id(self) -> int:
+        """The core's id of the job (tid + 1)."""
+        return self._id
+
+    def done(self) -> bool:
+        """Whether the job is done (finished, failed or cancelled)."""
+        return self.finished
+
+    def cancelled(self) -> bool:
+        return self._cancel_asked and self._status == STATUS_CANCELLED
+
+    def running(self) -> bool:
+        """Always False: ppgo does not know when a remote node starts a job."""
+        return False
+
+    def cancel(self) -> bool:
+        """Cancels the job if no worker has started it; True if it is
+        cancelled (then result() raises CancelledError)."""
+        if self._finished:
+            return self.cancelled()
+        self._cancel_asked = True
+        if not self._engine.cancel(self._id):
+            self._cancel_asked = False
+            return False
+        self.wait()  # ended cancelled in the core: take that in
+        return True
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The job's return value; raises what the job raised (the worker's
+        traceback as its ``__cause__``), TimeoutError if it is not done
+        within timeout seconds, CancelledError if it was cancelled,
+        WorkerLostError if its worker died every time it ran, JobTimeoutError
+        if it ran past its timeout."""
+        error = self.exception(timeout)
+        if error is not None:
+            raise error
+        outcome = self._unpickled()
+        self._print(outcome.printed)
+        return outcome.value
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """What result() would raise, or None."""
+        from pp import _futures  # concurrent.futures: only for this interface
+
+        if not self._wait_finished(-1.0 if timeout is None else timeout):
+            raise _futures.TimeoutError("job %d is not done after %s s" % (self.tid, timeout))
+        self.wait()
+        if self._status == STATUS_CANCELLED:
+            return self._cancelled_error()
+        if self._status == STATUS_FAILED:
+            return _futures.WorkerLostError("job %d %s" % (self.tid, self._message))
+        if self._status == STATUS_TIMED_OUT:
+            return _futures.JobTimeoutError("job %d %s" % (self.tid, self._message))
+        outcome = self._unpickled()
+        if outcome.error is None:
+            return None
+        self._print(outcome.printed)
+        return _outcome.exception_of(outcome.error)
+
+    def add_done_callback(self, fn: Callable[[Task], Any]) -> None:
+        """Calls fn(task) once the job is done: at once if it is, else on the
+        callback runner's thread."""
+        with self._lock:
+            if not self._finished:
+                self._done_callbacks.append(fn)
+                fn = None  # type: ignore[assignment]
+        if fn is None:
+            if not self._notified and not self._watch():
+                self._run_done_callbacks()
+            return
+        fn(self)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if not self.done():
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+
+            def settle() -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            def wake(_task: Task) -> None:
+                loop.call_soon_threadsafe(settle)
+
+            self.add_done_callback(wake)
+            yield from waiter.__await__()
+        return self.result()
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "pending"
@@ -170,34 +269,81 @@ class Task:
 
     # -- for the callback runner ----------------------------------------
 
+    def _complete(self, status: int, payload: bytes, report: Callable[..., None]) -> None:
+        """The runner hands over the job's outcome: keep it, run the legacy
+        callback, finish, run the done callbacks. Raises nothing, whatever
+        the callbacks do (a KeyboardInterrupt goes to report too)."""
+        try:
+            self._keep(status, payload)
+            if self._callback is not None and self._payload is not None:
+                try:
+                    outcome = self._unpickled()
+                except Exception:
+                    report("the result of job %d could not be unpickled, so its callback did "
+                           "not run; calling the task raises the error", self.tid)
+                else:
+                    self._print(outcome.output)
+                    try:
+                        self._callback(*self._callbackargs, outcome.value)
+                    except BaseException as exc:
+                        report("callback of job %d raised %s; its result is still available "
+                               "from the task", self.tid, type(exc).__name__, error=exc)
+        finally:
+            self._finished = True
+            self._run_done_callbacks(report)
+
     def _keep(self, status: int, payload: bytes) -> None:
         """Keeps the job's outcome; the caller marks the task finished."""
-        if status == STATUS_CANCELLED:
-            self._cancelled = True
-        elif status == STATUS_FAILED:
-            message = "pp: job %d %s\n" % (self.tid, payload.decode("utf-8", "replace"))
-            self._sresult = pickle.dumps((None, message), protocol=self._engine.proto)
-        else:
-            self._sresult = payload
+        self._status = status
+        if status == STATUS_FAILED or status == STATUS_TIMED_OUT:
+            self._message = payload.decode("utf-8", "replace")
+            text = "pp: job %d %s\n" % (self.tid, self._message)
+            self._payload = pickle.dumps((None, text), protocol=self._engine.proto)
+        elif status != STATUS_CANCELLED:
+            self._payload = payload
 
-    def _mark_finished(self) -> None:
-        self._finished = True
-
-    def _unpickled_result(self) -> Any:
-        """The job's result, unpickled once; the job's output is printed then."""
+    def _unpickled(self) -> _outcome.Outcome:
+        """The job's outcome, unpickled once."""
         with self._lock:
-            if self._unpickled:
-                return self._result
-            assert self._sresult is not None, "unpickling a task that has no result"
-            self._result, output = pickle.loads(self._sresult)
-            self._unpickled = True
-        if output:
+            if self._outcome is None:
+                if self._payload is None:
+                    raise self._cancelled_error()
+                self._outcome = _outcome.decode(self._payload)
+            return self._outcome
+
+    def _print(self, output: str) -> None:
+        """Prints the job's output the first time the result is read."""
+        if output and not self._printed:
+            self._printed = True
             print(output, end="", flush=True)
-        return self._result
+
+    def _cancelled_error(self) -> BaseException:
+        if self._cancel_asked:
+            from pp import _futures
+
+            return _futures.CancelledError("job %d was cancelled" % self.tid)
+        return DestroyedServerError(DESTROYED_MESSAGE)
+
+    def _watch(self) -> bool:
+        """Asks the runner to take in this task's outcome when its job is
+        done (for done callbacks); False if the job is done already."""
+        return self._runner is not None and self._runner.watch(self)
+
+    def _run_done_callbacks(self, report: Callable[..., None] | None = None) -> None:
+        with self._lock:
+            callbacks, self._done_callbacks = self._done_callbacks, []
+        for fn in callbacks:
+            try:
+                fn(self)
+            except BaseException as exc:
+                if report is None:
+                    raise
+                report("a done callback of job %d raised %s", self.tid, type(exc).__name__,
+                       error=exc)
 
     def _wait_finished(self, timeout: float) -> bool:
-        """Waits up to timeout seconds for the job (and its callback) to be
-        done; reports whether it is."""
+        """Waits up to timeout seconds (negative: no limit) for the job (and
+        its callback) to be done; reports whether it is."""
         if not self.finished:
             self._engine.wait(self._id, timeout)
         return self.finished
