@@ -17,8 +17,11 @@ $(VPY):
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 
+# Test tools, cloudpickle (ppgo's optional extra), and libraries whose own
+# code the tests drive through pp.Executor (tests/test_real_code.py).
 venv: $(VPY)
-	$(VPY) -m pip install -q pytest pytest-timeout flake8 mypy
+	$(VPY) -m pip install -q pytest pytest-timeout flake8 mypy cloudpickle==3.1.3 \
+		scipy==1.17.1 emcee==3.1.6
 
 # Installs the package the way users do: pip builds the wheel (and the Go
 # extension in it), then installs the wheel. The wheel stays in build/dist

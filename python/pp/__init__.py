@@ -50,6 +50,12 @@ _LAZY = {
     "Template": "pp._template",
     "Statistics": "pp._server",
     "DestroyedServerError": "pp._errors",
+    "RemoteTraceback": "pp._errors",
+    "JobError": "pp._errors",
+    # The futures interface: imported when first used.
+    "Executor": "pp._futures",
+    "WorkerLostError": "pp._futures",
+    "JobTimeoutError": "pp._futures",
     # Helpers pp 1.7.0 exports too.
     "start_thread": "pp._legacy",
     "get_class_hierarchy": "pp._legacy",
