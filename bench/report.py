@@ -72,6 +72,12 @@ ROWS = (
         "mib1_mb_per_s", True, "{:,.0f}"),
     Row("remote_payload_32", "remote payload 32 MiB, MB/s one way", "remote_payload",
         "mib32_mb_per_s", True, "{:,.0f}"),
+    Row("executor_tiny", "Executor.submit: 20k x+1 jobs, jobs/s", "executor_tiny",
+        "jobs_per_s", True, "{:,.0f}"),
+    Row("map_chunked", "map of 1M items, chunksize 1000, items/s", "map_chunked",
+        "items_per_s", True, "{:,.0f}"),
+    Row("async_latency", "asyncio: median await round trip, µs", "async_latency",
+        "median_us", False, "{:,.0f}"),
     Row("scale", "scale: 1M queued jobs, jobs/s", "scale", "jobs_per_s", True, "{:,.0f}"),
     Row("scale_rss", "scale: client peak RSS, MiB", "scale", "peak_rss_mib", False,
         "{:,.0f}", needs_same_count=True),
@@ -260,7 +266,22 @@ def goals(cells: Cells) -> list[Verdict]:
         ratio_goal(cells, "startup ≤ ¼ of ppft's", "startup", "ppft", 4),
         ratio_goal(cells, "remote tiny ≥ 400× ppft", "remote_tiny", "ppft", 400),
         scale_goal(cells),
+        ratio_goal(cells, "Executor.submit ≥ 5× ProcessPoolExecutor", "executor_tiny", "ppe", 5),
+        ratio_goal(cells, "map(chunksize=1000) ≥ Pool.map", "map_chunked", "pool", 1),
+        async_goal(cells),
     ]
+
+
+def async_goal(cells: Cells) -> Verdict:
+    """asyncio's round trip within 1.2× of a plain task's, in the same run."""
+    goal = "asyncio latency within 1.2× of task latency"
+    plain = value(cells, ROW_BY_KEY["latency_median"], "ppgo")
+    awaited = value(cells, ROW_BY_KEY["async_latency"], "ppgo")
+    if plain is None or awaited is None:
+        return Verdict(goal, "N/A", "not measured")
+    return Verdict(goal, "PASS" if awaited <= 1.2 * plain else "MISS",
+                   "%.0f µs awaited against %.0f µs called (%.2f×)"
+                   % (awaited, plain, awaited / plain))
 
 
 # --- the chart ---

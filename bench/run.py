@@ -90,6 +90,9 @@ WORKLOADS = (
     Workload("remote_tiny", 180, 20_000, slow_count=500, libs=PP_LIBS),
     Workload("remote_latency", 180, 2_000, slow_count=100, libs=PP_LIBS),
     Workload("remote_payload", 180, 64, slow_count=16, libs=PP_LIBS),
+    Workload("executor_tiny", 120, 20_000, libs=("ppgo", "ppe"), repeats=3),
+    Workload("map_chunked", 180, 1_000_000, libs=("ppgo", "pool", "ppe")),
+    Workload("async_latency", 90, 2_000, libs=("ppgo",), repeats=3),
     Workload("scale", 420, 1_000_000),
     Workload("memory", 60),
 )

@@ -469,6 +469,78 @@ def w_remote_payload(lib: str, n: int | None) -> Metrics:
     return remote(lib, measure)
 
 
+# --- the futures interface: pp.Executor against ProcessPoolExecutor and Pool ---
+
+def futures_executor(lib: str, workers: int) -> Any:
+    """ppgo's Executor or ProcessPoolExecutor, warmed up (one job a worker)."""
+    if lib == "ppgo":
+        import pp
+        ex = pp.Executor(workers)
+    else:
+        ex = concurrent.futures.ProcessPoolExecutor(workers)
+    for f in [ex.submit(burn, 20_000) for _ in range(workers)]:
+        f.result()
+    return ex
+
+
+def w_executor_tiny(lib: str, n: int | None) -> Metrics:
+    """n tiny jobs through Executor.submit, then every future's result."""
+    jobs = n or 20_000
+    with futures_executor(lib, ncpus()) as ex:
+        t0 = time.perf_counter()
+        futures = [ex.submit(inc, i) for i in range(jobs)]
+        results = [f.result() for f in futures]
+        seconds = time.perf_counter() - t0
+    if results[-1] != jobs:
+        raise RuntimeError("wrong result: %r" % (results[-1],))
+    return {"jobs": jobs, "seconds": seconds, "jobs_per_s": jobs / seconds}
+
+
+def w_map_chunked(lib: str, n: int | None) -> Metrics:
+    """map of n tiny items in chunks of 1000: Executor.map or Pool.map."""
+    items, chunksize = n or 1_000_000, 1000
+    if lib == "pool":
+        pool = multiprocessing.Pool(ncpus())
+        try:
+            pool.map(burn, [20_000] * ncpus())
+            t0 = time.perf_counter()
+            total = sum(pool.map(inc, range(items), chunksize))
+            seconds = time.perf_counter() - t0
+        finally:
+            pool.terminate()
+            pool.join()
+    else:
+        with futures_executor(lib, ncpus()) as ex:
+            t0 = time.perf_counter()
+            total = sum(ex.map(inc, range(items), chunksize=chunksize))
+            seconds = time.perf_counter() - t0
+    if total != items * (items + 1) // 2:
+        raise RuntimeError("wrong total: %r" % (total,))
+    return {"items": items, "seconds": seconds, "items_per_s": items / seconds}
+
+
+def w_async_latency(lib: str, n: int | None) -> Metrics:
+    """n sequential round trips of `await server.submit(...)` in asyncio:
+    against the latency row, what the event loop's hand-off costs."""
+    import asyncio
+
+    with warm_executor(lib, ncpus()) as ex:
+        server = ex.server  # type: ignore[attr-defined]
+
+        async def trips() -> list[int]:
+            samples = []
+            for i in range(n or 2_000):
+                t0 = time.perf_counter_ns()
+                if await server.submit(inc, (i,)) != i + 1:
+                    raise RuntimeError("wrong result")
+                samples.append(time.perf_counter_ns() - t0)
+            return samples
+
+        micros = [s / 1000 for s in asyncio.run(trips())]
+    return {"round_trips": len(micros), "median_us": statistics.median(micros),
+            "p99_us": statistics.quantiles(micros, n=100)[98]}
+
+
 WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "tiny": w_tiny,
     "latency": w_latency,
@@ -478,6 +550,9 @@ WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "remote_tiny": w_remote_tiny,
     "remote_latency": w_remote_latency,
     "remote_payload": w_remote_payload,
+    "executor_tiny": w_executor_tiny,
+    "map_chunked": w_map_chunked,
+    "async_latency": w_async_latency,
     "scale": w_scale,
     "memory": w_memory,
 }
