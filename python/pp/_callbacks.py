@@ -103,15 +103,22 @@ class CallbackRunner:
             return False
         if ids is None:
             return False
+        take, release, targets, lock, report = (engine.take, engine.release, self._targets,
+                                                self._lock, self._report)
         for job_id in ids:
-            with self._lock:
-                target = self._targets.pop(job_id, None)
-            outcome = engine.take(job_id)
+            with lock:
+                target = targets.pop(job_id, None)
+            outcome = take(job_id)
             if target is not None and outcome is not None:
                 status, payload = outcome
-                target._complete(status, payload, self._report)
-            engine.release(job_id)
+                target._complete(status, payload, report)
+            release(job_id)  # only now does wait() see the job finished
         return True
+
+    def pending(self) -> list[Completion]:
+        """What the runner has yet to finish (for shutdown)."""
+        with self._lock:
+            return list(self._targets.values())
 
     def _report(self, message: str, *args: Any, error: BaseException | None = None) -> None:
         """Logs what a callback did wrong. Nothing it raises ends this thread

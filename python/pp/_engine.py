@@ -8,9 +8,9 @@ The data path, one job without a callback (cgo calls in brackets):
     Task() ───────► Engine.result [ppgoWait per 50 ms slice, ppgoResult,
                      ppgoCopyResult] ─► Engine.forget [ppgoForget]
 
-With a callback, the CallbackRunner's thread takes finished jobs in
-batches [ppgoNextNotified, up to 256 jobs] and for each [ppgoResult,
-ppgoCopyResult, ppgoRelease].
+With a callback (or for a future), the CallbackRunner's thread takes
+finished jobs in batches [ppgoNextNotified, up to 256 jobs] and for each
+[ppgoResult, ppgoCopyResult], then, once the callback ran, [ppgoRelease].
 
 Errors: a call that reaches the core after destroy() raises pp._core.Closed,
 which is a DestroyedServerError, so nothing here translates it.

@@ -62,9 +62,10 @@ class JobFuture(Future):
     """A concurrent.futures.Future for one job: cancel() withdraws the job if
     no worker has started it."""
 
-    def __init__(self, cancel: Callable[[], bool]) -> None:
+    def __init__(self, cancel: Callable[[], bool], tag: object = None) -> None:
         super().__init__()
         self._cancel_job = cancel
+        self.tag = tag  # whose it is, for shutdown(cancel_futures=True)
 
     def cancel(self) -> bool:
         if self.done():
@@ -140,7 +141,7 @@ class Executor(_Executor):
         self._server = server
         self._lock = threading.Lock()
         self._shutdown = False
-        self._futures: set[JobFuture] = set()  # not yet done; guarded by _lock
+        self._tag = object()  # marks this executor's futures
 
     @property
     def server(self) -> Server:
@@ -189,7 +190,8 @@ class Executor(_Executor):
         made is destroyed once its jobs are done."""
         with self._lock:
             self._shutdown = True
-            futures = list(self._futures)
+        futures = [f for f in self._server._callbacks.pending()
+                   if isinstance(f, JobFuture) and f.tag is self._tag]
         if cancel_futures:
             for future in futures:
                 future.cancel()
@@ -214,20 +216,10 @@ class Executor(_Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
 
-        def make(job_id: int, cancel: Callable[[], bool]) -> JobFuture:
-            future = JobFuture(cancel)
-            future.add_done_callback(self._forget)
-            return future
-
-        future = self._server._submit_notified(fn, args, call, self._timeout, make, memo)
-        with self._lock:
-            if not future.done():
-                self._futures.add(future)
-        return future
-
-    def _forget(self, future: Future) -> None:
-        with self._lock:
-            self._futures.discard(future)  # type: ignore[arg-type]
+        tag = self._tag
+        return self._server._submit_notified(
+            fn, args, call, self._timeout,
+            lambda job_id, cancel: JobFuture(cancel, tag), memo)
 
     def _default_buffer(self) -> int:
         workers = sum(self._server.get_active_nodes().values())
