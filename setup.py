@@ -3,13 +3,17 @@ ppserver command.
 
 The extension is a hand-written cgo module (pybind/) built by `go build
 -buildmode=c-shared`. It is compiled against this interpreter's headers but
-not linked to libpython, so the wheel does not depend on where Python lives.
+not linked to libpython, so the wheel does not depend on where Python lives,
+and it uses only CPython 3.10's stable ABI (pybind/shim.c defines
+Py_LIMITED_API), so the wheel, tagged cp310-abi3, serves every CPython from
+3.10 up.
 
 ppserver (ppserver/) is a static Go binary built in the same build_ext step
 and shipped as a data file installed to the environment's bin/ directory,
 beside the environment's python3, which it then runs its workers with.
 """
 
+import glob
 import os
 import shutil
 import subprocess
@@ -28,8 +32,14 @@ class GoExtension(Extension):
     """An extension built from a Go package by `go build`."""
 
     def __init__(self, name: str, package: str) -> None:
-        super().__init__(name, sources=[])
+        # py_limited_api names the module _core.abi3.so.
+        super().__init__(name, sources=[], py_limited_api=True)
         self.package = package
+
+
+# The oldest CPython the extension's stable ABI serves: pybind/shim.c's
+# Py_LIMITED_API and requires-python (pyproject.toml) say the same.
+LIMITED_API = "cp310"
 
 
 def find_go() -> str:
@@ -60,8 +70,17 @@ class BuildGo(build_ext):
         go = find_go()
         target = os.path.abspath(self.get_ext_fullpath(ext.name))
         os.makedirs(os.path.dirname(target), exist_ok=True)
+        # A module left by an earlier build under another name (the full-API
+        # _core.cpython-311-x86_64-linux-gnu.so of older ppgo) would be
+        # packed too, and imported first.
+        stem = os.path.join(os.path.dirname(target), ext.name.rpartition(".")[2] + ".")
+        for stale in glob.glob(glob.escape(stem) + "*"):
+            if stale != target:
+                os.remove(stale)
         env = dict(os.environ, CGO_ENABLED="1")
-        env["CGO_CFLAGS"] = "-O2 -I" + sysconfig.get_paths()["include"]
+        # A call outside the limited API is undeclared: fail, do not guess.
+        env["CGO_CFLAGS"] = ("-O2 -Werror=implicit-function-declaration -I"
+                             + sysconfig.get_paths()["include"])
         cmd = [go, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w",
                "-o", target, ext.package]
         self.announce("running " + " ".join(cmd), level=2)
@@ -74,6 +93,7 @@ class BuildGo(build_ext):
 setup(
     ext_modules=[GoExtension("pp._core", "./pybind")],
     cmdclass={"build_ext": BuildGo},
+    options={"bdist_wheel": {"py_limited_api": LIMITED_API}},
     # "bin" is relative to the install prefix: a venv's bin/, beside its
     # python3. pip keeps the executable bit the wheel records.
     data_files=[("bin", [PPSERVER_BINARY])],
