@@ -8,6 +8,8 @@ and it uses only CPython 3.10's stable ABI (pybind/shim.c defines
 Py_LIMITED_API), so the wheel, tagged cp310-abi3, serves every CPython from
 3.10 up.
 
+Without Go the build stops at once, pointing to the prebuilt wheels.
+
 ppserver (ppserver/) is a static Go binary built in the same build_ext step
 and shipped as a data file installed to the environment's bin/ directory,
 beside the environment's python3, which it then runs its workers with.
@@ -20,6 +22,8 @@ import subprocess
 import sysconfig
 
 from setuptools import Extension, setup
+from setuptools.errors import PlatformError
+from setuptools.command.build import build
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -41,12 +45,25 @@ class GoExtension(Extension):
 # Py_LIMITED_API and requires-python (pyproject.toml) say the same.
 LIMITED_API = "cp310"
 
+NO_GO = """\
+ppgo: building from source needs Go 1.26 or newer on PATH (https://go.dev/dl/)
+and a C compiler for cgo. The prebuilt wheels need neither: they exist for
+Linux on x86_64 and aarch64 with glibc 2.17 or newer, for CPython 3.10 and
+newer (`pip install --only-binary ppgo ppgo`). pip builds from source only
+when no wheel fits this machine, or when told to (--no-binary)."""
+
 
 def find_go() -> str:
     go = shutil.which("go")
     if go is None:
-        raise RuntimeError("building ppgo needs the Go toolchain (go 1.26 or newer) on PATH")
+        raise PlatformError(NO_GO)
     return go
+
+
+class Build(build):
+    def run(self) -> None:
+        find_go()  # before anything is built: say at once what is missing
+        super().run()
 
 
 class BuildGo(build_ext):
@@ -92,7 +109,7 @@ class BuildGo(build_ext):
 
 setup(
     ext_modules=[GoExtension("pp._core", "./pybind")],
-    cmdclass={"build_ext": BuildGo},
+    cmdclass={"build": Build, "build_ext": BuildGo},
     options={"bdist_wheel": {"py_limited_api": LIMITED_API}},
     # "bin" is relative to the install prefix: a venv's bin/, beside its
     # python3. pip keeps the executable bit the wheel records.
