@@ -8,7 +8,10 @@ and it uses only CPython 3.10's stable ABI (pybind/shim.c defines
 Py_LIMITED_API), so the wheel, tagged cp310-abi3, serves every CPython from
 3.10 up.
 
-Without Go the build stops at once, pointing to the prebuilt wheels.
+Go's usual variables steer the build: GOARCH (and CC, a C compiler for that
+architecture) cross-build both binaries; `make wheels` builds the release
+wheels that way, with Zig as the C compiler (docs/RELEASING.md). Without Go
+the build stops at once, pointing to the wheels.
 
 ppserver (ppserver/) is a static Go binary built in the same build_ext step
 and shipped as a data file installed to the environment's bin/ directory,
@@ -51,6 +54,21 @@ and a C compiler for cgo. The prebuilt wheels need neither: they exist for
 Linux on x86_64 and aarch64 with glibc 2.17 or newer, for CPython 3.10 and
 newer (`pip install --only-binary ppgo ppgo`). pip builds from source only
 when no wheel fits this machine, or when told to (--no-binary)."""
+
+# GOARCH -> the machine in a wheel's platform tag, for cross builds: Go
+# builds for GOARCH, and the wheel must say so, not name the build machine.
+WHEEL_MACHINES = {"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "arm": "armv7l",
+                  "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def bdist_wheel_options() -> dict[str, str]:
+    options = {"py_limited_api": LIMITED_API}
+    goarch = os.environ.get("GOARCH")
+    if goarch:
+        if goarch not in WHEEL_MACHINES:
+            raise PlatformError("ppgo: no wheel platform tag known for GOARCH=" + goarch)
+        options["plat_name"] = "linux_" + WHEEL_MACHINES[goarch]
+    return options
 
 
 def find_go() -> str:
@@ -110,7 +128,7 @@ class BuildGo(build_ext):
 setup(
     ext_modules=[GoExtension("pp._core", "./pybind")],
     cmdclass={"build": Build, "build_ext": BuildGo},
-    options={"bdist_wheel": {"py_limited_api": LIMITED_API}},
+    options={"bdist_wheel": bdist_wheel_options()},
     # "bin" is relative to the install prefix: a venv's bin/, beside its
     # python3. pip keeps the executable bit the wheel records.
     data_files=[("bin", [PPSERVER_BINARY])],
