@@ -9,7 +9,7 @@ GO     ?= go
 # cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
 export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install ppft-shim demo test test-go fuzz test-shipping test-python soak lint clean ppserver ppserver-standalone release-venv wheels
+.PHONY: all venv install ppft-shim demo test test-go fuzz test-shipping test-python soak lint clean ppserver ppserver-standalone release-venv wheels test-wheels
 
 all: install
 
@@ -65,6 +65,13 @@ release-venv: $(RELEASE_VENV)/.installed
 wheels: release-venv
 	$(RPY) release/wheels.py
 
+# Checks what `make wheels` built: auditwheel's policy, the stable ABI, the
+# binaries' architecture and glibc symbols, aarch64 under qemu, the wheel
+# installed and tested on every CPython 3.10+ here with no Go or C compiler,
+# and the sdist with and without Go (release/test_wheels.py).
+test-wheels: wheels
+	$(RPY) -m pytest -q release
+
 demo: install
 	cd examples && ../$(VPY) sum_primes.py
 
@@ -102,7 +109,7 @@ test-python: install
 test-shipping: venv
 	PYTHONPATH=python $(VPY) -m pytest -q -p no:cacheprovider tests/test_shipping.py
 
-test: lint test-go fuzz test-shipping test-python
+test: lint test-go fuzz test-shipping test-python test-wheels
 
 # The fault campaign's soak at full size (CI runs tests/faults bounded, as
 # part of test-python): 200 000 jobs and two minutes of chaos at least.
