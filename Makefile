@@ -6,8 +6,9 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 GO     ?= go
 
-# cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
-export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+# cgo needs this interpreter's headers to compile pybind/ (vet and tests too);
+# a call outside the limited API pybind/shim.c keeps to is undeclared: an error.
+export CGO_CFLAGS := -O2 -Werror=implicit-function-declaration -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
 .PHONY: all venv install ppft-shim demo test test-go fuzz test-shipping test-python soak lint clean ppserver ppserver-standalone release-venv wheels test-wheels
 
