@@ -71,7 +71,7 @@ wheels: release-venv
 # installed and tested on every CPython 3.10+ here with no Go or C compiler,
 # and the sdist with and without Go (release/test_wheels.py).
 test-wheels: wheels
-	$(RPY) -m pytest -q release
+	$(RPY) -m pytest -q -s -rs release
 
 demo: install
 	cd examples && ../$(VPY) sum_primes.py
