@@ -6,10 +6,11 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 GO     ?= go
 
-# cgo needs this interpreter's headers to compile pybind/ (vet and tests too).
-export CGO_CFLAGS := -O2 -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+# cgo needs this interpreter's headers to compile pybind/ (vet and tests too);
+# a call outside the limited API pybind/shim.c keeps to is undeclared: an error.
+export CGO_CFLAGS := -O2 -Werror=implicit-function-declaration -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install ppft-shim demo test test-go fuzz test-shipping test-python soak lint clean ppserver ppserver-standalone
+.PHONY: all venv install ppft-shim demo test test-go fuzz test-shipping test-python soak lint clean ppserver ppserver-standalone release-venv wheels test-wheels
 
 all: install
 
@@ -49,6 +50,32 @@ ppserver:
 ppserver-standalone:
 	CGO_ENABLED=0 $(GO) build -tags standalone -trimpath -ldflags "$(PPSERVER_LDFLAGS)" -o build/ppserver-standalone ./ppserver
 
+# The release (docs/RELEASING.md): the sdist and manylinux2014 wheels for
+# x86_64 and aarch64 in dist/, built with the pinned tools of
+# release/requirements.txt (Zig as cgo's C compiler, auditwheel), which live
+# in build/release/venv, remade when that file changes.
+RELEASE_VENV := build/release/venv
+RPY          := $(RELEASE_VENV)/bin/python
+
+$(RELEASE_VENV)/.installed: release/requirements.txt
+	rm -rf $(RELEASE_VENV)
+	$(PYTHON) -m venv $(RELEASE_VENV)
+	$(RPY) -m pip install -q --upgrade pip
+	$(RPY) -m pip install -q -r release/requirements.txt
+	touch $@
+
+release-venv: $(RELEASE_VENV)/.installed
+
+wheels: release-venv
+	$(RPY) release/wheels.py
+
+# Checks what `make wheels` built: auditwheel's policy, the stable ABI, the
+# binaries' architecture and glibc symbols, aarch64 under qemu, the wheel
+# installed and tested on every CPython 3.10+ here with no Go or C compiler,
+# and the sdist with and without Go (release/test_wheels.py).
+test-wheels: wheels
+	$(RPY) -m pytest -q -s -rs release
+
 demo: install
 	cd examples && ../$(VPY) sum_primes.py
 
@@ -59,7 +86,7 @@ lint: venv
 	@test -z "$$(gofmt -l $(GO_DIRS))" || { gofmt -l $(GO_DIRS); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags standalone ./ppserver/...
-	$(VPY) -m flake8 --max-line-length 100 python tests examples bench setup.py
+	$(VPY) -m flake8 --max-line-length 100 python tests examples bench release setup.py
 	$(VPY) -m mypy --ignore-missing-imports python/pp python/ppgo
 
 test-go:
@@ -86,7 +113,7 @@ test-python: install
 test-shipping: venv
 	PYTHONPATH=python $(VPY) -m pytest -q -p no:cacheprovider tests/test_shipping.py
 
-test: lint test-go fuzz test-shipping test-python
+test: lint test-go fuzz test-shipping test-python test-wheels
 
 # The fault campaign's soak at full size (CI runs tests/faults bounded, as
 # part of test-python): 200 000 jobs and two minutes of chaos at least.

@@ -1,7 +1,12 @@
 /* The pp._core extension module: method table, argument parsing, GIL
  * release and errors. Everything else is in Go (main.go); shim.h is the
  * contract between the two. The module links no libpython: the interpreter
- * that loads it provides the symbols. */
+ * that loads it provides the symbols.
+ *
+ * Only the stable ABI of CPython 3.10 is used (Py_LIMITED_API), so one
+ * build loads in every CPython from 3.10 up (the wheel's cp310-abi3 tag):
+ * no macros that reach into objects, no Py_buffer (limited only from 3.11). */
+#define Py_LIMITED_API 0x030A0000
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pthread.h>
@@ -125,29 +130,32 @@ static PyObject *core_register(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* submit(handle, key, args (buffer), group, notify, timeout=0.0) -> job id.
+/* submit(handle, key, args (bytes), group, notify, timeout=0.0) -> job id.
  * timeout: seconds the job may run once a worker starts it; 0 means no
- * limit, a negative one raises ValueError. */
+ * limit, a negative one raises ValueError. The bytes stay alive (args
+ * holds them) while Go copies them, GIL released or not. */
 static PyObject *core_submit(PyObject *self, PyObject *args) {
     long long h, id;
     unsigned long long key;
-    Py_buffer data;
+    const char *data;
+    Py_ssize_t data_len;
     const char *group;
     Py_ssize_t group_len;
     int notify;
     double timeout = 0.0;
     char *err = NULL;
-    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy*s#p|d", &h, &key, &data,
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy#s#p|d", &h, &key, &data, &data_len,
                                               &group, &group_len, &notify, &timeout))
         return NULL;
-    if (data.len >= PPGO_RELEASE_GIL_BYTES) {
+    if (data_len >= PPGO_RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, timeout, &err);
+        id = ppgoSubmit(h, key, (void *)data, data_len, (char *)group, group_len, notify,
+                        timeout, &err);
         Py_END_ALLOW_THREADS
     } else {
-        id = ppgoSubmit(h, key, data.buf, data.len, (char *)group, group_len, notify, timeout, &err);
+        id = ppgoSubmit(h, key, (void *)data, data_len, (char *)group, group_len, notify,
+                        timeout, &err);
     }
-    PyBuffer_Release(&data);
     if (id < 0)
         return failure(id, PyExc_ValueError, err);
     return PyLong_FromLongLong(id);
@@ -165,7 +173,7 @@ static PyObject *take_result(long long h, unsigned long long id) {
     PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (payload == NULL)
         return NULL;
-    ppgoCopyResult(h, id, PyBytes_AS_STRING(payload));
+    ppgoCopyResult(h, id, PyBytes_AsString(payload));
     return Py_BuildValue("(iN)", status, payload);
 }
 
@@ -251,7 +259,7 @@ static PyObject *core_next_notified(PyObject *self, PyObject *args) {
     if (list == NULL)
         return NULL;
     for (int i = 0; i < n; i++)
-        PyList_SET_ITEM(list, i, PyLong_FromUnsignedLongLong(ids[i]));
+        PyList_SetItem(list, i, PyLong_FromUnsignedLongLong(ids[i]));
     return list;
 }
 
@@ -345,7 +353,7 @@ static PyObject *core_nodes(PyObject *self, PyObject *args) {
             if (row == NULL)
                 Py_CLEAR(list);
             else
-                PyList_SET_ITEM(list, (Py_ssize_t)i, row);
+                PyList_SetItem(list, (Py_ssize_t)i, row);
         }
         free(node->name);
     }
@@ -436,7 +444,7 @@ static PyObject *list_call(PyObject *args, array_fn fn, item_fn item) {
         if (value == NULL)
             Py_CLEAR(list);
         else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, value);
+            PyList_SetItem(list, (Py_ssize_t)i, value);
     }
     free(array);
     return list;

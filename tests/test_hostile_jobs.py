@@ -143,7 +143,10 @@ def test_forked_child_holds_no_protocol_pipe(children):
         protocol = pipes(worker) & pipes(os.getpid()) - inherited
         assert len(protocol) == 2, "worker %d's protocol pipes: %s" % (worker, protocol)
         assert is_alive(child)
-        assert not pipes(child) & protocol, "forked child %d holds %s" % (child, pipes(child))
+        # The child lets go in its at-fork hook, which may run only after
+        # the worker's result (sent right after the fork) got here.
+        assert wait_until(lambda: not pipes(child) & protocol, timeout=10), \
+            "forked child %d holds %s" % (child, pipes(child))
         assert call_within(server.submit(jobs.square, (5,)), 30) == 25
     finally:
         server.destroy()
