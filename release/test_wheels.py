@@ -236,7 +236,8 @@ def installed(tmp_path_factory, no_compilers) -> Callable[[str], Path]:
             pip = [venv / "bin" / "python", "-m", "pip", "install", "-q"]
             run(pip + ["--no-index", "--find-links", DIST, "--only-binary", ":all:", "ppgo"],
                 env=env)
-            run(pip + pins("pytest", "pytest-timeout"), env=env)
+            # ppgo's optional extra, as a full install has it.
+            run(pip + pins("pytest", "pytest-timeout", "cloudpickle"), env=env)
             venvs[minor] = venv
         return venvs[minor]
     return make

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import importlib.util
 import itertools
 import subprocess
 import sys
@@ -17,6 +18,9 @@ import jobs
 import pp
 from cluster import SECRET, Node
 from helpers import call_within, run_script
+
+needs_cloudpickle = pytest.mark.skipif(importlib.util.find_spec("cloudpickle") is None,
+                                       reason="ships lambdas by value: needs cloudpickle")
 
 pytestmark = pytest.mark.ppgo_only
 
@@ -224,6 +228,7 @@ with pp.Executor(1) as ex:
 """
 
 
+@needs_cloudpickle
 def test_script_exceptions_lambdas_and_closures(tmp_path):
     proc = run_script(tmp_path, SCRIPT_EXCEPTION)
     assert proc.returncode == 0, proc.stderr
@@ -235,6 +240,7 @@ def test_script_exceptions_lambdas_and_closures(tmp_path):
     ]
 
 
+@needs_cloudpickle
 def test_a_node_without_cloudpickle_says_so(tmp_path):
     """A lambda ships by value; a node whose Python cannot load it answers
     with an error naming cloudpickle, and goes on serving."""

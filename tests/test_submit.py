@@ -12,6 +12,9 @@ import globals_mod
 import jobs
 from helpers import run_script
 
+needs_cloudpickle = pytest.mark.skipif(importlib.util.find_spec("cloudpickle") is None,
+                                       reason="ships lambdas by value: needs cloudpickle")
+
 
 # -- type checks ------------------------------------------------------------
 
@@ -234,6 +237,7 @@ def test_refusal_names_the_extra_that_ships_by_value(server, no_cloudpickle):
 # pp 1.7.0 cannot ship what has no source; ppgo ships it by value with
 # cloudpickle.
 @pytest.mark.ppgo_only
+@needs_cloudpickle
 def test_functions_without_source_ship_by_value(server):
     namespace = {}
     exec("def made_by_exec_ppgo(x):\n    return x * 10\n", namespace)
