@@ -98,12 +98,7 @@ test-go:
 FUZZTIME ?= 5s
 FUZZ_PACKAGES = ./core/wire ./core/auth ./core/discovery ./core/pool
 fuzz:
-	@for pkg in $(FUZZ_PACKAGES); do \
-		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
-			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-		done; \
-	done
+	GO=$(GO) tools/fuzz.sh $(FUZZTIME) $(FUZZ_PACKAGES)
 
 test-python: install
 	$(VPY) -m pytest -q tests
