@@ -57,3 +57,15 @@ def server():
 def server1():
     """A one-worker server (jobs run one after another, in order)."""
     yield from _serving(1)
+
+
+@pytest.fixture
+def one_worker():
+    """A one-worker server and the set of worker PIDs that were already
+    running before it started (so a test can tell its own worker apart)."""
+    before = set(worker_pids())
+    server = pp.Server(ncpus=1)
+    try:
+        yield server, before
+    finally:
+        server.destroy()

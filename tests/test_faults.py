@@ -13,17 +13,6 @@ import jobs
 from helpers import call_within, is_alive, kill_quietly, wait_until, worker_pids
 
 
-@pytest.fixture
-def one_worker():
-    """A one-worker server and the set of worker PIDs that are not its own."""
-    before = set(worker_pids())
-    server = pp.Server(ncpus=1)
-    try:
-        yield server, before
-    finally:
-        server.destroy()
-
-
 def own(before):
     return set(worker_pids()) - before
 
