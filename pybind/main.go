@@ -20,6 +20,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -153,6 +154,55 @@ func ppgoWatch(h C.longlong, id C.ulonglong) C.int {
 	return 0
 }
 
+// ppgoSignal asks for job id to be handed out by ppgoTakeSignalled once it
+// finishes: 1 it will be, 0 it has finished already (or is unknown).
+//
+//export ppgoSignal
+func ppgoSignal(h C.longlong, id C.ulonglong) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return C.PPGO_CLOSED
+	}
+	if s.Signal(uint64(id)) {
+		return 1
+	}
+	return 0
+}
+
+// ppgoSignalFd has the core write one byte to fd (a non-blocking pipe the
+// caller keeps open until it sets another fd, or -1, or closes the server)
+// each time a signalled job finishes while none waits to be taken.
+//
+//export ppgoSignalFd
+func ppgoSignalFd(h C.longlong, fd C.int) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return C.PPGO_CLOSED
+	}
+	if fd < 0 {
+		s.SetSignal(nil)
+		return 0
+	}
+	wake := []byte{1}
+	s.SetSignal(func() {
+		// A full pipe already holds a wake-up the reader has yet to see.
+		_, _ = syscall.Write(int(fd), wake)
+	})
+	return 0
+}
+
+// ppgoTakeSignalled fills ids with up to capacity signalled jobs that
+// finished, without waiting; ids not taken stay for the next call.
+//
+//export ppgoTakeSignalled
+func ppgoTakeSignalled(h C.longlong, ids *C.ulonglong, capacity C.int) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return C.PPGO_CLOSED
+	}
+	return C.int(fillIDs(ids, capacity, s.TakeSignalled(int(capacity))))
+}
+
 // ppgoWait waits up to ms milliseconds for job id to finish: 1 finished,
 // 0 not yet.
 //
@@ -251,11 +301,18 @@ func ppgoNextNotified(h C.longlong, ids *C.ulonglong, capacity C.int, ms C.int) 
 	if !ok {
 		return C.PPGO_CLOSED
 	}
+	return C.int(fillIDs(ids, capacity, got))
+}
+
+// fillIDs copies got (at most capacity IDs) into the C array ids and
+// returns how many it copied.
+func fillIDs(ids *C.ulonglong, capacity C.int, got []uint64) int {
 	out := unsafe.Slice((*C.ulonglong)(unsafe.Pointer(ids)), int(capacity))
-	for i, id := range got {
+	n := min(len(got), len(out))
+	for i, id := range got[:n] {
 		out[i] = C.ulonglong(id)
 	}
-	return C.int(len(got))
+	return n
 }
 
 //export ppgoSetWorkers

@@ -241,6 +241,22 @@ static PyObject *core_wait_group(PyObject *self, PyObject *args) {
     return PyBool_FromLong(rc == 1);
 }
 
+/* A Python list of the first n job ids. */
+static PyObject *id_list(const unsigned long long *ids, int n) {
+    PyObject *list = PyList_New(n);
+    if (list == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *id = PyLong_FromUnsignedLongLong(ids[i]);
+        if (id == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SetItem(list, i, id);
+    }
+    return list;
+}
+
 /* next_notified(handle, timeout) -> list of ids | None once closed. */
 static PyObject *core_next_notified(PyObject *self, PyObject *args) {
     enum { batch = 256 };
@@ -255,12 +271,33 @@ static PyObject *core_next_notified(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     if (n < 0)
         Py_RETURN_NONE;
-    PyObject *list = PyList_New(n);
-    if (list == NULL)
+    return id_list(ids, n);
+}
+
+/* take_signalled(handle) -> list of ids of signalled jobs now finished
+ * (256 at most; call again while it returns that many). */
+static PyObject *core_take_signalled(PyObject *self, PyObject *args) {
+    enum { batch = 256 };
+    unsigned long long ids[batch];
+    long long h;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "L", &h))
         return NULL;
-    for (int i = 0; i < n; i++)
-        PyList_SetItem(list, i, PyLong_FromUnsignedLongLong(ids[i]));
-    return list;
+    int n = ppgoTakeSignalled(h, ids, batch);
+    if (n < 0)
+        return closed_error();
+    return id_list(ids, n);
+}
+
+/* signal_fd(handle, fd): the core writes a byte to fd when signalled jobs
+ * finish (-1: write nowhere). */
+static PyObject *core_signal_fd(PyObject *self, PyObject *args) {
+    long long h;
+    int fd;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "Li", &h, &fd))
+        return NULL;
+    if (ppgoSignalFd(h, fd) < 0)
+        return closed_error();
+    Py_RETURN_NONE;
 }
 
 /* Calls for one job id: release(h, id), forget(h, id). */
@@ -279,7 +316,7 @@ static PyObject *core_forget(PyObject *self, PyObject *args) { return job_call(a
 /* cancel(h, id) -> bool: whether the job was cancelled. One that has not
  * started is (it ends with STATUS_CANCELLED); one running, finished or
  * unknown is not. */
-/* Calls for one job id that answer yes or no: cancel(h, id), watch(h, id). */
+/* Calls for one job id that answer yes or no: cancel, watch, signal. */
 static PyObject *job_question(PyObject *args, int (*fn)(long long, unsigned long long)) {
     long long h;
     unsigned long long id;
@@ -297,6 +334,10 @@ static PyObject *core_cancel(PyObject *self, PyObject *args) {
 
 static PyObject *core_watch(PyObject *self, PyObject *args) {
     return job_question(args, ppgoWatch);
+}
+
+static PyObject *core_signal(PyObject *self, PyObject *args) {
+    return job_question(args, ppgoSignal);
 }
 
 static PyObject *core_set_workers(PyObject *self, PyObject *args) {
@@ -486,6 +527,12 @@ static PyMethodDef methods[] = {
     {"cancel", core_cancel, METH_VARARGS, "cancel(h, id) -> whether the job was cancelled"},
     {"watch", core_watch, METH_VARARGS,
      "watch(h, id) -> whether the job will be notified when it finishes"},
+    {"signal", core_signal, METH_VARARGS,
+     "signal(h, id) -> whether take_signalled will hand out the job once it finishes"},
+    {"signal_fd", core_signal_fd, METH_VARARGS,
+     "signal_fd(h, fd): write a byte to fd as signalled jobs finish (-1: nowhere)"},
+    {"take_signalled", core_take_signalled, METH_VARARGS,
+     "take_signalled(h) -> ids of signalled jobs that finished"},
     {"result", core_result, METH_VARARGS, "result(h, id, timeout) -> (status, bytes) | None"},
     {"take", core_take, METH_VARARGS, "take(h, id) -> (status, bytes) | None"},
     {"wait", core_wait, METH_VARARGS, "wait(h, id, timeout) -> finished"},

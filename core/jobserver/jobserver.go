@@ -136,6 +136,16 @@ func (s *Server) Cancel(id uint64) bool { return s.sched.Cancel(id) }
 // (sched.Scheduler.Watch); false if it has finished already.
 func (s *Server) Watch(id uint64) bool { return s.sched.Watch(id) }
 
+// Signal, SetSignal and TakeSignalled tell a client of finished jobs
+// without a waiting thread (sched.Scheduler.Signal).
+func (s *Server) Signal(id uint64) bool { return s.sched.Signal(id) }
+
+// SetSignal: see sched.Scheduler.SetSignal.
+func (s *Server) SetSignal(onSignal func()) { s.sched.SetSignal(onSignal) }
+
+// TakeSignalled: see sched.Scheduler.TakeSignalled.
+func (s *Server) TakeSignalled(max int) []uint64 { return s.sched.TakeSignalled(max) }
+
 // SetWorkers changes the number of local workers at run time.
 func (s *Server) SetWorkers(n int) error {
 	if n < 0 {

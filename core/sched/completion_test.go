@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -384,5 +385,75 @@ func TestWatch(t *testing.T) {
 	s.Close()
 	if s.Watch(late) {
 		t.Fatal("Watch after Close = true")
+	}
+}
+
+// Signal hands out a job's ID once it is finished (a Notify job: once
+// Released), and calls onSignal only when the list stops being empty, so a
+// reader that takes everything on each call is woken once per batch. Close
+// signals the jobs it ends, then never calls onSignal again.
+func TestSignal(t *testing.T) {
+	s := New(Config{})
+	n := newFakeNode(s, "n")
+	s.AddNode(n, 10)
+	var wakes atomic.Int32
+	s.SetSignal(func() { wakes.Add(1) })
+
+	plain := submitN(t, s, "", 3)
+	notify := submit(t, s, &Job{Notify: true})
+	unsignalled := submit(t, s, &Job{})
+	jobs := map[uint64]*Job{}
+	for range 5 {
+		j := n.next(t)
+		jobs[j.ID] = j
+	}
+	for _, id := range append(plain, notify) {
+		if !s.Signal(id) {
+			t.Fatalf("Signal(%d) of a running job = false", id)
+		}
+	}
+	if got := s.TakeSignalled(10); len(got) != 0 {
+		t.Fatalf("TakeSignalled before anything finished = %v", got)
+	}
+	n.done(jobs[unsignalled])
+	n.done(jobs[plain[1]])
+	n.done(jobs[plain[0]])
+	if w := wakes.Load(); w != 1 {
+		t.Fatalf("onSignal called %d times for two finished jobs not yet taken, want 1", w)
+	}
+	if got := s.TakeSignalled(1); !slices.Equal(got, plain[1:2]) {
+		t.Fatalf("TakeSignalled(1) = %v, want %v (oldest first)", got, plain[1:2])
+	}
+	if got := s.TakeSignalled(10); !slices.Equal(got, plain[:1]) {
+		t.Fatalf("TakeSignalled = %v, want %v", got, plain[:1])
+	}
+
+	n.done(jobs[notify])
+	if got := s.TakeSignalled(10); len(got) != 0 {
+		t.Fatalf("TakeSignalled = %v before the Notify job's Release", got)
+	}
+	s.NextNotified(10, 0)
+	s.Release(notify)
+	if got := s.TakeSignalled(10); !slices.Equal(got, []uint64{notify}) || wakes.Load() != 2 {
+		t.Fatalf("after Release: TakeSignalled = %v with %d wakes, want [%d] and 2", got, wakes.Load(), notify)
+	}
+	if s.Signal(plain[0]) || s.Signal(12345) {
+		t.Fatal("Signal of a finished or unknown job = true")
+	}
+
+	// A replaced function is not called again; Close signals what it ends.
+	var after atomic.Int32
+	s.SetSignal(func() { after.Add(1) })
+	if !s.Signal(plain[2]) {
+		t.Fatal("Signal again of a running job = false")
+	}
+	s.Close()
+	if got := s.TakeSignalled(10); !slices.Equal(got, plain[2:]) || after.Load() != 1 || wakes.Load() != 2 {
+		t.Fatalf("after Close: TakeSignalled = %v, wakes old %d new %d; want %v, 2, 1",
+			got, wakes.Load(), after.Load(), plain[2:])
+	}
+	s.SetSignal(func() { t.Error("onSignal set after Close was called") })
+	if s.Signal(plain[2]) {
+		t.Fatal("Signal after Close = true")
 	}
 }

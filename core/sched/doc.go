@@ -47,12 +47,19 @@
 // Forget for a job that has its result, and does nothing to one that has
 // not.
 //
+// A client learns that a job finished in one of three ways: it blocks in
+// Wait; it takes Notify jobs from NextNotified (a thread that runs
+// callbacks); or it asks Signal, and the scheduler calls the function given
+// to SetSignal as signalled jobs finish and hands their IDs out through
+// TakeSignalled (an event loop woken through a pipe, no thread waiting).
+//
 // # Lock order
 //
 // Scheduler.mu is never held while calling into a Node, so a node may call
-// Finish from any goroutine, including from inside Dispatch. The one
-// exception is Node.Cancel, called with Scheduler.mu held so that the
-// node's answer and its report of the same job cannot cross; it must
-// neither block nor call the scheduler, and the node must never hold the
-// locks Cancel takes while it calls the scheduler.
+// Finish from any goroutine, including from inside Dispatch. The
+// exceptions are Node.Cancel, called with Scheduler.mu held so that the
+// node's answer and its report of the same job cannot cross, and the
+// SetSignal function; both must neither block nor call the scheduler, and
+// the node must never hold the locks Cancel takes while it calls the
+// scheduler.
 package sched

@@ -39,6 +39,7 @@ type Job struct {
 	state     jobState   // changed only by the transitions in state.go
 	attempts  int        // losses counted against MaxAttempts
 	forgotten bool       // the client no longer wants it: drop it once finished
+	signal    bool       // put its ID on Scheduler.signalled once finished
 	result    Result     // valid in jobNotified and jobFinished
 	node      *nodeState // the node a job in state sent was dispatched to
 	ticket    int64      // its place in Scheduler.queue, while queued

@@ -47,6 +47,56 @@ func (s *Scheduler) Watch(id uint64) bool {
 	return j.state == jobNotified
 }
 
+// Signal asks for job id's ID to be handed out by TakeSignalled once the
+// job is finished (for a Notify job: once Released), and reports whether
+// it will be. A job finished already, or unknown, will not.
+//
+// It is the cheap way to be told: no thread waits on the scheduler, the
+// onSignal function given to SetSignal is called instead (the Python client
+// has it write to a pipe an asyncio loop watches).
+func (s *Scheduler) Signal(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[id]
+	if j == nil || j.state == jobFinished {
+		return false
+	}
+	j.signal = true
+	return true
+}
+
+// SetSignal sets the function called each time a signalled job finishes
+// while none is waiting to be taken; nil calls nothing. It is called with
+// the scheduler locked, so it must return at once and not call back into
+// the scheduler. Once SetSignal returns the previous function is not
+// called again; nor is any once the scheduler is closed.
+func (s *Scheduler) SetSignal(onSignal func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.onSignal = onSignal
+	}
+}
+
+// TakeSignalled hands out the IDs of up to max signalled jobs that have
+// finished, oldest first, without waiting.
+func (s *Scheduler) TakeSignalled(max int) []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return takeIDs(&s.signalled, max)
+}
+
+// takeIDs removes and returns the first max IDs of *q (a copy: *q's array
+// is appended to again).
+func takeIDs(q *[]uint64, max int) []uint64 {
+	n := min(len(*q), max)
+	ids := append([]uint64(nil), (*q)[:n]...)
+	if *q = (*q)[n:]; len(*q) == 0 {
+		*q = nil
+	}
+	return ids
+}
+
 // Release marks a Notify job as finished once its client has handled the
 // notification (run the callback), and forgets it. A job without its
 // result yet is left alone; one already finished (by Close, or a job
@@ -91,12 +141,8 @@ func (s *Scheduler) WaitGroup(group string, all bool, timeout time.Duration) boo
 func (s *Scheduler) NextNotified(max int, timeout time.Duration) (ids []uint64, ok bool) {
 	for attempt := 0; attempt < 2; attempt++ {
 		s.mu.Lock()
-		if n := min(len(s.notified), max); n > 0 {
-			ids = append([]uint64(nil), s.notified[:n]...)
-			s.notified = s.notified[n:]
-			if len(s.notified) == 0 {
-				s.notified = nil
-			}
+		if len(s.notified) > 0 {
+			ids = takeIDs(&s.notified, max)
 			s.mu.Unlock()
 			return ids, true
 		}

@@ -44,6 +44,11 @@ type Scheduler struct {
 	all      groupState
 	notified []uint64      // IDs of jobs that became notified, until NextNotified hands them out
 	wakeup   chan struct{} // capacity 1: "notified is not empty"
+	// signalled holds the IDs of finished jobs someone asked to be
+	// signalled of (Signal), until TakeSignalled hands them out; onSignal
+	// is called, under mu, each time it stops being empty.
+	signalled []uint64
+	onSignal  func()
 }
 
 // New returns an empty scheduler with no nodes.
@@ -224,6 +229,7 @@ func (s *Scheduler) Close() {
 			s.finishLocked(j)
 		}
 	}
+	s.onSignal = nil // the jobs above were the last to signal
 }
 
 // fillLocked takes queued jobs for nodes with free capacity, choosing the

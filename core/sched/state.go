@@ -142,6 +142,12 @@ func (s *Scheduler) finishLocked(j *Job) {
 		delete(s.groups, j.Group)
 	}
 	s.all.done()
+	if j.signal {
+		s.signalled = append(s.signalled, j.ID)
+		if len(s.signalled) == 1 && s.onSignal != nil {
+			s.onSignal()
+		}
+	}
 	if j.forgotten {
 		delete(s.jobs, j.ID)
 	}

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import _thread
 import threading
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from pp._aio import LoopSignals
 from pp._engine import Engine
 from pp._task import Task
+
+if TYPE_CHECKING:
+    import asyncio
 
 # Seconds destroy() waits for the callback thread to notice.
 JOIN_TIMEOUT = 5.0
@@ -41,6 +45,7 @@ class CallbackRunner:
         self._targets: dict[int, Completion] = {}  # by job id; guarded by _lock
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._signals = LoopSignals(engine)  # for await, which skips this thread
 
     def submit(self, key: int, sargs: bytes, group: str, timeout: float,
                make: Callable[[int], Completion]) -> Completion:
@@ -66,6 +71,13 @@ class CallbackRunner:
             task._notified = False
             return False
 
+    def loop_waiter(self, loop: asyncio.AbstractEventLoop,
+                    task: Task) -> asyncio.Future[None] | None:
+        """A future of the running loop, done once task's job has finished,
+        set by the loop's own thread (pp._aio); None where that cannot be,
+        and the caller must watch() instead."""
+        return self._signals.waiter(loop, task.job_id)
+
     def wait_for(self, task: Task) -> None:
         """Blocks until the runner has finished task, or the engine is closed."""
         if threading.current_thread() is self._thread:
@@ -76,8 +88,10 @@ class CallbackRunner:
             return
         self._engine.wait(task.job_id, -1.0)
 
-    def join(self) -> None:
-        """Waits (boundedly) for the thread to end once the engine is closed."""
+    def close(self) -> None:
+        """Once the engine is closed: wakes what awaits a job, and waits
+        (boundedly) for the thread to end."""
+        self._signals.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(JOIN_TIMEOUT)
 

@@ -12,6 +12,10 @@ With a callback (or for a future), the CallbackRunner's thread takes
 finished jobs in batches [ppgoNextNotified, up to 256 jobs] and for each
 [ppgoResult, ppgoCopyResult], then, once the callback ran, [ppgoRelease].
 
+``await task`` takes neither route: the core writes a byte to a pipe the
+event loop watches [ppgoSignal, ppgoSignalFd] and the loop's thread takes
+the finished ids [ppgoTakeSignalled] (pp._aio).
+
 Errors: a call that reaches the core after destroy() raises pp._core.Closed,
 which is a DestroyedServerError, so nothing here translates it.
 """
@@ -130,6 +134,9 @@ class Engine:
         self.worker_states = bind(_core.worker_states, handle)
         self.cancel = bind(_core.cancel, handle)
         self.watch = bind(_core.watch, handle)
+        self.signal = bind(_core.signal, handle)
+        self.signal_fd = bind(_core.signal_fd, handle)
+        self.take_signalled = bind(_core.take_signalled, handle)
 
     def done(self, job_id: int) -> bool:
         """Whether the job is finished (a job the core forgot counts as

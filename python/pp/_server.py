@@ -389,7 +389,7 @@ class Server(LegacyServerState):
         if self._engine.forked():
             return  # the Go runtime belongs to the parent process
         self._engine.close()
-        self._callbacks.join()
+        self._callbacks.close()
         thread = self._events_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(EVENTS_JOIN_TIMEOUT)

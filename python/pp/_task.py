@@ -35,6 +35,8 @@ class Runner(Protocol):
 
     def watch(self, task: Task) -> bool: ...
 
+    def loop_waiter(self, loop: Any, task: Task) -> Any: ...
+
 
 class Task:
     """A submitted job: call it for the result, as with legacy pp's tasks.
@@ -240,16 +242,19 @@ class Task:
             import asyncio
 
             loop = asyncio.get_running_loop()
-            waiter = loop.create_future()
+            runner = self._runner
+            waiter = runner.loop_waiter(loop, self) if runner is not None else None
+            if waiter is None:  # the general way, through the callback runner's thread
+                waiter = loop.create_future()
 
-            def settle() -> None:
-                if not waiter.done():
-                    waiter.set_result(None)
+                def settle() -> None:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
-            def wake(_task: Task) -> None:
-                loop.call_soon_threadsafe(settle)
+                def wake(_task: Task) -> None:
+                    loop.call_soon_threadsafe(settle)
 
-            self.add_done_callback(wake)
+                self.add_done_callback(wake)
             yield from waiter.__await__()
         return self.result()
 
