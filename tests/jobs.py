@@ -159,6 +159,9 @@ class Vector:
     def norm2(self):
         return self.x * self.x + self.y * self.y
 
+    def scaled(self, k):
+        return Vector(self.x * k, self.y * k).norm2()
+
 
 def make_vector_norm2(x, y):
     return Vector(x, y).norm2()

@@ -68,8 +68,16 @@ def test_map_keeps_order_chunks_and_raises_at_the_failing_item(executor):
     assert list(executor.map(jobs.add, range(50), range(50))) == [2 * i for i in range(50)]
     assert list(executor.map(jobs.square, range(1000), chunksize=64)) == \
         [i * i for i in range(1000)]
+    # Several iterables in chunks; the shortest ends the map, as map() does.
+    assert list(executor.map(jobs.add, range(100), range(0, 300, 3), chunksize=7)) == \
+        [4 * i for i in range(100)]
+    assert list(executor.map(jobs.add, range(5), range(3), chunksize=2)) == [0, 2, 4]
     results = executor.map(jobs.divide, [4, 6, 8], [2, 0, 4])
     assert next(results) == 2
+    with pytest.raises(ZeroDivisionError):
+        next(results)
+    # As in ProcessPoolExecutor, a chunk raises as a whole, at its first item.
+    results = executor.map(jobs.divide, [4, 6, 8], [2, 0, 4], chunksize=2)
     with pytest.raises(ZeroDivisionError):
         next(results)
 

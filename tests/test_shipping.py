@@ -135,9 +135,14 @@ def test_what_has_no_source_ships_by_value():
 
 def test_calling_conventions():
     assert run_shipped(jobs.add, ((1,), {"b": 2}), call=_source.CALL_KWARGS) == 3
-    assert run_shipped(jobs.add, [(1, 2), (3, 4)], call=_source.CALL_CHUNK) == [3, 7]
+    # A chunk is a tuple of argument columns: add(1, 2), add(3, 4).
+    assert run_shipped(jobs.add, ([1, 3], [2, 4]), call=_source.CALL_CHUNK) == [3, 7]
+    # A bound method's instance becomes a column of its own.
+    assert run_shipped(jobs.Vector(3, 4).scaled, ([1, 2],), call=_source.CALL_CHUNK) == [25, 100]
     assert (_source.CALL_ARGS, _source.CALL_KWARGS, _source.CALL_CHUNK) == \
         (worker.CALL_ARGS, worker.CALL_KWARGS, worker.CALL_CHUNK)
+    with pytest.raises(ValueError, match="unknown calling convention 'rows'"):
+        run_shipped(jobs.add, (1, 2), call="rows")
 
 
 @pytest.mark.parametrize("func, modules, args, result", [

@@ -170,19 +170,22 @@ class Executor(_Executor):
             raise ValueError("buffersize must be None or > 0.")
         end = None if timeout is None else time.monotonic() + timeout
         limit = buffersize or self._default_buffer()
-        items = zip(*iterables)
         if chunksize == 1:
-            jobs: Iterator[Any] = items
+            jobs: Iterator[Any] = zip(*iterables)
             call = _source.CALL_ARGS
         else:
-            jobs = iter(lambda: list(itertools.islice(items, chunksize)), [])
+            jobs = _columns(iterables, chunksize)
             call = _source.CALL_CHUNK
         memo: dict = {}  # fn by value, pickled once for the whole map
         pending: collections.deque[Future] = collections.deque()
         for job in itertools.islice(jobs, limit):  # submitted now, as map does
             pending.append(self._submit(fn, job, call, memo))
         total = _length(iterables)
-        return self._results(fn, jobs, call, memo, pending, end, chunksize, total, progress)
+        results = self._results(fn, jobs, call, memo, pending, end, chunksize, total, progress)
+        if chunksize == 1:
+            return results
+        # Chunks of results, flattened in C: no Python frame per item.
+        return itertools.chain.from_iterable(results)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No more jobs; with cancel_futures, the queued ones are cancelled;
@@ -238,12 +241,8 @@ class Executor(_Executor):
                 value = future.result(left)
                 for job in itertools.islice(jobs, 1):  # one in, as one came out
                     pending.append(self._submit(fn, job, call, memo))
-                if chunksize == 1:
-                    bar.advance(1)
-                    yield value
-                else:
-                    bar.advance(len(value))
-                    yield from value
+                bar.advance(1 if chunksize == 1 else len(value))
+                yield value
         finally:
             for future in pending:
                 future.cancel()
@@ -256,6 +255,17 @@ def _wait_all(futures: list[JobFuture]) -> None:
             future.exception()
         except CancelledError:
             pass
+
+
+def _columns(iterables: tuple, chunksize: int) -> Iterator[tuple[list, ...]]:
+    """The map's chunks as CALL_CHUNK ships them: per chunk, one list of
+    up to chunksize arguments per iterable, all of one length."""
+    if len(iterables) == 1:  # the common case, without a tuple per item
+        items = iter(iterables[0])
+        return iter(lambda: (list(itertools.islice(items, chunksize)),), ([],))
+    rows = zip(*iterables)
+    return (tuple(map(list, zip(*chunk)))
+            for chunk in iter(lambda: list(itertools.islice(rows, chunksize)), []))
 
 
 def _length(iterables: tuple) -> int | None:

@@ -30,7 +30,7 @@ PLAIN_TYPES = ATOMIC_TYPES | {tuple, list, dict, set, frozenset}
 # nothing of pp) has the same names, checked by a test.
 CALL_ARGS = "args"      # a tuple: func(*args), legacy pp's way
 CALL_KWARGS = "kwargs"  # (args, kwargs): func(*args, **kwargs)
-CALL_CHUNK = "chunk"    # a list of argument tuples: [func(*a) for a in chunk]
+CALL_CHUNK = "chunk"    # a tuple of argument columns: list(map(func, *columns))
 
 # Cached shipments per server before the cache starts over, so functions made
 # in a loop cannot grow it without bound.
@@ -206,7 +206,7 @@ class Shipper:
                 elif call == CALL_KWARGS:
                     args = ((owner,) + args[0], args[1])
                 else:
-                    args = [(owner,) + a for a in args]
+                    args = ([owner] * len(args[0]),) + args
             auto += tuple(class_hierarchy(cls))
             func = func.__func__
             if "<locals>" not in cls.__qualname__:

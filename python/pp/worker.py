@@ -79,7 +79,7 @@ def write_all(fd: int, data: bytes) -> None:
 # How a job's pickled arguments call its function (the blob's "call"):
 CALL_ARGS = "args"      # a tuple: func(*args), legacy pp's way
 CALL_KWARGS = "kwargs"  # (args, kwargs): func(*args, **kwargs)
-CALL_CHUNK = "chunk"    # a list of argument tuples: [func(*a) for a in chunk]
+CALL_CHUNK = "chunk"    # a tuple of argument columns: list(map(func, *columns))
 
 BY_VALUE_MISSING = ("pp: this job's function was shipped by value (with cloudpickle), which "
                     "this worker's Python cannot load: install cloudpickle where the job runs "
@@ -103,8 +103,9 @@ class Prepared:
             return self.func(*args)
         if self.call == CALL_KWARGS:
             return self.func(*args[0], **args[1])
-        func = self.func
-        return [func(*a) for a in args]
+        if self.call == CALL_CHUNK:
+            return list(map(self.func, *args))  # the loop in C: chunks are for tiny calls
+        raise ValueError("pp: unknown calling convention %r (a newer client?)" % (self.call,))
 
 
 def compile_source(text: str, filename: str, lineno: int):
