@@ -10,7 +10,7 @@ GO     ?= go
 # a call outside the limited API pybind/shim.c keeps to is undeclared: an error.
 export CGO_CFLAGS := -O2 -Werror=implicit-function-declaration -I$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 
-.PHONY: all venv install ppft-shim demo test test-go fuzz test-shipping test-python soak lint clean ppserver ppserver-standalone release-venv wheels test-wheels
+.PHONY: all venv install ppft-shim demo test test-go fuzz test-shipping test-python test-kubernetes soak lint clean ppserver ppserver-standalone release-venv wheels test-wheels
 
 all: install
 
@@ -81,11 +81,13 @@ demo: install
 
 # Style and static checks: gofmt, go vet (also of the standalone ppserver
 # build), flake8 (PEP 8), mypy (the typed API).
-GO_DIRS = core pybind ppserver python
+GO_DIRS = core pybind ppserver python deploy
+K8S_MODULE := deploy/kubernetes
 lint: venv
 	@test -z "$$(gofmt -l $(GO_DIRS))" || { gofmt -l $(GO_DIRS); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags standalone ./ppserver/...
+	cd $(K8S_MODULE) && $(GO) vet ./...
 	$(VPY) -m flake8 --max-line-length 100 python tests examples bench release setup.py
 	$(VPY) -m mypy --ignore-missing-imports python/pp python/ppgo
 
@@ -108,7 +110,16 @@ test-python: install
 test-shipping: venv
 	PYTHONPATH=python $(VPY) -m pytest -q -p no:cacheprovider tests/test_shipping.py
 
-test: lint test-go fuzz test-shipping test-python test-wheels
+# The Kubernetes manifests and the image's Dockerfile (docs/DEPLOY.md),
+# checked against the official API types and BuildKit's parser in a Go
+# module of their own (K8S_MODULE), so that ppgo's module does not depend
+# on them; the Job's client script runs against a ppserver started as the
+# pods start it, from the venv that stands in for the image's /opt/ppgo.
+# (The systemd unit's tests are in tests/, run by test-python.)
+test-kubernetes: install
+	cd $(K8S_MODULE) && PPGO_VENV=$(abspath $(VENV)) $(GO) test -race -count=1 ./...
+
+test: lint test-go fuzz test-shipping test-python test-kubernetes test-wheels
 
 # The fault campaign's soak at full size (CI runs tests/faults bounded, as
 # part of test-python): 200 000 jobs and two minutes of chaos at least.
