@@ -241,17 +241,18 @@ func TestClientScriptRunsOnPPServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverEnv = withSecret(t, root, serverEnv)
-	port, serverLog := startServer(t, filepath.Join(venv, "bin", "ppserver"), m.expanded, serverEnv)
-
 	clientEnv, err := containerEnv(m.client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if clientEnv[secretFileVar] != serverEnv[secretFileVar][len(root):] {
+	// Both pods mount the same Secret; here they share one file.
+	if clientEnv[secretFileVar] != serverEnv[secretFileVar] {
 		t.Fatalf("client reads the secret from %s, ppserver from %s",
-			clientEnv[secretFileVar], serverEnv[secretFileVar][len(root):])
+			clientEnv[secretFileVar], serverEnv[secretFileVar])
 	}
+	serverEnv = withSecret(t, root, serverEnv)
+	port, serverLog := startServer(t, filepath.Join(venv, "bin", "ppserver"), m.expanded, serverEnv)
+
 	clientEnv[secretFileVar] = serverEnv[secretFileVar]
 	clientEnv[ppserversVar] = fmt.Sprintf("127.0.0.1:%d", port)
 	dir, file := scriptPath(t, m)
