@@ -1,8 +1,10 @@
 package kubernetes
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"strconv"
 	"strings"
@@ -11,12 +13,16 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	"golang.org/x/mod/modfile"
 )
 
 const (
 	dockerfilePath = "../Dockerfile"
-	goModPath      = repoRoot + "/go.mod"
+	// BuildKit reads the ignore file beside the Dockerfile, named after it.
+	dockerignorePath = "../Dockerfile.dockerignore"
+	goModPath        = repoRoot + "/go.mod"
 )
 
 // image is what the manifests rely on in the image the Dockerfile builds.
@@ -129,5 +135,51 @@ func TestImageBuildsWithTheGoOfGoMod(t *testing.T) {
 	want := strings.Join(strings.SplitN(mod.Go.Version, ".", 3)[:2], ".")
 	if got := img.args["GO_VERSION"]; got != want {
 		t.Errorf("the Dockerfile builds with Go %q, go.mod needs %s", got, mod.Go.Version)
+	}
+}
+
+// TestBuildContextIsTheSources checks what the build sees: the repository
+// root less what Dockerfile.dockerignore leaves out. The wheel is built
+// from it, so it must keep every file git tracks, and it should leave out
+// what a checkout builds and installs locally (hundreds of MB to send).
+func TestBuildContextIsTheSources(t *testing.T) {
+	data, err := os.ReadFile(dockerignorePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s: %v", dockerignorePath, err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		t.Fatalf("%s: %v", dockerignorePath, err)
+	}
+	excluded := func(file string) bool {
+		ex, err := pm.MatchesOrParentMatches(file)
+		if err != nil {
+			t.Fatalf("%s: matching %s: %v", dockerignorePath, file, err)
+		}
+		return ex
+	}
+	out, err := exec.Command("git", "-C", repoRoot, "ls-files", "-z").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	tracked := strings.Split(strings.TrimRight(string(out), "\x00"), "\x00")
+	if len(tracked) < 2 {
+		t.Fatalf("git ls-files listed %d files", len(tracked))
+	}
+	for _, file := range tracked {
+		if excluded(file) {
+			t.Errorf("%s leaves out %s, which git tracks", dockerignorePath, file)
+		}
+	}
+	for _, local := range []string{".git/HEAD", ".venv/bin/python3", ".bench/pp-1.7.0/bin/python",
+		"build/dist/ppgo-0.1.0-cp310-abi3-linux_x86_64.whl", "python/pp/_core.abi3.so",
+		"python/pp/__pycache__/_server.cpython-313.pyc"} {
+		if !excluded(local) {
+			t.Errorf("%s sends %s to the build", dockerignorePath, local)
+		}
 	}
 }
