@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import pp
-from ppserver_proc import PPSERVER, REPO, PPServer, alive, free_port, wait_until
+from ppserver_proc import PPSERVER, REPO, PPServer, alive, children, free_port, wait_until
 
 pytestmark = pytest.mark.ppgo_only
 
@@ -211,6 +211,135 @@ def test_ppserver_runs_as_the_unit_starts_it(tmp_path):
         server.signal(signal.SIGTERM)
         assert server.wait() == 0, server.stderr
         wait_until(lambda: not any(alive(pid) for pid in workers), what="workers to exit")
+
+
+# What the emulated sandbox below applies before it runs ppserver, as root
+# in a mount namespace of its own: ProtectSystem=strict (every file system
+# read-only but /proc, /sys and /dev), PrivateTmp (a directory of the test's
+# on /tmp), ProtectHome=yes (empty, inaccessible /home, /root, /run/user),
+# WorkingDirectory=/tmp, then setpriv for DynamicUser (a uid of systemd's
+# dynamic range, no groups), NoNewPrivileges, CapabilityBoundingSet= (none)
+# and UMask=0077.
+SANDBOX = r"""
+private_tmp=$1 uid=$2
+shift 2
+mount --make-rprivate /
+mount --bind "$private_tmp" /tmp
+awk '{print $5}' /proc/self/mountinfo | sort -u | while read -r m; do
+    case "$m" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp) continue;; esac
+    mount -o remount,bind,ro "$m"
+done
+for d in /home /root /run/user; do
+    if [ -d "$d" ]; then mount -t tmpfs -o ro,mode=000 tmpfs "$d"; fi
+done
+cd /tmp
+umask 0077
+exec setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs \
+    --inh-caps=-all --bounding-set=-all -- "$@"
+"""
+DYNAMIC_UID = 61234  # in systemd's range for DynamicUser=, 61184-65519
+
+
+def world_usable(path: str) -> bool:
+    """Whether any user may run path: it and every directory above it
+    allow others in."""
+    p = Path(path).resolve()
+    return os.access(p, os.X_OK) and all(
+        d.stat().st_mode & 0o001 for d in [p.parent, *p.parent.parents])
+
+
+def sandbox_unavailable() -> str:
+    """Why the emulated sandbox cannot run here, or ""."""
+    if os.geteuid() != 0:
+        return "the emulated sandbox needs root (mount namespaces, setpriv)"
+    for tool in ("unshare", "setpriv"):
+        if shutil.which(tool) is None:
+            return "%s is not installed (util-linux)" % tool
+    probe = subprocess.run(["unshare", "--mount", "--fork", "--", "sh", "-ec",
+                            "mount --make-rprivate / && mount -o remount,bind,ro /"],
+                           capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return "no private read-only mounts here: %s" % probe.stderr.strip()
+    if not world_usable(PPSERVER):
+        return "%s is not reachable by an unprivileged user" % PPSERVER
+    return ""
+
+
+def sandbox_probe():
+    """A job that reports the sandbox it runs in."""
+    import errno
+    import os
+    with open("scratch", "w") as f:
+        f.write("jobs may write here")
+    try:
+        open("/etc/ppgo-sandbox-probe", "w").close()
+        system = "writable"
+    except OSError as exc:
+        system = errno.errorcode.get(exc.errno, str(exc.errno))
+    try:
+        home = "listed %d entries" % len(os.listdir("/root"))
+    except OSError as exc:
+        home = errno.errorcode.get(exc.errno, str(exc.errno))
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+    mask = os.umask(0)
+    os.umask(mask)
+    return {"uid": os.getuid(), "groups": os.getgroups(), "cwd": os.getcwd(), "system": system,
+            "home": home, "no_new_privs": status["NoNewPrivs"].strip(),
+            "cap_bounding": status["CapBnd"].strip(), "umask": mask}
+
+
+def test_ppserver_in_an_emulated_sandbox(tmp_path):
+    """Without systemd, the unit's file and user restrictions are applied
+    by hand (SANDBOX) to ppserver started with the unit's command line; a
+    client's jobs run, and they find what the unit promises them."""
+    why = sandbox_unavailable()
+    if why:
+        pytest.skip(why)
+    for key, value in [("DynamicUser", "yes"), ("ProtectSystem", "strict"),
+                       ("ProtectHome", "yes"), ("PrivateTmp", "yes"), ("NoNewPrivileges", "yes"),
+                       ("CapabilityBoundingSet", ""), ("UMask", "0077"),
+                       ("WorkingDirectory", "/tmp")]:
+        assert setting(key) == value, "the unit's %s= differs from what SANDBOX applies" % key
+    secret = secrets.token_urlsafe(32)
+    private_tmp = tmp_path / "private-tmp"
+    private_tmp.mkdir()
+    private_tmp.chmod(0o1777)
+    # The credentials directory, as systemd makes it: the service's own.
+    credentials = private_tmp / "credentials"
+    credentials.mkdir(mode=0o500)
+    (credentials / "secret").write_text(secret + "\n")
+    for path, mode in [(credentials / "secret", 0o400), (credentials, 0o500)]:
+        os.chown(path, DYNAMIC_UID, DYNAMIC_UID)
+        path.chmod(mode)
+
+    port = free_port()
+    argv = exec_start(Path("/tmp/credentials")) + ["-i", "127.0.0.1", "-p", str(port)]
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/"}
+    wrapper = ["--mount", "--fork", "--", "sh", "-ec", SANDBOX, "sh",
+               str(private_tmp), str(DYNAMIC_UID)]
+    with PPServer(wrapper + argv, exe="unshare", env=env, cwd="/") as server:
+        # unshare's child, which becomes ppserver. It is stopped by its own
+        # pid: it changes its uid, which clears a parent-death signal, so
+        # it would outlive unshare.
+        wait_until(lambda: len(children(server.pid)) == 1, what="unshare's child")
+        [ppserver] = children(server.pid)
+        try:
+            server.wait_listening()
+            job_server = pp.Server(ncpus=0, ppservers=("127.0.0.1:%d" % port,), secret=secret)
+            try:
+                seen = job_server.submit(sandbox_probe)()
+                assert job_server.submit(pow, (7, 2))() == 49
+            finally:
+                job_server.destroy()
+            os.kill(ppserver, signal.SIGTERM)
+            assert server.wait() == 0, server.stderr
+        finally:
+            if alive(ppserver):
+                os.kill(ppserver, signal.SIGKILL)
+    assert seen == {"uid": DYNAMIC_UID, "groups": [], "cwd": "/tmp", "system": "EROFS",
+                    "home": "EACCES", "no_new_privs": "1", "cap_bounding": "0" * 16,
+                    "umask": 0o077}, server.stderr
+    assert (private_tmp / "scratch").read_text() == "jobs may write here"
 
 
 def systemd_is_pid1() -> bool:
