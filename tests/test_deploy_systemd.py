@@ -238,6 +238,8 @@ exec setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs \
     --inh-caps=-all --bounding-set=-all -- "$@"
 """
 DYNAMIC_UID = 61234  # in systemd's range for DynamicUser=, 61184-65519
+SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # systemd's
+PROTECTED_HOMES = ("/home", "/root", "/run/user")
 
 
 def world_usable(path: str) -> bool:
@@ -262,6 +264,12 @@ def sandbox_unavailable() -> str:
         return "no private read-only mounts here: %s" % probe.stderr.strip()
     if not world_usable(PPSERVER):
         return "%s is not reachable by an unprivileged user" % PPSERVER
+    # ppserver's worker Python: the one beside it, else python3 on PATH.
+    pythons = [Path(d, "python3") for d in [Path(PPSERVER).parent, *SERVICE_PATH.split(":")]]
+    if not any(p.exists() and world_usable(str(p)) and
+               not any(p.resolve().is_relative_to(home) for home in PROTECTED_HOMES)
+               for p in pythons):
+        return "no python3 that the service's user could run, outside %s" % (PROTECTED_HOMES,)
     return ""
 
 
@@ -314,7 +322,7 @@ def test_ppserver_in_an_emulated_sandbox(tmp_path):
 
     port = free_port()
     argv = exec_start(Path("/tmp/credentials")) + ["-i", "127.0.0.1", "-p", str(port)]
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/"}
+    env = {"PATH": SERVICE_PATH, "HOME": "/"}
     wrapper = ["--mount", "--fork", "--", "sh", "-ec", SANDBOX, "sh",
                str(private_tmp), str(DYNAMIC_UID)]
     with PPServer(wrapper + argv, exe="unshare", env=env, cwd="/") as server:
