@@ -105,9 +105,10 @@ func listen(addr string, src source, log *slog.Logger) (*Listener, error) {
 		w.Header().Set("Cache-Control", "no-store")
 		body := struct {
 			Status  any       `json:"status"`
-			Rate    []float64 `json:"rate"`
+			Rate    []float64 `json:"rate"`    // jobs finished per second, oldest first
 			Seconds float64   `json:"seconds"` // between two of rate's samples
-		}{src.status(), l.history.rates(), historyStep.Seconds()}
+			Span    float64   `json:"span"`    // the most seconds rate covers
+		}{src.status(), l.history.rates(), historyStep.Seconds(), historyLength.Seconds()}
 		if err := json.NewEncoder(w).Encode(body); err != nil {
 			log.Debug("status.json not sent", "err", err)
 		}
