@@ -70,6 +70,13 @@ def test_client_listener_stops_with_destroy():
         http_get("http://%s/metrics" % address)
 
 
+def test_executor_serves_metrics():
+    with pp.Executor(1, metrics="127.0.0.1:0") as executor:
+        assert list(executor.map(square, range(5))) == [0, 1, 4, 9, 16]
+        body = http_get("http://%s/metrics" % executor.server.metrics_address)
+    assert 'ppgo_client_node_jobs_done_total{node="local"} 5' in body
+
+
 def test_no_metrics_unless_asked():
     server = pp.Server(0)
     try:

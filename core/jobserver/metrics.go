@@ -43,6 +43,8 @@ func (s *Server) MetricsAddress() string {
 	return s.metrics.Addr()
 }
 
+var _ metrics.ClientSource = (*Server)(nil)
+
 // MetricsSnapshot implements metrics.ClientSource: it reads the
 // scheduler's and the nodes' counters as they are.
 func (s *Server) MetricsSnapshot() metrics.Client {
