@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,7 +18,8 @@ import urllib.request
 import pytest
 
 import pp
-from ppserver_proc import PPServer, free_port, wait_until
+from ppserver_proc import TIMEOUT, PPServer, free_port, wait_until
+from ppserver_proc import run as ppserver_run
 
 pytestmark = pytest.mark.ppgo_only
 
@@ -58,16 +60,43 @@ def test_metrics_address_is_checked():
 
 
 def test_client_listener_stops_with_destroy():
-    server = pp.Server(1, metrics="127.0.0.1:0")
+    server = pp.Server(1, secret=SECRET, metrics="127.0.0.1:0")
     address = server.metrics_address
     host, port = address.rsplit(":", 1)
     assert host == "127.0.0.1" and int(port) > 0
     assert server.submit(square, (7,))() == 49
     body = http_get("http://%s/metrics" % address)
     assert 'ppgo_client_node_jobs_done_total{node="local"} 1' in body
+    for page in ("/metrics", "/status.json", "/"):
+        assert SECRET not in http_get("http://%s%s" % (address, page)), page
     server.destroy()
     with pytest.raises(urllib.error.URLError):
         http_get("http://%s/metrics" % address)
+
+
+def test_listener_does_not_keep_the_process_alive():
+    # A script that never calls destroy() still exits, and at once.
+    script = ("import pp\n"
+              "server = pp.Server(1, metrics='127.0.0.1:0')\n"
+              "print(server.metrics_address)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"127\.0\.0\.1:\d+\n", done.stdout), done.stdout
+
+
+def test_ppserver_metrics_flag():
+    assert ppserver_run(["--metrics", "9100"]).returncode == 2
+    port = free_port()
+    with PPServer(["-i", "127.0.0.1", "-p", str(port), "-w", "1", "-s", SECRET,
+                   "--metrics", "127.0.0.1:0"]) as ppserver:
+        ppserver.wait_listening()
+        found = re.search(r"Metrics on http://([\d.]+:\d+)/metrics, status page on http://\1/",
+                          ppserver.stderr)
+        assert found, ppserver.stderr
+        body = http_get("http://%s/metrics" % found.group(1))
+        assert "ppgo_server_workers 1" in body and SECRET not in body
+        assert "<svg" in http_get("http://%s/" % found.group(1))
 
 
 def test_executor_serves_metrics():
