@@ -91,8 +91,13 @@ lint: venv
 	$(VPY) -m flake8 --max-line-length 100 python tests examples bench release setup.py
 	$(VPY) -m mypy --ignore-missing-imports python/pp python/ppgo
 
+# Tests keep what they save for people to look at (the status page's
+# screenshots, core/metrics) under build/artifacts/_artifacts.
+TEST_ARTIFACTS := build/artifacts
+
 test-go:
-	$(GO) test -race -count=1 ./...
+	mkdir -p $(TEST_ARTIFACTS)
+	$(GO) test -race -count=1 -artifacts -outputdir $(TEST_ARTIFACTS) ./...
 
 # test-go runs each fuzz target's seed corpus; fuzz fuzzes every decoder
 # that reads a peer's or a worker's bytes for FUZZTIME each: briefly in

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ppgo/ppgo/core/auth"
+	"github.com/ppgo/ppgo/core/metrics"
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/serve"
 	"github.com/ppgo/ppgo/core/wire"
@@ -108,6 +109,7 @@ type node struct {
 	python   *interpreter
 	pidFile  bool
 	discover *announcer
+	metrics  *metrics.Listener
 }
 
 // start checks the settings, finds the worker Python, listens, writes the
@@ -135,7 +137,8 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 	log.Debug("settings", "config", s.Config, "interface", s.Interface, "port", s.Port,
 		"workers", s.Workers, "restart", s.Restart, "proto", s.Proto, "python", s.Python,
 		"idle_timeout", s.IdleTimeout, "silence", silence, "secret_file", s.SecretFile,
-		"autodiscovery", s.Autodiscovery, "broadcast", s.Broadcast, "pid_file", s.PIDFile)
+		"autodiscovery", s.Autodiscovery, "broadcast", s.Broadcast, "pid_file", s.PIDFile,
+		"metrics", s.Metrics)
 	dir, err := os.Getwd()
 	if err != nil {
 		return nil, fmt.Errorf("working directory: %w", err)
@@ -191,6 +194,12 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 		ln.Close()
 		return nil, err
 	}
+	if s.Metrics != "" {
+		if n.metrics, err = metrics.ServeNode(s.Metrics, n.srv, log); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	n.served = make(chan error, 1)
 	go func() { n.served <- n.srv.Serve(ln) }()
 
@@ -200,6 +209,9 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 	log.Info(fmt.Sprintf("Workers run Python %s: %s (%s)", n.python.Version, n.python.Path, n.python.From))
 	if s.Autodiscovery {
 		n.discover = startAnnouncer(s, secret, log)
+	}
+	if n.metrics != nil {
+		log.Info(fmt.Sprintf("Metrics on http://%s/metrics, status page on http://%s/", n.metrics.Addr(), n.metrics.Addr()))
 	}
 	log.Info(fmt.Sprintf("Listening on %s with %d worker(s) (pid %d)",
 		net.JoinHostPort(s.Interface, strconv.Itoa(s.Port)), s.Workers, os.Getpid()))
@@ -235,6 +247,9 @@ func listen(host string, port int) (net.Listener, error) {
 func (n *node) close() {
 	if n.discover != nil {
 		n.discover.stop()
+	}
+	if n.metrics != nil {
+		n.metrics.Close()
 	}
 	if n.srv != nil {
 		n.srv.Close()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ppgo/ppgo/core/metrics"
 	"github.com/ppgo/ppgo/core/wire"
 )
 
@@ -43,6 +44,10 @@ type Settings struct {
 	FailedHandshakeRate  float64 // per second
 	WriteTimeout         time.Duration
 	MaxQueuedMiB         int
+
+	// Metrics is where Prometheus metrics and the status page are served
+	// ("HOST:PORT"); "" serves none.
+	Metrics string
 }
 
 // Legacy ppserver's defaults.
@@ -238,6 +243,14 @@ var options = []option{
 	}},
 	{flag: "max-queued-mb", section: "network", key: "max_queued_mb", arg: "MIB",
 		set: countOption(func(s *Settings) *int { return &s.MaxQueuedMiB })},
+	{flag: "metrics", section: "network", key: "metrics", arg: "ADDR", set: func(s *Settings, v string) error {
+		addr, err := metrics.ParseAddr(v)
+		if err != nil {
+			return err
+		}
+		s.Metrics = addr
+		return nil
+	}},
 }
 
 // parseInterface checks an -i value: a host name or an IP address. An

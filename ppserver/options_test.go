@@ -182,6 +182,23 @@ func TestLoadSettings(t *testing.T) {
 					t.Errorf("got %+v", s)
 				}
 			}},
+		{"--metrics", []string{"--metrics", "127.0.0.1:0"}, nil, nil, func(t *testing.T, s Settings) {
+			if s.Metrics != "127.0.0.1:0" {
+				t.Errorf("Metrics = %q", s.Metrics)
+			}
+		}},
+		{"metrics in the config, the flag wins", []string{"-c", "pp.ini", "--metrics=:9200"},
+			files{"pp.ini": "[network]\nmetrics = [::1]:9100\n"}, nil, func(t *testing.T, s Settings) {
+				if s.Metrics != ":9200" {
+					t.Errorf("Metrics = %q", s.Metrics)
+				}
+			}},
+		{"metrics in the config", []string{"-c", "pp.ini"},
+			files{"pp.ini": "[network]\nmetrics = [::1]:9100\n"}, nil, func(t *testing.T, s Settings) {
+				if s.Metrics != "[::1]:9100" {
+					t.Errorf("Metrics = %q", s.Metrics)
+				}
+			}},
 		{"--secret-file, without its final line break", []string{"--secret-file", "/etc/pp.secret"},
 			files{"/etc/pp.secret": "from file \r\n"}, map[string]string{"PP_SECRET": "env"}, func(t *testing.T, s Settings) {
 				if s.Secret != "from file " || s.SecretFile != "/etc/pp.secret" {
@@ -297,6 +314,9 @@ func TestLoadSettingsErrors(t *testing.T) {
 			[]string{"secret file:", "/nope"}},
 		{"limit not a number", []string{"--max-handshakes", "many"}, nil, []string{"--max-handshakes:", `"many"`}},
 		{"limit zero", []string{"--max-queued-mb", "0"}, nil, []string{"--max-queued-mb:", "at least 1"}},
+		{"metrics without a port", []string{"--metrics", "9100"}, nil, []string{"--metrics:", `"9100"`, "HOST:PORT or :PORT"}},
+		{"metrics port out of range", []string{"-c", "pp.ini"}, files{"pp.ini": "[network]\nmetrics = :99999\n"},
+			[]string{"pp.ini:2: [network] metrics:", `port "99999"`}},
 		{"rate not positive", []string{"--failed-handshake-rate", "0"}, nil, []string{"--failed-handshake-rate:", "positive"}},
 		{"write timeout in the config", []string{"-c", "pp.ini"}, files{"pp.ini": "[network]\nwrite_timeout = soon\n"},
 			[]string{"pp.ini:2: [network] write_timeout:", `"soon"`}},

@@ -390,6 +390,23 @@ func ppgoConnect(h C.longlong, addr *C.char, errOut **C.char) C.int {
 	return 0
 }
 
+// ppgoServeMetrics serves the server's Prometheus metrics and status page
+// on addr until ppgoClose, and sets *bound to the malloc'd address it got.
+//
+//export ppgoServeMetrics
+func ppgoServeMetrics(h C.longlong, addr *C.char, bound **C.char, errOut **C.char) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return C.PPGO_CLOSED
+	}
+	got, err := s.ServeMetrics(C.GoString(addr))
+	if err != nil {
+		return C.int(fail(errOut, err))
+	}
+	*bound = C.CString(got)
+	return 0
+}
+
 // ppgoDiscover starts autodiscovery for a ppservers pattern, sending probes
 // to broadcast when it is not empty.
 //

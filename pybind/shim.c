@@ -415,6 +415,22 @@ static PyObject *core_connect(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* serve_metrics(h, "host:port") -> the address bound: Prometheus metrics
+ * and the status page over HTTP until close(h). */
+static PyObject *core_serve_metrics(PyObject *self, PyObject *args) {
+    long long h;
+    const char *addr;
+    char *bound = NULL, *err = NULL;
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "Ls", &h, &addr))
+        return NULL;
+    int rc = ppgoServeMetrics(h, (char *)addr, &bound, &err);
+    if (rc < 0)
+        return failure(rc, PyExc_ValueError, err);
+    PyObject *out = PyUnicode_FromString(bound);
+    free(bound);
+    return out;
+}
+
 /* discover(h, pattern, broadcast): finds ppservers by UDP broadcast. */
 static PyObject *core_discover(PyObject *self, PyObject *args) {
     long long h;
@@ -547,6 +563,8 @@ static PyMethodDef methods[] = {
      "nodes(h) -> [(name, workers, connected, running, jobs, busy_seconds)]"},
     {"connect", core_connect, METH_VARARGS, "connect(h, addr): add a remote node"},
     {"discover", core_discover, METH_VARARGS, "discover(h, pattern, broadcast)"},
+    {"serve_metrics", core_serve_metrics, METH_VARARGS,
+     "serve_metrics(h, addr) -> the address bound: metrics and status page until close"},
     {"next_event", core_next_event, METH_VARARGS,
      "next_event(h, timeout) -> (level, message) | () | None"},
     {"queued", core_queued, METH_VARARGS, "queued(h) -> ids of jobs not yet taken"},

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ppgo/ppgo/core/metrics"
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/remote"
 	"github.com/ppgo/ppgo/core/sched"
@@ -58,6 +59,12 @@ type Server struct {
 	discoveredNodes int
 	capWarned       bool
 	warned          bool // about a weak secret, once remotes were expected
+
+	// metrics is the metrics and status listener, nil unless ServeMetrics
+	// started one; Close stops it. Guarded by metricsMu, which is never
+	// taken with remotesMu held (the listener's collector takes that).
+	metricsMu sync.Mutex
+	metrics   *metrics.Listener
 
 	closeOnce sync.Once
 }
@@ -209,6 +216,11 @@ func (s *Server) Close() {
 		remotes := slices.Collect(maps.Values(s.remotes))
 		probes := s.probes
 		s.remotesMu.Unlock()
+		s.metricsMu.Lock()
+		if s.metrics != nil {
+			s.metrics.Close()
+		}
+		s.metricsMu.Unlock()
 		for _, stop := range probes {
 			stop()
 		}

@@ -115,6 +115,12 @@ type State struct {
 	Connected bool
 	Workers   int
 	LastErr   error
+	// BytesIn and BytesOut count what every connection to the node so far
+	// read and wrote, handshakes included.
+	BytesIn, BytesOut uint64
+	// Refusals counts the handshakes the node refused (wrong secret,
+	// another protocol): this client's authentication failures there.
+	Refusals uint64
 }
 
 // Node is one ppserver as the client's scheduler sees it: a sched.Node
@@ -136,6 +142,13 @@ type Node struct {
 	lastErr  error
 	reported EventKind // last failure kind reported, to say each once
 	failed   bool
+	// live is the connection being set up or served, nil between them:
+	// State adds its traffic to that of those that ended.
+	live *wire.Conn
+	// bytesIn and bytesOut count the traffic of the connections that
+	// ended; State adds the live one's.
+	bytesIn, bytesOut uint64
+	refusals          uint64
 }
 
 var _ sched.Node = (*Node)(nil)
@@ -183,7 +196,14 @@ func (n *Node) Name() string { return n.cfg.Addr }
 func (n *Node) State() State {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return State{Connected: n.conn != nil, Workers: n.workers, LastErr: n.lastErr}
+	st := State{Connected: n.conn != nil, Workers: n.workers, LastErr: n.lastErr,
+		BytesIn: n.bytesIn, BytesOut: n.bytesOut, Refusals: n.refusals}
+	if n.live != nil {
+		in, out := n.live.Traffic()
+		st.BytesIn += in
+		st.BytesOut += out
+	}
+	return st
 }
 
 // Kick asks a disconnected node to dial now (it was heard again), unless
@@ -301,6 +321,9 @@ func (n *Node) noteFailure(err error, dropped time.Duration) {
 		kind = Refused
 	}
 	n.mu.Lock()
+	if kind == Refused {
+		n.refusals++
+	}
 	n.lastErr = err
 	repeat := n.failed && n.reported == kind
 	n.failed, n.reported = true, kind
@@ -309,6 +332,16 @@ func (n *Node) noteFailure(err error, dropped time.Duration) {
 	if !repeat {
 		n.event(Event{Kind: kind, Addr: n.cfg.Addr, Err: err, Dropped: dropped})
 	}
+}
+
+// countTraffic adds a connection that ended to the totals.
+func (n *Node) countTraffic(conn *wire.Conn) {
+	in, out := conn.Traffic()
+	n.mu.Lock()
+	n.live = nil
+	n.bytesIn += in
+	n.bytesOut += out
+	n.mu.Unlock()
 }
 
 func (n *Node) event(e Event) {
@@ -328,6 +361,10 @@ func (n *Node) connectAndServe() (served bool, err error) {
 	stop := context.AfterFunc(n.ctx, func() { nc.Close() })
 	defer stop()
 	conn := wire.NewConn(nc)
+	n.mu.Lock()
+	n.live = conn
+	n.mu.Unlock()
+	defer n.countTraffic(conn)
 	offer, err := auth.Client(conn, []byte(n.cfg.Secret), n.cfg.HandshakeTimeout)
 	if err != nil {
 		nc.Close()

@@ -154,4 +154,18 @@ type NodeStats struct {
 	Running  int
 	Jobs     int
 	Busy     time.Duration
+	// Failed counts the jobs that ended failed (lost once too often) or
+	// timed out on the node; Retried those it lost that went back to the
+	// queue, to run again here or elsewhere.
+	Failed  uint64
+	Retried uint64
+	// Times holds the run times of the Jobs the node did.
+	Times Durations
+}
+
+// Counts is a snapshot of the scheduler's own counters.
+type Counts struct {
+	Queued    int    // jobs waiting for a node
+	Pending   int    // jobs submitted and not yet finished
+	Cancelled uint64 // jobs cancelled before they ran (Cancel or Close)
 }

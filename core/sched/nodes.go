@@ -12,6 +12,9 @@ type nodeState struct {
 	running  int
 	jobs     int
 	busy     time.Duration
+	failed   uint64    // jobs that ended failed or timed out here
+	retried  uint64    // jobs lost here and queued again
+	times    Durations // run times of the jobs done here
 
 	order int // when it was added: ties in free slots go to the older node
 	index int // its place in nodeSet.byFree

@@ -37,13 +37,15 @@ type Scheduler struct {
 	closed   bool
 	closedCh chan struct{} // closed by Close, to end NextNotified's wait
 	lastID   uint64
-	queue    jobQueue // jobs in state queued, in dispatch order
-	nodes    nodeSet
-	jobs     map[uint64]*Job // submitted jobs, until finished and forgotten
-	groups   map[string]*groupState
-	all      groupState
-	notified []uint64      // IDs of jobs that became notified, until NextNotified hands them out
-	wakeup   chan struct{} // capacity 1: "notified is not empty"
+	// cancelled counts jobs cancelled before they ran, for Counts.
+	cancelled uint64
+	queue     jobQueue // jobs in state queued, in dispatch order
+	nodes     nodeSet
+	jobs      map[uint64]*Job // submitted jobs, until finished and forgotten
+	groups    map[string]*groupState
+	all       groupState
+	notified  []uint64      // IDs of jobs that became notified, until NextNotified hands them out
+	wakeup    chan struct{} // capacity 1: "notified is not empty"
 	// signalled holds the IDs of finished jobs someone asked to be
 	// signalled of (Signal), until TakeSignalled hands them out; onSignal
 	// is called, under mu, each time it stops being empty.
@@ -125,11 +127,19 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 	case j.state != jobSent:
 		// Stale: Close or Cancel finished the job already.
 	case o.Lost != nil:
-		s.lostLocked(j, o)
+		requeued := s.lostLocked(j, o)
+		switch {
+		case ns == nil:
+		case requeued:
+			ns.retried++
+		default:
+			ns.failed++
+		}
 	default:
 		if ns != nil {
 			ns.jobs++
 			ns.busy += o.Elapsed
+			ns.times.Observe(o.Elapsed)
 		}
 		s.completeLocked(j, Result{Status: StatusDone, Data: o.Data})
 	}
@@ -202,10 +212,17 @@ func (s *Scheduler) Stats() []NodeStats {
 	for _, ns := range s.nodes.added {
 		out = append(out, NodeStats{
 			Name: ns.node.Name(), Capacity: ns.capacity, Running: ns.running,
-			Jobs: ns.jobs, Busy: ns.busy,
+			Jobs: ns.jobs, Busy: ns.busy, Failed: ns.failed, Retried: ns.retried, Times: ns.times,
 		})
 	}
 	return out
+}
+
+// Counts returns the scheduler's own counters.
+func (s *Scheduler) Counts() Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Counts{Queued: s.queue.Len(), Pending: s.all.pending, Cancelled: s.cancelled}
 }
 
 // Close cancels every unfinished job (waiters wake with StatusCancelled)
@@ -224,6 +241,7 @@ func (s *Scheduler) Close() {
 		switch j.state {
 		case jobQueued, jobSent:
 			// Closed, the scheduler notifies no one: straight to finished.
+			s.cancelled++
 			s.completeLocked(j, Result{Status: StatusCancelled, Message: "server destroyed before the job completed"})
 		case jobNotified:
 			s.finishLocked(j)

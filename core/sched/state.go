@@ -78,24 +78,25 @@ func (s *Scheduler) sendLocked(ns *nodeState) *Job {
 // Any other goes back to the head of the queue, having waited longest
 // (sent → queued), or, once it has been started MaxAttempts times, fails
 // (sent → notified or finished). A job the node never started costs no
-// attempt.
-func (s *Scheduler) lostLocked(j *Job, o Outcome) {
+// attempt. It reports whether j went back to the queue.
+func (s *Scheduler) lostLocked(j *Job, o Outcome) (requeued bool) {
 	expect(j, "requeue", jobSent)
 	switch {
 	case o.TimedOut:
 		s.completeLocked(j, Result{Status: StatusTimedOut, Message: o.Lost.Error()})
-		return
+		return false
 	case o.Unsent:
 	case j.attempts+1 < s.maxAttempts:
 		j.attempts++
 	default:
 		msg := fmt.Sprintf("failed after %d attempts: %v", j.attempts+1, o.Lost)
 		s.completeLocked(j, Result{Status: StatusFailed, Message: msg})
-		return
+		return false
 	}
 	j.state = jobQueued
 	j.node = nil
 	s.queue.PushFront(j)
+	return true
 }
 
 // cancelLocked cancels j for its client before it has run: a queued job
@@ -107,6 +108,7 @@ func (s *Scheduler) cancelLocked(j *Job) {
 	if j.state == jobQueued {
 		s.queue.Remove(j)
 	}
+	s.cancelled++
 	s.completeLocked(j, Result{Status: StatusCancelled, Message: "cancelled"})
 }
 

@@ -39,18 +39,37 @@ var ErrClosed = errors.New("serve: server closed")
 // Stats is a snapshot of a node's counters.
 type Stats struct {
 	Workers       int
-	Clients       int           // connected, authenticated clients
-	Running       int           // jobs handed to the pool, not yet finished
-	Jobs          uint64        // jobs completed since start
-	Busy          time.Duration // summed run time of completed jobs
-	TimedOut      uint64        // jobs killed for running past their timeout
-	Cancelled     uint64        // jobs dropped unstarted because their client cancelled them
+	Clients       int             // connected, authenticated clients
+	Running       int             // jobs handed to the pool, not yet finished
+	Jobs          uint64          // jobs completed since start
+	Busy          time.Duration   // summed run time of completed jobs
+	Times         sched.Durations // run times of completed jobs
+	Lost          uint64          // jobs reported lost: their worker died (the client runs them again)
+	TimedOut      uint64          // jobs killed for running past their timeout
+	Cancelled     uint64          // jobs dropped unstarted because their client cancelled them
 	Started       time.Time
 	IdleSince     time.Time // when the last client left (or Started); zero while any is connected
 	AuthFailures  uint64    // handshakes that failed
 	Refused       uint64    // connections closed unheard: over a handshake limit
 	SlowConsumers uint64    // clients dropped for not reading their results
 	UnsentBytes   int64     // results' bytes not yet written to their clients
+	// BytesIn and BytesOut count the traffic of every client connection,
+	// ended or not, handshakes included.
+	BytesIn, BytesOut uint64
+}
+
+// ClientStats is a snapshot of one connected client's counters.
+type ClientStats struct {
+	Addr      string    // the client's "host:port"
+	Since     time.Time // when it connected
+	Queued    int       // its jobs waiting for a worker
+	Running   int       // its jobs handed to the pool, not yet finished (Queued among them)
+	Jobs      uint64    // its jobs completed
+	Lost      uint64
+	TimedOut  uint64
+	Cancelled uint64
+	BytesIn   uint64
+	BytesOut  uint64
 }
 
 // Server is a node: a worker pool and the clients it serves.
@@ -207,7 +226,47 @@ func (s *Server) Stats() Stats {
 	st.UnsentBytes = s.unsent.Load()
 	st.Refused = s.refused.Load()
 	st.SlowConsumers = s.slow.Load()
+	for sess := range s.sessions {
+		in, out := sess.conn.Traffic()
+		st.BytesIn += in
+		st.BytesOut += out
+	}
 	return st
+}
+
+// Clients returns a snapshot of each connected client's counters, in no
+// particular order.
+func (s *Server) Clients() []ClientStats {
+	waiting := s.pool.Waiting() // taken first: the pool's lock is never taken under s.mu
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ClientStats, 0, len(s.sessions))
+	for sess := range s.sessions {
+		c := sess.stats
+		c.Running = len(sess.jobs)
+		for _, id := range waiting {
+			if rj := s.jobs[id]; rj != nil && rj.sess == sess {
+				c.Queued++
+			}
+		}
+		c.BytesIn, c.BytesOut = sess.conn.Traffic()
+		out = append(out, c)
+	}
+	return out
+}
+
+// Backlog is how many jobs wait for a worker, all clients' together.
+func (s *Server) Backlog() int { return len(s.pool.Waiting()) }
+
+// BusyWorkers is how many workers are running a job now.
+func (s *Server) BusyWorkers() int {
+	n := 0
+	for _, w := range s.pool.WorkerStates() {
+		if w.Busy {
+			n++
+		}
+	}
+	return n
 }
 
 // Shutdown stops accepting clients, tells connected ones to send no more
@@ -289,11 +348,20 @@ func (s *Server) handle(nc net.Conn, addr netip.Addr) {
 
 	s.mu.Lock()
 	delete(s.sessions, sess)
+	s.countTrafficLocked(sess.conn)
 	if len(s.sessions) == 0 {
 		s.stats.IdleSince = time.Now()
 	}
 	s.checkDrainedLocked()
 	s.mu.Unlock()
+}
+
+// countTrafficLocked adds the traffic of a connection that ended to the
+// node's totals.
+func (s *Server) countTrafficLocked(conn *wire.Conn) {
+	in, out := conn.Traffic()
+	s.stats.BytesIn += in
+	s.stats.BytesOut += out
 }
 
 // abandon takes the jobs of a client that left out of the pool's backlog,
@@ -377,6 +445,7 @@ func (s *Server) cancel(sess *session, clientID uint64) {
 	delete(s.jobs, j.ID)
 	delete(sess.jobs, clientID)
 	s.stats.Cancelled++
+	sess.stats.Cancelled++
 	s.mu.Unlock()
 	sess.report(wire.Result{ID: clientID, Status: wire.StatusCancelled})
 }
@@ -405,12 +474,19 @@ func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
 	delete(s.jobs, j.ID)
 	if rj != nil {
 		delete(rj.sess.jobs, rj.clientID)
+		c := &rj.sess.stats
 		switch {
 		case o.Lost == nil:
 			s.stats.Jobs++
 			s.stats.Busy += o.Elapsed
+			s.stats.Times.Observe(o.Elapsed)
+			c.Jobs++
 		case o.TimedOut:
 			s.stats.TimedOut++
+			c.TimedOut++
+		default:
+			s.stats.Lost++
+			c.Lost++
 		}
 	}
 	s.checkDrainedLocked()

@@ -36,6 +36,9 @@ type session struct {
 	// pool, until the job is reported: what Cancel names. Guarded by
 	// Server.mu, with Server.jobs.
 	jobs map[uint64]*sched.Job
+	// stats counts the client's jobs (Server.Clients fills in the rest).
+	// Guarded by Server.mu.
+	stats ClientStats
 
 	mu      sync.Mutex
 	window  int  // credits the client has been granted
@@ -64,6 +67,9 @@ func (s *Server) accept(nc net.Conn, addr netip.Addr) (*session, error) {
 	s.mu.Unlock()
 	err := auth.Server(conn, []byte(s.cfg.Secret), auth.Offer{Workers: s.pool.Workers(), Credits: window}, s.cfg.HandshakeTimeout)
 	if err != nil {
+		s.mu.Lock()
+		s.countTrafficLocked(conn)
+		s.mu.Unlock()
 		s.handshakeFailed(addr, nc, err)
 		return nil, err
 	}
@@ -79,6 +85,7 @@ func (s *Server) accept(nc net.Conn, addr netip.Addr) (*session, error) {
 		window:  window,
 		ceiling: window,
 		wake:    make(chan struct{}, 1),
+		stats:   ClientStats{Addr: nc.RemoteAddr().String(), Since: time.Now()},
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -41,16 +41,38 @@ type Conn struct {
 
 	send *sealer                // writer side, once sealed
 	recv atomic.Pointer[sealer] // reader side, once sealed
+
+	// in and out count the bytes read from and written to nc, one atomic
+	// add per system call, not per message: the buffers batch those.
+	in, out atomic.Uint64
 }
+
+// counted counts what passes through a Conn's buffers to and from its
+// net.Conn, for Traffic.
+type counted struct{ c *Conn }
+
+func (r counted) Read(p []byte) (int, error) {
+	n, err := r.c.nc.Read(p)
+	r.c.in.Add(uint64(n))
+	return n, err
+}
+
+func (r counted) Write(p []byte) (int, error) {
+	n, err := r.c.nc.Write(p)
+	r.c.out.Add(uint64(n))
+	return n, err
+}
+
+// Traffic returns the bytes read and written so far, frame headers and
+// handshake included: what crossed the network. Any goroutine may call it.
+func (c *Conn) Traffic() (in, out uint64) { return c.in.Load(), c.out.Load() }
 
 // NewConn wraps nc. Frames are limited to HandshakeMaxFrame until
 // SetMaxFrame raises the limit after a successful handshake.
 func NewConn(nc net.Conn) *Conn {
-	c := &Conn{
-		nc: nc,
-		r:  bufio.NewReaderSize(nc, ioBufferSize),
-		w:  bufio.NewWriterSize(nc, ioBufferSize),
-	}
+	c := &Conn{nc: nc}
+	c.r = bufio.NewReaderSize(counted{c}, ioBufferSize)
+	c.w = bufio.NewWriterSize(counted{c}, ioBufferSize)
 	c.enc = msgpack.NewEncoder(&c.body)
 	c.maxFrame.Store(HandshakeMaxFrame)
 	return c

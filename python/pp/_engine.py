@@ -127,6 +127,7 @@ class Engine:
         self.wait_group = bind(_core.wait_group, handle)
         self.connect = bind(_core.connect, handle)
         self.discover = bind(_core.discover, handle)
+        self.serve_metrics = bind(_core.serve_metrics, handle)
         self.workers = bind(_core.workers, handle)
         self.set_workers = bind(_core.set_workers, handle)
         self.pending = bind(_core.pending, handle)

@@ -111,7 +111,7 @@ class Executor(_Executor):
 
     max_workers: local worker processes (None: one per CPU; 0 with
     ppservers: nodes only). ppservers, secret, restart, socket_timeout,
-    loglevel, broadcast: as for pp.Server. job_timeout: seconds a call may
+    loglevel, broadcast, metrics: as for pp.Server. job_timeout: seconds a call may
     run before its worker is killed (it then raises JobTimeoutError); None
     for no limit. server: an existing pp.Server to use instead (it is not
     destroyed by shutdown()).
@@ -121,7 +121,7 @@ class Executor(_Executor):
                  secret: str | None = None, *, job_timeout: float | None = None,
                  restart: bool = False, socket_timeout: float = 3600,
                  loglevel: int | str | None = None, broadcast: str | None = None,
-                 server: Server | None = None) -> None:
+                 metrics: str | None = None, server: Server | None = None) -> None:
         from pp._server import Server, _check_timeout
 
         self._timeout = _check_timeout(job_timeout)
@@ -134,7 +134,8 @@ class Executor(_Executor):
             elif max_workers < 0 or (max_workers == 0 and not ppservers):
                 raise ValueError("max_workers must be greater than 0 (or 0 with ppservers)")
             server = Server(max_workers, ppservers, secret, restart,  # type: ignore[arg-type]
-                            pickle.HIGHEST_PROTOCOL, socket_timeout, loglevel, broadcast)
+                            pickle.HIGHEST_PROTOCOL, socket_timeout, loglevel, broadcast,
+                            metrics=metrics)
             self._owns_server = True
         else:
             self._owns_server = False

@@ -105,6 +105,18 @@ def _check_timeout(timeout: Any) -> float:
     return float(timeout)
 
 
+def _check_metrics(metrics: Any) -> str:
+    """A listen address for metrics, 'HOST:PORT' or ':PORT'; the core
+    checks the parts and says what is wrong with them."""
+    if isinstance(metrics, str):
+        return metrics
+    if isinstance(metrics, int) and not isinstance(metrics, bool):
+        raise TypeError("metrics must be an address, 'HOST:PORT' or ':PORT', not the number %d "
+                        "(try '127.0.0.1:%d')" % (metrics, metrics))
+    raise TypeError("metrics must be an address, 'HOST:PORT' or ':PORT', not %s"
+                    % type(metrics).__name__)
+
+
 def _check_broadcast(broadcast: Any) -> None:
     """A dotted-quad IPv4 address, as legacy pp's inet_aton check wants."""
     if not isinstance(broadcast, str):
@@ -129,7 +141,12 @@ class Statistics:
 
 class Server(LegacyServerState):
     """Parallel Python execution server: runs jobs on local worker processes
-    and on remote ppserver nodes."""
+    and on remote ppserver nodes.
+
+    Beyond pp: ``metrics='HOST:PORT'`` serves Prometheus metrics (/metrics)
+    and a live status page (/) over HTTP until destroy(); port 0 picks a
+    free one, and ``metrics_address`` says which (docs/DEPLOY.md).
+    """
 
     default_port = 60000
     default_secret = "epo20pdosl;dksldkmm"
@@ -137,7 +154,7 @@ class Server(LegacyServerState):
     def __init__(self, ncpus: int | str = "autodetect", ppservers: tuple = (),
                  secret: str | None = None, restart: bool = False, proto: int = 4,
                  socket_timeout: float = 3600, loglevel: int | str | None = None,
-                 broadcast: str | None = None) -> None:
+                 broadcast: str | None = None, *, metrics: str | None = None) -> None:
         # Until the engine exists: destroy() is then a no-op, submit() refuses.
         self._destroyed = self._closed = True
         if not isinstance(ppservers, tuple):
@@ -147,6 +164,8 @@ class Server(LegacyServerState):
                 raise TypeError("ppservers entries must be strings, not %r" % (entry,))
         if broadcast is not None:
             _check_broadcast(broadcast)
+        if metrics is not None:
+            metrics = _check_metrics(metrics)
         if secret is not None and not isinstance(secret, str):
             raise TypeError("secret must be of a string type")
         if not isinstance(proto, int) or isinstance(proto, bool):
@@ -176,6 +195,7 @@ class Server(LegacyServerState):
         self._warned_idle = False
         self._register_lock = threading.Lock()
         self._events_thread: threading.Thread | None = None
+        self.metrics_address: str | None = None
 
         # The engine outlives destroy(), which only stops it: finished
         # results stay readable until the server and its tasks are gone.
@@ -184,12 +204,16 @@ class Server(LegacyServerState):
         self._destroyed = self._closed = False
         self._creation_time = time.time()
         _live_servers.add(self)
-        if nodes:
-            try:
+        try:
+            if metrics is not None:
+                self.metrics_address = self._engine.serve_metrics(metrics)
+                self._logger.info("pp metrics on http://%s/metrics, status page on http://%s/",
+                                  self.metrics_address, self.metrics_address)
+            if nodes:
                 self._connect_nodes()
-            except BaseException:
-                self.destroy()
-                raise
+        except BaseException:
+            self.destroy()
+            raise
         self._logger.info("pp local server started with %d workers (ppgo %s)", ncpus, version)
 
     def _connect_nodes(self) -> None:
