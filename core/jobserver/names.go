@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -21,8 +22,8 @@ type Resolver interface {
 }
 
 const (
-	// DefaultResolveEvery is how often a named node's host name is looked
-	// up again. Kubernetes' DNS gives a Service's records a 5 s TTL and Go
+	// DefaultResolveEvery is how often, on average, a named node's host
+	// name is looked up again. Kubernetes' DNS gives a Service's records a 5 s TTL and Go
 	// re-reads /etc/hosts after 5 s, so a new address is seen within about
 	// twice this; one query per name per period costs the DNS nothing.
 	DefaultResolveEvery = 5 * time.Second
@@ -84,9 +85,13 @@ func (s *Server) watchName(addr string) error {
 	return nil
 }
 
-// resolveLoop looks w's name up now and every cfg.ResolveEvery after.
+// resolveLoop looks w's name up now and about every cfg.ResolveEvery
+// after: each wait is drawn from half to one and a half periods, so that
+// the names of a big allocation, all named at once, do not query the DNS
+// in bursts.
 func (s *Server) resolveLoop(ctx context.Context, w *nameNodes) {
-	t := time.NewTicker(s.cfg.ResolveEvery)
+	every := s.cfg.ResolveEvery
+	t := time.NewTimer(every) // Reset after each lookup; no stale tick survives a Reset
 	defer t.Stop()
 	for {
 		lookup, cancel := context.WithTimeout(ctx, lookupTimeout)
@@ -96,6 +101,7 @@ func (s *Server) resolveLoop(ctx context.Context, w *nameNodes) {
 			return
 		}
 		s.resolved(w, addrs, err)
+		t.Reset(every/2 + rand.N(every))
 		select {
 		case <-ctx.Done():
 			return
