@@ -145,9 +145,14 @@ type Node struct {
 	// between them.
 	hangUp context.CancelFunc
 	// paused is why the node was paused, nil while it is not; resumed is
-	// closed when it stops being paused.
-	paused  error
-	resumed chan struct{}
+	// closed when it stops being paused. pauses counts the pauses and
+	// pauseReason is the last one's reason, kept after Resume, so that a
+	// connection can tell it was ended by a pause however soon the node
+	// was resumed.
+	paused      error
+	resumed     chan struct{}
+	pauses      int
+	pauseReason error
 }
 
 var _ sched.Node = (*Node)(nil)
@@ -221,6 +226,8 @@ func (n *Node) Pause(reason error) {
 		return
 	}
 	n.paused, n.resumed = reason, make(chan struct{})
+	n.pauses++
+	n.pauseReason = reason
 	if n.hangUp != nil {
 		n.hangUp()
 	}
@@ -295,11 +302,11 @@ func (n *Node) loop() {
 		if !n.waitResumed() {
 			return
 		}
-		served, err := n.connectAndServe()
+		served, paused, err := n.connectAndServe()
 		if n.ctx.Err() != nil {
 			return
 		}
-		if n.Paused() {
+		if paused {
 			// Not a failure: whatever comes of the next dial is news.
 			backoff, drop = redialMin, n.cfg.DropMin
 			n.mu.Lock()
@@ -395,27 +402,32 @@ func (n *Node) event(e Event) {
 }
 
 // connectAndServe dials, authenticates and runs one connection. served is
-// true when the handshake succeeded (the connection was usable).
-func (n *Node) connectAndServe() (served bool, err error) {
+// true when the handshake succeeded (the connection was usable); paused
+// when a pause ended it.
+func (n *Node) connectAndServe() (served, paused bool, err error) {
 	ctx, hangUp := context.WithCancel(n.ctx)
 	defer hangUp()
 	n.mu.Lock()
 	if n.paused != nil {
 		n.mu.Unlock()
-		return false, n.paused
+		return false, true, n.paused
 	}
 	n.hangUp = hangUp
+	pauses := n.pauses
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
 		n.hangUp = nil
+		if n.pauses != pauses {
+			paused, err = true, n.pauseReason
+		}
 		n.mu.Unlock()
 	}()
 
 	d := net.Dialer{Timeout: n.cfg.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", n.cfg.Addr)
 	if err != nil {
-		return false, fmt.Errorf("dial: %w", err)
+		return false, false, fmt.Errorf("dial: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
@@ -423,7 +435,7 @@ func (n *Node) connectAndServe() (served bool, err error) {
 	offer, err := auth.Client(conn, []byte(n.cfg.Secret), n.cfg.HandshakeTimeout)
 	if err != nil {
 		nc.Close()
-		return false, err
+		return false, false, err
 	}
 	conn.SetMaxFrame(n.cfg.MaxFrame)
 
@@ -445,8 +457,8 @@ func (n *Node) connectAndServe() (served bool, err error) {
 	n.mu.Lock()
 	n.conn = nil
 	lost := l.shutdown()
-	if n.paused != nil {
-		err = n.paused // the closed connection is only how it showed
+	if n.pauses != pauses {
+		err = n.pauseReason // the closed connection is only how it showed
 	}
 	n.mu.Unlock()
 	for _, j := range lost.sent {
@@ -458,5 +470,5 @@ func (n *Node) connectAndServe() (served bool, err error) {
 	if n.ctx.Err() == nil {
 		n.event(Event{Kind: Disconnected, Addr: n.cfg.Name, Err: err, Requeued: len(lost.sent) + len(lost.unsent)})
 	}
-	return true, err
+	return true, false, err // the deferred check sets paused
 }
