@@ -135,8 +135,8 @@ type Node struct {
 	startOnce sync.Once
 	done      chan struct{} // closed when loop returns (or at Close if never started)
 
-	mu       sync.Mutex
-	conn     *link // nil while disconnected
+	mu       sync.Mutex // guards the fields below
+	conn     *link      // nil while disconnected
 	workers  int
 	lastErr  error
 	reported EventKind // last failure kind reported, to say each once
