@@ -23,9 +23,10 @@ type Resolver interface {
 
 const (
 	// DefaultResolveEvery is how often, on average, a named node's host
-	// name is looked up again. Kubernetes' DNS gives a Service's records a 5 s TTL and Go
-	// re-reads /etc/hosts after 5 s, so a new address is seen within about
-	// twice this; one query per name per period costs the DNS nothing.
+	// name is looked up again: the TTL Kubernetes' DNS gives a Service's
+	// records, and how long Go keeps /etc/hosts, so a changed address is
+	// seen within the record's age plus one and a half periods (about
+	// 5-13 s); one query per name per period costs the DNS nothing.
 	DefaultResolveEvery = 5 * time.Second
 	// lookupTimeout bounds one lookup: a DNS server that does not answer
 	// must not hold up the next try for long.
