@@ -124,7 +124,10 @@ func TestNameNodesFollowTheAddresses(t *testing.T) {
 	if info := nodeInfo(t, s, nameA); info.Connected || info.Capacity != 0 {
 		t.Errorf("node of a vanished address: %+v", info)
 	}
-	onA.Release() // what A's worker ran for nobody now
+	// What A's worker still runs, it runs for nobody now: the job it holds,
+	// and any the node had put in the worker's pipe behind it.
+	onA.Release()
+	a.hub.ReleaseBlocks()
 	onB.Release()
 	for range 3 {
 		holdBlock(t, b.hub).Release()
