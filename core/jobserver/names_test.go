@@ -254,3 +254,30 @@ func TestIsName(t *testing.T) {
 		}
 	}
 }
+
+// A name may bring MaxNameAddresses nodes and no more; the rest are
+// ignored with one warning, and the nodes it has are unaffected.
+func TestNameAddressesCapped(t *testing.T) {
+	t.Parallel()
+	_, port, _ := net.SplitHostPort(closedPort(t)) // every dial fails at once
+	res := newScriptedResolver()
+	s := nameClient(t, res, "many.test:"+port)
+	var addrs []string
+	for i := range MaxNameAddresses + 2 {
+		addrs = append(addrs, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250))
+	}
+	res.answer(t, nil, addrs...)
+	res.answer(t, nil, addrs...) // the first answer has been acted on
+	var warnings []string
+	for _, e := range drainEvents(s) {
+		if strings.Contains(e.Message, "the most one name brings") {
+			warnings = append(warnings, e.Message)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], fmt.Sprint(MaxNameAddresses)) {
+		t.Errorf("cap warnings %q, want one naming the cap", warnings)
+	}
+	if got := len(s.Nodes()); got != 1+MaxNameAddresses {
+		t.Errorf("%d nodes, want the local pool and %d", got, MaxNameAddresses)
+	}
+}
