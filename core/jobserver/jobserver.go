@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,10 @@ type Config struct {
 	// dead, within the bounds of wire.ClampSilence; 0 means
 	// wire.DefaultSilence.
 	Silence time.Duration
+	// Resolver looks up the host names of named nodes (nil: Go's), every
+	// ResolveEvery (0: DefaultResolveEvery).
+	Resolver     Resolver
+	ResolveEvery time.Duration
 }
 
 // Server runs jobs on its local pool and on remote nodes.
@@ -52,8 +57,11 @@ type Server struct {
 
 	remotesMu sync.Mutex
 	closed    bool
-	remotes   map[string]*remote.Node // by "host:port"
-	probes    []context.CancelFunc
+	remotes   map[string]*remote.Node // by name: "host:port", "name:port (address)"
+	names     map[string]*nameNodes   // named nodes whose host is a name, by "name:port"
+	// probes stop the goroutines that look for nodes: autodiscovery's
+	// and those resolving names.
+	probes []context.CancelFunc
 	// discoveredNodes counts the remotes added by autodiscovery, which
 	// stops adding at MaxDiscoveredNodes and says so once (capWarned).
 	discoveredNodes int
@@ -72,12 +80,19 @@ type Server struct {
 // New starts a server; its workers start in the background.
 func New(cfg Config) (*Server, error) {
 	cfg.Silence = wire.ClampSilence(cfg.Silence)
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.ResolveEvery <= 0 {
+		cfg.ResolveEvery = DefaultResolveEvery
+	}
 	s := &Server{
 		cfg:     cfg,
 		sched:   sched.New(sched.Config{MaxAttempts: cfg.MaxAttempts}),
 		events:  newEventQueue(),
 		funcs:   make(map[uint64]*sched.Func),
 		remotes: make(map[string]*remote.Node),
+		names:   make(map[string]*nameNodes),
 	}
 	s.jobLimit.Store(localJobLimit)
 	local, err := pool.New(cfg.Pool, s.sched)

@@ -32,9 +32,19 @@ type NodeInfo struct {
 // dialled in the background, joins the scheduler once authenticated, and
 // is redialled with backoff whenever it goes away. Adding a known node
 // does nothing. An address no dial could use is an error at once.
+//
+// When host is a name rather than an IP address, every address it
+// resolves to is a node of its own, named "host:port (address)", and the
+// name is looked up again every Config.ResolveEvery: a new address joins,
+// one no longer listed leaves, its jobs re-queued as a lost node's, and
+// comes back as the same node if listed again. Only IPv4 addresses are
+// taken when there are any, else only IPv6 ones (oneFamily says why).
 func (s *Server) Connect(addr string) error {
 	if err := checkAddr(addr); err != nil {
 		return fmt.Errorf("jobserver: connect %q: %w", addr, err)
+	}
+	if isName(addr) {
+		return s.watchName(addr)
 	}
 	return s.addRemote(addr, true)
 }

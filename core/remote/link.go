@@ -175,11 +175,11 @@ func (l *link) result(m *wire.Result) error {
 	case wire.StatusDone:
 		o = sched.Outcome{Data: m.Data, Elapsed: time.Duration(m.ElapsedNS)}
 	case wire.StatusLost:
-		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Addr, m.Reason)}
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Name, m.Reason)}
 	case wire.StatusTimedOut:
-		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Addr, m.Reason), TimedOut: true}
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Name, m.Reason), TimedOut: true}
 	case wire.StatusCancelled:
-		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: dropped, as this client cancelled it", l.node.cfg.Addr)}
+		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: dropped, as this client cancelled it", l.node.cfg.Name)}
 	}
 	l.node.rep.Finish(l.node, f.job, o)
 	return nil
@@ -274,6 +274,6 @@ func (l *link) tooLarge(j *sched.Job, err error) {
 	delete(l.inflight, j.ID)
 	l.mu.Unlock()
 	if ours {
-		l.node.rep.Finish(l.node, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", l.node.cfg.Addr, err)})
+		l.node.rep.Finish(l.node, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", l.node.cfg.Name, err)})
 	}
 }

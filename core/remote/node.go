@@ -7,7 +7,9 @@
 // discovered node that could not be connected to or authenticated is
 // dropped: it ignores being heard again until a backoff has passed, so
 // that one announcing an address it cannot be reached at, or refusing
-// this client, is not dialled at every announcement.
+// this client, is not dialled at every announcement. A paused node (its
+// address left a host name's, say) disconnects as if lost and dials no
+// more until resumed.
 //
 // Lock order: Node.mu is never held while calling the Reporter, which
 // may call Dispatch from inside Finish or SetCapacity.
@@ -49,7 +51,10 @@ var errNotConnected = errors.New("node not connected")
 // Config describes one remote node.
 type Config struct {
 	// Addr is the node's "host:port".
-	Addr   string
+	Addr string
+	// Name is what events, errors and the scheduler's statistics call the
+	// node; "" means Addr.
+	Name   string
 	Secret string
 	// Redial makes the node reconnect by itself, with backoff, after a
 	// failure; without it the node waits for Kick, and after a failure
@@ -79,7 +84,7 @@ const (
 // Event is a change in a node's connection.
 type Event struct {
 	Kind EventKind
-	Addr string
+	Addr string // the node's Name
 	Err  error
 	// Workers is the node's size, for Connected.
 	Workers int
@@ -136,8 +141,8 @@ type Node struct {
 	startOnce sync.Once
 	done      chan struct{} // closed when loop returns (or at Close if never started)
 
-	mu       sync.Mutex
-	conn     *link // nil while disconnected
+	mu       sync.Mutex // guards the fields below
+	conn     *link      // nil while disconnected
 	workers  int
 	lastErr  error
 	reported EventKind // last failure kind reported, to say each once
@@ -149,6 +154,18 @@ type Node struct {
 	// ended; State adds the live one's.
 	bytesIn, bytesOut uint64
 	refusals          uint64
+	// hangUp ends the current connection attempt or connection; nil
+	// between them.
+	hangUp context.CancelFunc
+	// paused is why the node was paused, nil while it is not; resumed is
+	// closed when it stops being paused. pauses counts the pauses and
+	// pauseReason is the last one's reason, kept after Resume, so that a
+	// connection can tell it was ended by a pause however soon the node
+	// was resumed.
+	paused      error
+	resumed     chan struct{}
+	pauses      int
+	pauseReason error
 }
 
 var _ sched.Node = (*Node)(nil)
@@ -166,6 +183,9 @@ func New(cfg Config, rep sched.Reporter) *Node {
 		cfg.DropMax = DefaultDropMax
 	}
 	cfg.DropMax = max(cfg.DropMax, cfg.DropMin)
+	if cfg.Name == "" {
+		cfg.Name = cfg.Addr
+	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	log := cfg.Logger
 	if log == nil {
@@ -175,7 +195,7 @@ func New(cfg Config, rep sched.Reporter) *Node {
 	n := &Node{
 		cfg:    cfg,
 		rep:    rep,
-		log:    log.With("node", cfg.Addr),
+		log:    log.With("node", cfg.Name),
 		ctx:    ctx,
 		cancel: cancel,
 		kick:   make(chan struct{}, 1),
@@ -190,7 +210,7 @@ func (n *Node) Start() {
 }
 
 // Name implements sched.Node.
-func (n *Node) Name() string { return n.cfg.Addr }
+func (n *Node) Name() string { return n.cfg.Name }
 
 // State reports whether the node is connected and how big it is.
 func (n *Node) State() State {
@@ -215,6 +235,42 @@ func (n *Node) Kick() {
 	}
 }
 
+// Pause disconnects the node and keeps it from dialling until Resume: its
+// jobs go back to the scheduler as when the connection is lost, and the
+// Disconnected event gives reason as the cause. Pausing a paused node
+// does nothing.
+func (n *Node) Pause(reason error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.paused != nil {
+		return
+	}
+	n.paused, n.resumed = reason, make(chan struct{})
+	n.pauses++
+	n.pauseReason = reason
+	if n.hangUp != nil {
+		n.hangUp()
+	}
+	n.Kick() // out of a redial backoff, to wait for Resume instead
+}
+
+// Resume lets a paused node dial again, at once.
+func (n *Node) Resume() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.paused != nil {
+		n.paused = nil
+		close(n.resumed)
+	}
+}
+
+// Paused reports whether the node is paused.
+func (n *Node) Paused() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.paused != nil
+}
+
 // Close disconnects and stops redialling; jobs in flight are reported
 // lost. A node never started closes at once.
 func (n *Node) Close() {
@@ -227,12 +283,12 @@ func (n *Node) Close() {
 func (n *Node) Dispatch(j *sched.Job) {
 	n.mu.Lock()
 	l := n.conn
-	if l != nil && l.enqueue(j) {
+	if l != nil && n.paused == nil && l.enqueue(j) {
 		n.mu.Unlock()
 		return
 	}
 	n.mu.Unlock()
-	n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("%s: %w", n.cfg.Addr, errNotConnected), Unsent: true})
+	n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("%s: %w", n.cfg.Name, errNotConnected), Unsent: true})
 }
 
 // Cancel implements sched.Node. A job the connection has not yet put on
@@ -263,9 +319,20 @@ func (n *Node) loop() {
 	defer close(n.done)
 	backoff, drop := redialMin, n.cfg.DropMin
 	for {
-		served, err := n.connectAndServe()
+		if !n.waitResumed() {
+			return
+		}
+		served, paused, err := n.connectAndServe()
 		if n.ctx.Err() != nil {
 			return
+		}
+		if paused {
+			// Not a failure: whatever comes of the next dial is news.
+			backoff, drop = redialMin, n.cfg.DropMin
+			n.mu.Lock()
+			n.failed = false
+			n.mu.Unlock()
+			continue
 		}
 		var dropped time.Time // kicks before this are ignored
 		if served {
@@ -289,6 +356,23 @@ func (n *Node) loop() {
 	}
 }
 
+// waitResumed returns at once unless the node is paused, else when it is
+// resumed; false when it is closed.
+func (n *Node) waitResumed() bool {
+	n.mu.Lock()
+	paused, resumed := n.paused != nil, n.resumed
+	n.mu.Unlock()
+	if !paused {
+		return true
+	}
+	select {
+	case <-n.ctx.Done():
+		return false
+	case <-resumed:
+		return true
+	}
+}
+
 // wait pauses before the next dial: backoff for a named node, until Kick
 // for a discovered one, ignoring kicks until dropped. It returns false
 // when the node is closed.
@@ -304,7 +388,7 @@ func (n *Node) wait(backoff time.Duration, dropped time.Time) bool {
 		case <-n.ctx.Done():
 			return false
 		case <-n.kick:
-			if time.Now().Before(dropped) {
+			if time.Now().Before(dropped) && !n.Paused() {
 				continue // heard again too soon
 			}
 		case <-retry:
@@ -330,7 +414,7 @@ func (n *Node) noteFailure(err error, dropped time.Duration) {
 	n.mu.Unlock()
 	n.log.Debug("node not connected", "err", err)
 	if !repeat {
-		n.event(Event{Kind: kind, Addr: n.cfg.Addr, Err: err, Dropped: dropped})
+		n.event(Event{Kind: kind, Addr: n.cfg.Name, Err: err, Dropped: dropped})
 	}
 }
 
@@ -351,14 +435,34 @@ func (n *Node) event(e Event) {
 }
 
 // connectAndServe dials, authenticates and runs one connection. served is
-// true when the handshake succeeded (the connection was usable).
-func (n *Node) connectAndServe() (served bool, err error) {
-	d := net.Dialer{Timeout: n.cfg.DialTimeout}
-	nc, err := d.DialContext(n.ctx, "tcp", n.cfg.Addr)
-	if err != nil {
-		return false, fmt.Errorf("dial: %w", err)
+// true when the handshake succeeded (the connection was usable); paused
+// when a pause ended it.
+func (n *Node) connectAndServe() (served, paused bool, err error) {
+	ctx, hangUp := context.WithCancel(n.ctx)
+	defer hangUp()
+	n.mu.Lock()
+	if n.paused != nil {
+		n.mu.Unlock()
+		return false, true, n.paused
 	}
-	stop := context.AfterFunc(n.ctx, func() { nc.Close() })
+	n.hangUp = hangUp
+	pauses := n.pauses
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.hangUp = nil
+		if n.pauses != pauses {
+			paused, err = true, n.pauseReason
+		}
+		n.mu.Unlock()
+	}()
+
+	d := net.Dialer{Timeout: n.cfg.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", n.cfg.Addr)
+	if err != nil {
+		return false, false, fmt.Errorf("dial: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	conn := wire.NewConn(nc)
 	n.mu.Lock()
@@ -368,7 +472,7 @@ func (n *Node) connectAndServe() (served bool, err error) {
 	offer, err := auth.Client(conn, []byte(n.cfg.Secret), n.cfg.HandshakeTimeout)
 	if err != nil {
 		nc.Close()
-		return false, err
+		return false, false, err
 	}
 	conn.SetMaxFrame(n.cfg.MaxFrame)
 
@@ -377,7 +481,7 @@ func (n *Node) connectAndServe() (served bool, err error) {
 	n.conn, n.workers, n.failed, n.lastErr = l, offer.Workers, false, nil
 	n.mu.Unlock()
 	n.log.Info("connected", "workers", offer.Workers, "credits", offer.Credits)
-	n.event(Event{Kind: Connected, Addr: n.cfg.Addr, Workers: offer.Workers})
+	n.event(Event{Kind: Connected, Addr: n.cfg.Name, Workers: offer.Workers})
 	n.rep.SetCapacity(n, offer.Credits)
 
 	err = l.run()
@@ -390,15 +494,18 @@ func (n *Node) connectAndServe() (served bool, err error) {
 	n.mu.Lock()
 	n.conn = nil
 	lost := l.shutdown()
+	if n.pauses != pauses {
+		err = n.pauseReason // the closed connection is only how it showed
+	}
 	n.mu.Unlock()
 	for _, j := range lost.sent {
-		n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", n.cfg.Addr, err)})
+		n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", n.cfg.Name, err)})
 	}
 	for _, j := range lost.unsent {
-		n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", n.cfg.Addr, err), Unsent: true})
+		n.rep.Finish(n, j, sched.Outcome{Lost: fmt.Errorf("ppserver %s: %w", n.cfg.Name, err), Unsent: true})
 	}
 	if n.ctx.Err() == nil {
-		n.event(Event{Kind: Disconnected, Addr: n.cfg.Addr, Err: err, Requeued: len(lost.sent) + len(lost.unsent)})
+		n.event(Event{Kind: Disconnected, Addr: n.cfg.Name, Err: err, Requeued: len(lost.sent) + len(lost.unsent)})
 	}
-	return true, err
+	return true, false, err // the deferred check sets paused
 }

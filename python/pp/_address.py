@@ -1,12 +1,41 @@
 """ppservers entries: what a user writes to name a node, as (host, port).
 
 Kept apart from _server.py so the rules (IPv6 brackets, default port,
-autodiscovery patterns) are one pure function a test can call directly.
+autodiscovery patterns, the Slurm allocation) are pure functions a test
+can call directly.
 """
 
 from __future__ import annotations
 
+from typing import Mapping
+
+from pp._slurm import allocation_hosts
+
 DEFAULT_PORT = 60000
+
+# The entry that stands for the nodes of the client's Slurm allocation
+# ("slurm" or "slurm:PORT"). A host really called slurm is named by its
+# full name, or with a trailing dot ("slurm.:PORT").
+SLURM_ENTRY = "slurm"
+
+
+def expand_ppserver(entry: str, default_port: int = DEFAULT_PORT,
+                    environ: Mapping[str, str] | None = None) -> list[tuple[str, int]]:
+    """The nodes a ppservers entry names, as (host, port): the allocation's
+    hosts for "slurm" and "slurm:PORT" (pp._slurm, read from environ,
+    default os.environ), else the one node parse_ppserver gives.
+
+    The client's own host is among the allocation's, and stays: its
+    ppserver is a node like the others (docs/DEPLOY.md).
+    """
+    host, port = parse_ppserver(entry, default_port)
+    if host != SLURM_ENTRY:
+        return [(host, port)]
+    try:
+        hosts = allocation_hosts(environ)
+    except ValueError as exc:
+        raise ValueError("ppservers entry %r: %s" % (entry, exc)) from None
+    return [(name, port) for name in hosts]
 
 
 def parse_ppserver(entry: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:

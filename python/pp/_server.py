@@ -17,7 +17,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from pp import _source
-from pp._address import join_host_port, parse_ppserver
+from pp._address import expand_ppserver, join_host_port
 from pp._callbacks import CallbackRunner
 from pp._engine import Engine
 from pp._errors import DestroyedServerError
@@ -185,7 +185,7 @@ class Server(LegacyServerState):
             raise ValueError("socket_timeout must be a positive number of seconds, not %r"
                              % (socket_timeout,))
         self.socket_timeout = socket_timeout
-        nodes = [self._parse_node(entry) for entry in ppservers]
+        nodes = [node for entry in ppservers for node in self._parse_nodes(entry)]
         self.ppservers = [node for node in nodes if "*" not in node[0]]
         self._discovered = [node for node in nodes if "*" in node[0]]
         self._broadcast = broadcast
@@ -231,8 +231,8 @@ class Server(LegacyServerState):
             self._engine.discover("%s:%d" % (host, port), self._broadcast or "")
 
     @staticmethod
-    def _parse_node(entry: str) -> tuple[str, int]:
-        return parse_ppserver(entry, Server.default_port)
+    def _parse_nodes(entry: str) -> list[tuple[str, int]]:
+        return expand_ppserver(entry, Server.default_port)
 
     # -- submitting ------------------------------------------------------
 

@@ -19,6 +19,7 @@ type Hub struct {
 	starts   chan Event
 	blocks   chan Event
 	holds    chan Event
+	done     chan struct{} // closed when the test ends
 
 	// conns keeps every worker connection referenced until the test ends:
 	// an Event a test drops must not be garbage collected, which would
@@ -54,12 +55,13 @@ func NewHub(t testing.TB, deadline time.Duration) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Hub{Path: dir + "/hub", deadline: deadline, starts: make(chan Event, 256), blocks: make(chan Event, 256), holds: make(chan Event, 256)}
+	h := &Hub{Path: dir + "/hub", deadline: deadline, starts: make(chan Event, 256), blocks: make(chan Event, 256), holds: make(chan Event, 256), done: make(chan struct{})}
 	ln, err := net.Listen("unix", h.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		close(h.done)
 		ln.Close()
 		os.RemoveAll(dir)
 		h.mu.Lock()
@@ -129,6 +131,23 @@ func (h *Hub) NextStart(t testing.TB) Event {
 func (h *Hub) NextBlock(t testing.TB) Event {
 	t.Helper()
 	return h.next(t, "blocked job", h.blocks)
+}
+
+// ReleaseBlocks releases every blocked job not yet taken, and each that
+// blocks from now on until the test ends: for a node whose jobs the test
+// no longer follows, such as one it abandoned with jobs in its workers'
+// pipes.
+func (h *Hub) ReleaseBlocks() {
+	go func() {
+		for {
+			select {
+			case e := <-h.blocks:
+				e.Release()
+			case <-h.done:
+				return
+			}
+		}
+	}()
 }
 
 // NextHold waits for the next orphan (left by an "orphan:" job) to say it
