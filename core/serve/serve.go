@@ -84,7 +84,7 @@ type Server struct {
 	refused atomic.Uint64 // Stats.Refused
 	slow    atomic.Uint64 // Stats.SlowConsumers
 
-	mu        sync.Mutex
+	mu        sync.Mutex // guards the fields below
 	closed    bool
 	draining  bool
 	listeners map[net.Listener]struct{}
@@ -196,10 +196,47 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-func (s *Server) stopping() bool {
+func (s *Server) stopping() bool { return s.State() != Serving }
+
+// State is where a server is in its life, as a health check reports it.
+type State int
+
+const (
+	// Serving: it accepts clients and their jobs.
+	Serving State = iota
+	// Draining: Shutdown has begun; it accepts no client and no new job,
+	// and waits for the running ones to finish and send their results.
+	Draining
+	// Closed: it has stopped; its connections and workers are gone or
+	// going.
+	Closed
+)
+
+func (st State) String() string {
+	switch st {
+	case Serving:
+		return "serving"
+	case Draining:
+		return "draining"
+	case Closed:
+		return "closed"
+	}
+	return fmt.Sprintf("State(%d)", int(st))
+}
+
+// State reports whether the server is serving, draining or closed. It
+// takes only the server's own lock, briefly, so a health check may call it
+// as often as it likes.
+func (s *Server) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.closed || s.draining
+	switch {
+	case s.closed: // Shutdown ends in Close: closed wins over draining
+		return Closed
+	case s.draining:
+		return Draining
+	}
+	return Serving
 }
 
 // stopAcceptingLocked closes the listeners and wakes an accept loop that

@@ -221,6 +221,9 @@ func TestShutdownDrains(t *testing.T) {
 	fakeworker.Eventually(t, deadline, "both jobs on the node", func() bool {
 		return nd.srv.Stats().Running == 2
 	})
+	if st := nd.srv.State(); st != Serving {
+		t.Fatalf("State before Shutdown: %v, want serving", st)
+	}
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- nd.srv.Shutdown(context.Background()) }()
 
@@ -230,6 +233,9 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if _, ok := m.(*wire.Goodbye); !ok {
 		t.Fatalf("got %v, want Goodbye first", m.MessageType())
+	}
+	if st := nd.srv.State(); st != Draining {
+		t.Errorf("State after the Goodbye, jobs running: %v, want draining", st)
 	}
 	if nc, err := net.DialTimeout("tcp", nd.addr, deadline); err == nil {
 		nc.Close()
@@ -266,6 +272,9 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if st := nd.srv.Stats(); st.Jobs != 2 || st.Running != 0 {
 		t.Errorf("Stats after Shutdown = %+v", st)
+	}
+	if st := nd.srv.State(); st != Closed {
+		t.Errorf("State after Shutdown: %v, want closed", st)
 	}
 }
 
