@@ -41,7 +41,14 @@ func fakePool(t *testing.T, workers int) pool.Config {
 // startNode runs a ppserver node with fake workers on a loopback port.
 func startNode(t *testing.T, workers int, secret string) (*serve.Server, string) {
 	t.Helper()
-	srv, err := serve.New(serve.Config{Pool: fakePool(t, workers), Secret: secret})
+	return startNodePool(t, fakePool(t, workers), secret)
+}
+
+// startNodePool runs a ppserver node with the pool given on a loopback
+// port.
+func startNodePool(t *testing.T, p pool.Config, secret string) (*serve.Server, string) {
+	t.Helper()
+	srv, err := serve.New(serve.Config{Pool: p, Secret: secret})
 	if err != nil {
 		t.Fatalf("serve.New: %v", err)
 	}

@@ -1,6 +1,6 @@
 // Package metrics serves what a client or a ppserver is doing over HTTP:
-// Prometheus metrics at /metrics, a live status page at /, and the JSON it
-// polls at /status.json. Nothing is counted here: the collectors read the
+// Prometheus metrics at /metrics, a live status page at /, the JSON it
+// polls at /status.json, and /healthz for probes. Nothing is counted here: the collectors read the
 // counters the core keeps anyway (core/sched, core/serve, core/remote,
 // core/wire) when Prometheus scrapes, so the hot paths pay nothing for a
 // listener nobody reads. Each listener has its own registry, never the
@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,6 +37,9 @@ const (
 	closeTimeout      = time.Second // how long Close lets requests in progress finish
 )
 
+// healthyBody is what /healthz answers while the source takes work.
+const healthyBody = "ok\n"
+
 // indexHTML is the status page: one file, its script and styles inline,
 // so that nothing is fetched from anywhere but this listener.
 //
@@ -47,12 +51,14 @@ var indexHTML []byte
 // is self-contained.
 const pagePolicy = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
 
-// source is one side's view: its Prometheus collector, and the status the
-// page shows, with the count of finished jobs the rate history samples.
+// source is one side's view: its Prometheus collector, the status the
+// page shows, with the count of finished jobs the rate history samples,
+// and its health: nil while it takes work, else why not.
 type source interface {
 	prometheus.Collector
 	status() any
 	finished() uint64
+	health() error
 }
 
 // Listener is a running metrics and status HTTP server.
@@ -112,6 +118,18 @@ func listen(addr string, src source, log *slog.Logger) (*Listener, error) {
 		if err := json.NewEncoder(w).Encode(body); err != nil {
 			log.Debug("status.json not sent", "err", err)
 		}
+	})
+	// /healthz is for probes (Kubernetes', a load balancer's): 200 "ok"
+	// while the source takes work, 503 and the one-line reason while it
+	// does not. It reads no counter, so probing often costs nothing.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if err := src.health(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, healthyBody)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,9 +9,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ppgo/ppgo/core/internal/fakeworker"
 	"github.com/ppgo/ppgo/core/metrics"
+	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/serve"
 )
 
 func TestParseAddr(t *testing.T) {
@@ -109,6 +114,9 @@ func TestClientListener(t *testing.T) {
 	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
 		t.Errorf("/ has policy %q: the page may fetch from elsewhere", csp)
 	}
+	if res, body := get(t, base+"/healthz"); res.StatusCode != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz of a running client: %s %q, want 200 \"ok\"", res.Status, body)
+	}
 	if res, _ := get(t, base+"/elsewhere"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("/elsewhere: %s, want 404", res.Status)
 	}
@@ -176,4 +184,73 @@ func TestNodeListener(t *testing.T) {
 	}
 	l.Close()
 	l.Close() // a second Close does nothing
+}
+
+// TestNodeHealth follows a ppserver node's /healthz through its life: ok
+// while it serves; 503, saying it drains and what it waits for, while
+// Shutdown waits for a running job; 503, saying it is closed, after.
+func TestNodeHealth(t *testing.T) {
+	hub := fakeworker.NewHub(t, deadline)
+	argv, env := hub.Command("echo")
+	node, addr := startNodePool(t, pool.Config{Argv: argv, Env: env, Workers: 1}, secret)
+	l, err := metrics.ServeNode("127.0.0.1:0", node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	health := "http://" + l.Addr() + "/healthz"
+
+	res, body := get(t, health)
+	if res.StatusCode != http.StatusOK || body != "ok\n" {
+		t.Fatalf("/healthz while serving: %s %q, want 200 \"ok\"", res.Status, body)
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("/healthz Cache-Control %q: a cached answer would hide a drain", cc)
+	}
+
+	s := newClient(t, 0, secret, addr)
+	waitConnected(t, s)
+	id, err := s.Submit(1, []byte("block"), "", false, 0)
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	blocked := hub.NextBlock(t)
+	defer blocked.Release()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- node.Shutdown(context.Background()) }()
+	// Nothing announces that Shutdown has begun but the state it sets.
+	fakeworker.Eventually(t, deadline, "node draining", func() bool {
+		return node.State() == serve.Draining
+	})
+	res, body = get(t, health)
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/healthz while draining: %s, want 503", res.Status)
+	}
+	if !strings.HasPrefix(body, "draining: ") || !strings.Contains(body, "1 job(s) still running") ||
+		strings.Count(body, "\n") != 1 || !strings.HasSuffix(body, "\n") {
+		t.Errorf("/healthz while draining says %q, want one line: draining, 1 job still running", body)
+	}
+	if res, _ := get(t, "http://"+l.Addr()+"/metrics"); res.StatusCode != http.StatusOK {
+		t.Errorf("/metrics while draining: %s, want it still scraped", res.Status)
+	}
+
+	blocked.Release()
+	if !s.Wait(id, deadline) {
+		t.Fatalf("the running job did not finish within %v of its release", deadline)
+	}
+	if r, _ := s.Result(id); r.Status != sched.StatusDone {
+		t.Errorf("the job the node drained: status %d (%s), want done", r.Status, r.Message)
+	}
+	select {
+	case err := <-shutdown:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(deadline):
+		t.Fatalf("Shutdown did not return within %v of the last job", deadline)
+	}
+	res, body = get(t, health)
+	if res.StatusCode != http.StatusServiceUnavailable || body != "closed: ppserver has stopped serving\n" {
+		t.Errorf("/healthz once closed: %s %q, want 503 and why", res.Status, body)
+	}
 }

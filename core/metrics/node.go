@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ type NodeSource interface {
 	Clients() []serve.ClientStats
 	Backlog() int
 	BusyWorkers() int
+	State() serve.State
 }
 
 var _ NodeSource = (*serve.Server)(nil)
@@ -157,4 +159,19 @@ func (c nodeCollector) status() any {
 func (c nodeCollector) finished() uint64 {
 	st := c.src.Stats()
 	return st.Jobs + st.Lost + st.TimedOut
+}
+
+// health is nil while the node serves. Draining, it says so and how many
+// jobs it still waits for: the probe that reads it takes the pod out of
+// the Service's DNS answer, and clients move their work elsewhere.
+func (c nodeCollector) health() error {
+	switch st := c.src.State(); st {
+	case serve.Serving:
+		return nil
+	case serve.Draining:
+		return fmt.Errorf("draining: ppserver is stopping, takes no new clients or jobs, %d job(s) still running",
+			c.src.Stats().Running)
+	default:
+		return fmt.Errorf("%s: ppserver has stopped serving", st)
+	}
 }
