@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,12 +23,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/ppgo/ppgo/core/metrics"
 )
 
 // The names the manifests and docs/DEPLOY.md agree on.
 const (
 	namespace      = "ppgo"
 	serviceName    = "ppserver"
+	metricsService = "ppserver-metrics" // the Service Prometheus finds the pods' metrics by
 	deployName     = "ppserver"
 	serverName     = "ppserver" // the Deployment's container
 	jobName        = "ppgo-client"
@@ -37,6 +41,10 @@ const (
 	secretFileVar  = "PP_SECRET_FILE"
 	ppserversVar   = "PPSERVERS"
 	deployDocsPath = "../../docs/DEPLOY.md"
+	healthPath     = "/healthz" // what the probes ask, on the metrics listener
+	metricsPath    = "/metrics"
+	metricsFlag    = "--metrics"
+	scraperLabel   = "ppgo/metrics-scraper" // the pods the NetworkPolicy lets scrape
 )
 
 func container(t *testing.T, spec *corev1.PodSpec, name string) *corev1.Container {
@@ -63,6 +71,7 @@ func envVar(c *corev1.Container, name string) *corev1.EnvVar {
 // docs use, and what follows from them.
 type manifests struct {
 	service  *corev1.Service
+	metrics  *corev1.Service // metricsService
 	deploy   *appsv1.Deployment
 	server   *corev1.Container
 	job      *batchv1.Job
@@ -81,6 +90,7 @@ func load(t *testing.T) *manifests {
 	m := &manifests{
 		all:     all,
 		service: named[*corev1.Service](t, all, serviceName),
+		metrics: named[*corev1.Service](t, all, metricsService),
 		deploy:  named[*appsv1.Deployment](t, all, deployName),
 		job:     named[*batchv1.Job](t, all, jobName),
 		script:  named[*corev1.ConfigMap](t, all, jobName),
@@ -350,20 +360,83 @@ func flagValue(args []string, flag string) string {
 	return v
 }
 
-func TestProbesWatchThePPPort(t *testing.T) {
+// longFlagValue is the last value of a ppserver flag given as "--flag
+// VALUE" or "--flag=VALUE", as ppserver reads it (later flags win), and
+// whether it is there at all.
+func longFlagValue(args []string, flag string) (string, bool) {
+	v, found := "", false
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == flag && i+1 < len(args):
+			v, found = args[i+1], true
+			i++
+		case strings.HasPrefix(args[i], flag+"="):
+			v, found = strings.TrimPrefix(args[i], flag+"="), true
+		}
+	}
+	return v, found
+}
+
+// metricsListen is the container port ppserver's --metrics binds, the
+// address parsed as ppserver parses it. The kubelet probes, and
+// Prometheus scrapes, the pod's address, so the listener must take every
+// address: no host, or "::" (IPv6 and IPv4 alike, as -i :: does); an IPv4
+// wildcard would miss an IPv6 cluster, and any one address the others.
+func metricsListen(m *manifests) (corev1.ContainerPort, error) {
+	raw, ok := longFlagValue(m.expanded, metricsFlag)
+	if !ok {
+		return corev1.ContainerPort{}, fmt.Errorf("ppserver has no %s: the probes have no /healthz to ask", metricsFlag)
+	}
+	addr, err := metrics.ParseAddr(raw)
+	if err != nil {
+		return corev1.ContainerPort{}, err
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return corev1.ContainerPort{}, fmt.Errorf("%s %q: %w", metricsFlag, raw, err)
+	}
+	if host != "" && host != "::" {
+		return corev1.ContainerPort{}, fmt.Errorf("%s %q listens on %s only: the pod's address must reach it (\":PORT\")",
+			metricsFlag, raw, host)
+	}
+	n, _ := strconv.Atoi(port) // ParseAddr checked it
+	if n == 0 {
+		return corev1.ContainerPort{}, fmt.Errorf("%s %q: port 0 is a random port nothing else could name", metricsFlag, raw)
+	}
+	p, err := containerPort(m.server, intstr.FromInt32(int32(n)))
+	if err != nil {
+		return corev1.ContainerPort{}, fmt.Errorf("%s %q: %w", metricsFlag, raw, err)
+	}
+	return p, nil
+}
+
+func TestProbesAskHealthz(t *testing.T) {
 	m := load(t)
+	listen, err := metricsListen(m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, probe := range map[string]*corev1.Probe{
 		"readiness": m.server.ReadinessProbe,
 		"liveness":  m.server.LivenessProbe,
 	} {
-		if probe == nil || probe.TCPSocket == nil {
-			t.Errorf("%s probe: want a TCP probe (ppserver has no HTTP health endpoint), have %+v", name, probe)
+		if probe == nil || probe.HTTPGet == nil {
+			// A TCP probe of the pp port is a failed handshake each time,
+			// and cannot tell a draining node from a serving one.
+			t.Errorf("%s probe: want an HTTP GET of %s, have %+v", name, healthPath, probe)
 			continue
 		}
-		p, err := containerPort(m.server, probe.TCPSocket.Port)
-		if err != nil || p.ContainerPort != m.ppPort.ContainerPort {
-			t.Errorf("%s probe checks port %s, not the pp port %d (%v)",
-				name, probe.TCPSocket.Port.String(), m.ppPort.ContainerPort, err)
+		get := probe.HTTPGet
+		if get.Path != healthPath {
+			t.Errorf("%s probe asks %q, want %q", name, get.Path, healthPath)
+		}
+		if get.Scheme != "" && get.Scheme != corev1.URISchemeHTTP {
+			t.Errorf("%s probe uses %s: the metrics listener speaks plain HTTP", name, get.Scheme)
+		}
+		p, err := containerPort(m.server, get.Port)
+		if err != nil || p.ContainerPort != listen.ContainerPort {
+			t.Errorf("%s probe asks port %s, not %d where %s listens (%v)",
+				name, get.Port.String(), listen.ContainerPort, metricsFlag, err)
 		}
 	}
 	// A slow node must be restarted only after it stops being ready, not
@@ -372,6 +445,41 @@ func TestProbesWatchThePPPort(t *testing.T) {
 	if r != nil && l != nil && l.PeriodSeconds*max(l.FailureThreshold, 1) <= r.PeriodSeconds*max(r.FailureThreshold, 1) {
 		t.Errorf("liveness gives up (%ds) no later than readiness (%ds)",
 			l.PeriodSeconds*l.FailureThreshold, r.PeriodSeconds*r.FailureThreshold)
+	}
+}
+
+func TestMetricsServiceFindsEveryPod(t *testing.T) {
+	m := load(t)
+	listen, err := metricsListen(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := m.metrics.Spec
+	tmpl := labels.Set(m.deploy.Spec.Template.Labels)
+	if len(svc.Selector) == 0 || !labels.SelectorFromSet(svc.Selector).Matches(tmpl) {
+		t.Errorf("Service %s selector %v does not select the Deployment's pods %v", metricsService, svc.Selector, tmpl)
+	}
+	if svc.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("Service %s is not headless: Prometheus must reach every pod, not one of them", metricsService)
+	}
+	if !svc.PublishNotReadyAddresses {
+		t.Errorf("Service %s leaves out pods that are not ready: a draining pod's last figures go unscraped", metricsService)
+	}
+	if len(svc.Ports) != 1 {
+		t.Fatalf("Service %s: want one port, has %d", metricsService, len(svc.Ports))
+	}
+	sp := svc.Ports[0]
+	p, err := containerPort(m.server, sp.TargetPort)
+	if err != nil || p.ContainerPort != listen.ContainerPort || sp.Port != listen.ContainerPort {
+		t.Errorf("Service %s port %d targets %s, not %d where %s listens (%v)",
+			metricsService, sp.Port, sp.TargetPort.String(), listen.ContainerPort, metricsFlag, err)
+	}
+	// The prometheus.io annotations some Prometheus configurations follow.
+	ann := m.metrics.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] != metricsPath ||
+		ann["prometheus.io/port"] != strconv.Itoa(int(listen.ContainerPort)) {
+		t.Errorf("Service %s annotations %v: want scrape \"true\", path %s, port %d",
+			metricsService, ann, metricsPath, listen.ContainerPort)
 	}
 }
 
@@ -518,29 +626,112 @@ func scriptPath(t *testing.T, m *manifests) (dir, file string) {
 	return "", ""
 }
 
-func TestNetworkPolicyLetsTheClientIn(t *testing.T) {
+// peer is a pod as a NetworkPolicy sees it: its labels, and its
+// namespace's name and labels.
+type peer struct {
+	pod, namespace labels.Set
+	namespaceName  string
+}
+
+// admits tells whether pol lets from reach the ppserver pods' port (TCP),
+// by the rules of NetworkPolicy: a rule admits its peers on its ports; no
+// peers is everyone, no ports every port; a pod selector alone picks pods
+// of the policy's own namespace, a namespace selector alone every pod of
+// the namespaces it picks, both together the pods it picks there.
+func admits(t *testing.T, m *manifests, from peer, port int32) bool {
+	t.Helper()
+	pol := m.policy
+	for _, rule := range pol.Spec.Ingress {
+		peerOK := len(rule.From) == 0 || slices.ContainsFunc(rule.From, func(p networkingv1.NetworkPolicyPeer) bool {
+			return peerMatches(t, p, pol.Namespace, from)
+		})
+		portOK := len(rule.Ports) == 0 || slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool {
+			if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+				return false
+			}
+			if p.Port == nil {
+				return true // every port
+			}
+			cp, err := containerPort(m.server, *p.Port)
+			if err != nil {
+				return false
+			}
+			if p.EndPort != nil {
+				return cp.ContainerPort <= port && port <= *p.EndPort
+			}
+			return cp.ContainerPort == port
+		})
+		if peerOK && portOK {
+			return true
+		}
+	}
+	return false
+}
+
+func peerMatches(t *testing.T, p networkingv1.NetworkPolicyPeer, policyNamespace string, from peer) bool {
+	t.Helper()
+	if p.IPBlock != nil {
+		t.Fatalf("NetworkPolicy %s: an ipBlock peer; pods are let in by their labels only", serviceName)
+	}
+	selects := func(sel *metav1.LabelSelector, set labels.Set) bool {
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			t.Fatalf("NetworkPolicy %s: selector %v: %v", serviceName, sel, err)
+		}
+		return s.Matches(set)
+	}
+	if p.NamespaceSelector == nil {
+		return from.namespaceName == policyNamespace && selects(p.PodSelector, from.pod)
+	}
+	if !selects(p.NamespaceSelector, from.namespace) {
+		return false
+	}
+	return p.PodSelector == nil || selects(p.PodSelector, from.pod)
+}
+
+func TestNetworkPolicyLetsInClientsAndScrapers(t *testing.T) {
 	m := load(t)
 	pol := m.policy.Spec
 	sel, err := metav1.LabelSelectorAsSelector(&pol.PodSelector)
 	if err != nil || sel.Empty() || !sel.Matches(labels.Set(m.deploy.Spec.Template.Labels)) {
 		t.Fatalf("NetworkPolicy %s does not apply to the ppserver pods (%v)", m.policy.Name, err)
 	}
-	clientPods := labels.Set(m.job.Spec.Template.Labels)
-	for _, rule := range pol.Ingress {
-		from := slices.ContainsFunc(rule.From, func(peer networkingv1.NetworkPolicyPeer) bool {
-			s, err := metav1.LabelSelectorAsSelector(peer.PodSelector)
-			return peer.NamespaceSelector == nil && err == nil && s.Matches(clientPods)
-		})
-		port := len(rule.Ports) == 0 || slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool {
-			if p.Port == nil {
-				return true // every port
-			}
-			cp, err := containerPort(m.server, *p.Port)
-			return err == nil && cp.ContainerPort == m.ppPort.ContainerPort
-		})
-		if from && port {
-			return
+	if !slices.Contains(pol.PolicyTypes, networkingv1.PolicyTypeIngress) {
+		t.Fatalf("NetworkPolicy %s does not restrict ingress (types %v)", m.policy.Name, pol.PolicyTypes)
+	}
+	listen, err := metricsListen(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, metricsPort := m.ppPort.ContainerPort, listen.ContainerPort
+	inNamespace := func(name string, pod labels.Set) peer {
+		return peer{pod: pod, namespaceName: name, namespace: labels.Set{"kubernetes.io/metadata.name": name}}
+	}
+	client := inNamespace(namespace, labels.Set(m.job.Spec.Template.Labels))
+	scraper := inNamespace("monitoring", labels.Set{"app.kubernetes.io/name": "prometheus", scraperLabel: "true"})
+	stranger := inNamespace(namespace, labels.Set{"app.kubernetes.io/name": "other"})
+	for _, c := range []struct {
+		who   string
+		from  peer
+		port  int32
+		admit bool
+	}{
+		{"the client Job's pods", client, pp, true},
+		{"a scraper from another namespace", scraper, metricsPort, true},
+		{"a scraper", scraper, pp, false},
+		{"another pod of the namespace", stranger, pp, false},
+		{"another pod of the namespace", stranger, metricsPort, false},
+	} {
+		if got := admits(t, m, c.from, c.port); got != c.admit {
+			t.Errorf("NetworkPolicy %s: %s %v reach port %d: %v, want %v", m.policy.Name, c.who, c.from.pod, c.port, got, c.admit)
 		}
 	}
-	t.Errorf("NetworkPolicy %s lets no rule admit the client Job's pods %v to the pp port", m.policy.Name, clientPods)
+	// The label to give a scraper is documented.
+	docs, err := os.ReadFile(deployDocsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(docs, []byte(scraperLabel)) {
+		t.Errorf("%s does not say which label lets a scraper in (%s)", deployDocsPath, scraperLabel)
+	}
 }

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // repoRoot is the ppgo checkout this module sits in.
@@ -150,6 +154,7 @@ func TestPPServerAcceptsTheFlags(t *testing.T) {
 		slices.Concat(m.expanded, []string{"-w", "0"}),
 		slices.Concat(m.expanded, []string{"--workers", "2"}),
 		slices.Concat(m.expanded, []string{"--secret-file", "/nonexistent/secret"}),
+		slices.Concat(m.expanded, []string{metricsFlag, "9100"}),
 	} {
 		if err := checkFlags(exe, bad, env); err == nil {
 			t.Errorf("ppserver %q passed the check", bad)
@@ -168,12 +173,14 @@ func freePort(t *testing.T) int {
 }
 
 // startServer runs ppserver with the Deployment's flags and environment,
-// moved to a free port on loopback (flags given later win), and waits
-// until it listens. It is stopped, by SIGTERM, when the test ends.
-func startServer(t *testing.T, exe string, args []string, env map[string]string) (port int, stderr func() string) {
+// its pp port and metrics listener moved to free ports on loopback (flags
+// given later win), and waits until it listens. It is stopped, by
+// SIGTERM, when the test ends.
+func startServer(t *testing.T, exe string, args []string, env map[string]string) (port, metricsPort int, stderr func() string) {
 	t.Helper()
-	port = freePort(t)
-	args = slices.Concat(args, []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port)})
+	port, metricsPort = freePort(t), freePort(t)
+	args = slices.Concat(args, []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		metricsFlag, net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))})
 	cmd := exec.Command(exe, args...)
 	cmd.Env = environ(env)
 	pipe, err := cmd.StderrPipe()
@@ -219,7 +226,35 @@ func startServer(t *testing.T, exe string, args []string, env map[string]string)
 	case <-time.After(runDeadline):
 		t.Fatalf("ppserver %q did not listen within %v:\n%s", args, runDeadline, stderr())
 	}
-	return port, stderr
+	return port, metricsPort, stderr
+}
+
+// checkProbes sends the Deployment's probes, as the kubelet would, to a
+// ppserver started with its flags whose metrics listener is on
+// metricsPort: each must succeed.
+func checkProbes(t *testing.T, m *manifests, metricsPort int) {
+	t.Helper()
+	for name, probe := range map[string]*corev1.Probe{
+		"readiness": m.server.ReadinessProbe,
+		"liveness":  m.server.LivenessProbe,
+	} {
+		if probe == nil || probe.HTTPGet == nil {
+			t.Errorf("%s probe is no HTTP GET", name)
+			continue
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d%s", metricsPort, probe.HTTPGet.Path)
+		res, err := http.Get(url)
+		if err != nil {
+			t.Errorf("%s probe: GET %s: %v", name, url, err)
+			continue
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		// The kubelet counts 200 to 399 as success.
+		if err != nil || res.StatusCode < http.StatusOK || res.StatusCode >= http.StatusBadRequest {
+			t.Errorf("%s probe: GET %s: %s %q (%v), want success", name, url, res.Status, body, err)
+		}
+	}
 }
 
 // clientSummary is the client script's last line.
@@ -251,7 +286,8 @@ func TestClientScriptRunsOnPPServer(t *testing.T) {
 			clientEnv[secretFileVar], serverEnv[secretFileVar])
 	}
 	serverEnv = withSecret(t, root, serverEnv)
-	port, serverLog := startServer(t, filepath.Join(venv, "bin", "ppserver"), m.expanded, serverEnv)
+	port, metricsPort, serverLog := startServer(t, filepath.Join(venv, "bin", "ppserver"), m.expanded, serverEnv)
+	checkProbes(t, m, metricsPort)
 
 	clientEnv[secretFileVar] = serverEnv[secretFileVar]
 	clientEnv[ppserversVar] = fmt.Sprintf("127.0.0.1:%d", port)
