@@ -45,9 +45,10 @@ Options:
                    kept within %g to %g s as clients heartbeat (default %g)
   -P PIDFILE       write the server's PID to this file, remove it on exit
   --python PATH    Python for the workers (default: %s)
-  --metrics ADDR   serve Prometheus metrics (/metrics) and a live status page
-                   (/) over HTTP on ADDR, HOST:PORT or :PORT (port 0: any free
-                   one; the log says which)
+  --metrics ADDR   serve Prometheus metrics (/metrics), a live status page
+                   (/) and a health check for probes (/healthz) over HTTP on
+                   ADDR, HOST:PORT or :PORT (port 0: any free one; the log
+                   says which)
 
 Limits (docs/PPSERVER.md says why each default is what it is):
   --max-handshakes N
