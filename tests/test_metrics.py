@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -17,6 +18,7 @@ import urllib.request
 
 import pytest
 
+import jobs
 import pp
 from ppserver_proc import TIMEOUT, PPServer, free_port, wait_until
 from ppserver_proc import run as ppserver_run
@@ -48,6 +50,15 @@ def http_get(url: str) -> str:
         return res.read().decode()
 
 
+def health(address: str) -> tuple[int, str]:
+    """GET /healthz: its status and body, whatever the status."""
+    try:
+        with urllib.request.urlopen("http://%s/healthz" % address, timeout=5) as res:
+            return res.status, res.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
 def test_metrics_address_is_checked():
     for bad, error, message in [
         ("9100", ValueError, 'metrics address "9100": want HOST:PORT or :PORT'),
@@ -69,6 +80,7 @@ def test_client_listener_stops_with_destroy():
     assert 'ppgo_client_node_jobs_done_total{node="local"} 1' in body
     for page in ("/metrics", "/status.json", "/"):
         assert SECRET not in http_get("http://%s%s" % (address, page)), page
+    assert health(address) == (200, "ok\n")
     server.destroy()
     with pytest.raises(urllib.error.URLError):
         http_get("http://%s/metrics" % address)
@@ -97,6 +109,35 @@ def test_ppserver_metrics_flag():
         body = http_get("http://%s/metrics" % found.group(1))
         assert "ppgo_server_workers 1" in body and SECRET not in body
         assert "<svg" in http_get("http://%s/" % found.group(1))
+
+
+def test_ppserver_healthz_follows_the_drain(tmp_path):
+    """/healthz of a real ppserver: ok while it serves, 503 and why from
+    SIGTERM while a job still runs, which still returns its result."""
+    port = free_port()
+    with PPServer(["-i", "127.0.0.1", "-p", str(port), "-w", "1", "-s", SECRET,
+                   "--metrics", "127.0.0.1:0"]) as ppserver:
+        ppserver.wait_listening()
+        found = re.search(r"Metrics on http://([\d.]+:\d+)/metrics", ppserver.stderr)
+        assert found, ppserver.stderr
+        address = found.group(1)
+        assert health(address) == (200, "ok\n")
+
+        client = pp.Server(0, ppservers=("127.0.0.1:%d" % port,), secret=SECRET)
+        try:
+            started, gate = tmp_path / "started", tmp_path / "gate"
+            task = client.submit(jobs.touch_then_wait, (str(started), str(gate), "drained"))
+            wait_until(started.exists, what="the job to start on the ppserver")
+            ppserver.signal(signal.SIGTERM)
+            wait_until(lambda: health(address)[0] == 503, what="/healthz to say the node drains")
+            _, body = health(address)
+            assert body.startswith("draining: ") and "1 job(s) still running" in body, body
+            assert body.count("\n") == 1, body
+            gate.touch()
+            assert task() == "drained"
+        finally:
+            client.destroy()
+        assert ppserver.wait() == 0
 
 
 def test_executor_serves_metrics():
