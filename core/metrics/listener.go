@@ -1,10 +1,11 @@
 // Package metrics serves what a client or a ppserver is doing over HTTP:
 // Prometheus metrics at /metrics, a live status page at /, the JSON it
-// polls at /status.json, and /healthz for probes. Nothing is counted here: the collectors read the
-// counters the core keeps anyway (core/sched, core/serve, core/remote,
-// core/wire) when Prometheus scrapes, so the hot paths pay nothing for a
-// listener nobody reads. Each listener has its own registry, never the
-// global one, so two pp.Servers in one process do not mix.
+// polls at /status.json, and /healthz for probes. Nothing is counted here:
+// the collectors read the counters the core keeps anyway (core/sched,
+// core/serve, core/remote, core/wire) when Prometheus scrapes, so the hot
+// paths pay nothing for a listener nobody reads. Each listener has its own
+// registry, never the global one, so two pp.Servers in one process do not
+// mix.
 package metrics
 
 import (
@@ -121,7 +122,7 @@ func listen(addr string, src source, log *slog.Logger) (*Listener, error) {
 	})
 	// /healthz is for probes (Kubernetes', a load balancer's): 200 "ok"
 	// while the source takes work, 503 and the one-line reason while it
-	// does not. It reads no counter, so probing often costs nothing.
+	// does not. It gathers no metrics, so probing often costs nothing.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if err := src.health(); err != nil {
