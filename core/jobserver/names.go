@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ppgo/ppgo/core/remote"
-	"github.com/ppgo/ppgo/core/wire"
 )
 
 // Resolver looks up a host name's addresses; *net.Resolver is one.
@@ -183,18 +182,7 @@ func (s *Server) nameNodeLocked(w *nameNodes, a netip.Addr) bool {
 		return false
 	}
 	name := fmt.Sprintf("%s (%s)", w.entry, a)
-	r := remote.New(remote.Config{
-		Addr:   netip.AddrPortFrom(a, w.port).String(),
-		Name:   name,
-		Secret: s.cfg.Secret,
-		Redial: true,
-		Limits: wire.Limits{Silence: s.cfg.Silence},
-		Events: s.nodeEvent,
-	}, s.sched)
-	w.nodes[a] = r
-	s.remotes[name] = r
-	s.sched.AddNode(r, 0) // capacity arrives with the node's credits
-	r.Start()
+	w.nodes[a] = s.startRemoteLocked(netip.AddrPortFrom(a, w.port).String(), name, true)
 	return true
 }
 

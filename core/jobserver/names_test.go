@@ -66,18 +66,7 @@ func (r *scriptedResolver) answer(t *testing.T, err error, addrs ...string) {
 // resolved by r, looked up again as soon as the last answer is acted on.
 func nameClient(t *testing.T, r Resolver, addrs ...string) *Server {
 	t.Helper()
-	h := fakeworker.NewHub(t, deadline)
-	s, err := New(Config{Pool: fakePool(h, 0), Secret: nodeSecret, Resolver: r, ResolveEvery: time.Millisecond})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(s.Close)
-	for _, a := range addrs {
-		if err := s.Connect(a); err != nil {
-			t.Fatalf("Connect(%s): %v", a, err)
-		}
-	}
-	return s
+	return connectedClient(t, Config{Secret: nodeSecret, Resolver: r, ResolveEvery: time.Millisecond}, 0, addrs...)
 }
 
 // twoNodes starts a node with one fake worker on 127.0.0.2 and one on

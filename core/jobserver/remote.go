@@ -114,17 +114,26 @@ func (s *Server) discovered(addr string) {
 }
 
 func (s *Server) addRemoteLocked(addr string, redial bool) {
+	s.expectRemotes()
+	s.startRemoteLocked(addr, addr, redial)
+}
+
+// startRemoteLocked makes and starts the node that dials addr, known to
+// the user as name (in remotes, stats and events). Called with remotesMu
+// held.
+func (s *Server) startRemoteLocked(addr, name string, redial bool) *remote.Node {
 	r := remote.New(remote.Config{
 		Addr:   addr,
+		Name:   name,
 		Secret: s.cfg.Secret,
 		Redial: redial,
 		Limits: wire.Limits{Silence: s.cfg.Silence},
 		Events: s.nodeEvent,
 	}, s.sched)
-	s.remotes[addr] = r
-	s.expectRemotes()
+	s.remotes[name] = r
 	s.sched.AddNode(r, 0) // capacity arrives with the node's credits
 	r.Start()
+	return r
 }
 
 // nodeEvent turns a node's connection change into a user-facing event.

@@ -58,8 +58,15 @@ func launchNode(t *testing.T, addr string, n int, secret string) *testNode {
 // newClient is a jobserver with local fake workers, connected to addrs.
 func newClient(t *testing.T, local int, secret string, addrs ...string) *Server {
 	t.Helper()
-	h := fakeworker.NewHub(t, deadline)
-	s, err := New(Config{Pool: fakePool(h, local), Secret: secret})
+	return connectedClient(t, Config{Secret: secret}, local, addrs...)
+}
+
+// connectedClient is a jobserver configured by cfg with local fake
+// workers (its Pool), connected to addrs.
+func connectedClient(t *testing.T, cfg Config, local int, addrs ...string) *Server {
+	t.Helper()
+	cfg.Pool = fakePool(fakeworker.NewHub(t, deadline), local)
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
