@@ -33,11 +33,13 @@ import multiprocessing
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -541,6 +543,48 @@ def w_async_latency(lib: str, n: int | None) -> Metrics:
             "p99_us": statistics.quantiles(micros, n=100)[98]}
 
 
+# --- the scaling simulation: the Go scheduler on simulated clusters ---
+
+REPO = Path(__file__).resolve().parent.parent
+SIM_WORKERS = 64  # the row's figures are for nodes of this many workers
+SIM_BUILD_TIMEOUT = 300.0
+
+
+def w_sched_sim(lib: str, n: int | None) -> Metrics:
+    """tools/schedsim: the scheduler's CPU time per job on 1 to 1 000 fake
+    nodes of 2 to 64 workers that finish jobs at once (docs/PERFORMANCE.md)."""
+    if lib != "ppgo":
+        return {"status": "unavailable", "reason": "a simulation of ppgo's own scheduler"}
+    go = shutil.which("go")
+    if go is None:
+        return {"status": "unavailable", "reason": "no `go` on PATH to build tools/schedsim"}
+    with tempfile.TemporaryDirectory(prefix="schedsim-") as tmp:
+        binary, out = Path(tmp) / "schedsim", Path(tmp) / "sim.json"
+        subprocess.run([go, "build", "-o", str(binary), "./tools/schedsim"], cwd=REPO,
+                       check=True, timeout=SIM_BUILD_TIMEOUT, stdout=sys.stderr)
+        subprocess.run([str(binary), "-jobs", str(n or 200_000), "-json", str(out)],
+                       check=True, stdout=sys.stderr)
+        result = json.loads(out.read_text())
+
+    def run(mode: str, nodes: int) -> dict[str, Any]:
+        for r in result["runs"]:
+            if r["mode"] == mode and r["nodes"] == nodes and r["workers"] == SIM_WORKERS:
+                return r
+        raise RuntimeError("schedsim ran no %s on %d × %d" % (mode, nodes, SIM_WORKERS))
+
+    one, most = run("step, saturated", 1), run("step, saturated", 1000)
+    return {
+        "cpu_ns_1": one["cpu_ns_per_job"],
+        "cpu_ns_1000": most["cpu_ns_per_job"],
+        "jobs_per_s_1000": most["jobs_per_s"],
+        "goroutines_jobs_per_s_1000": run("goroutines, saturated", 1000)["jobs_per_s"],
+        "worst_growth": result["worst_growth"],
+        "gomaxprocs": result["gomaxprocs"],
+        "growth": result["growth"],
+        "runs": result["runs"],
+    }
+
+
 WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "tiny": w_tiny,
     "latency": w_latency,
@@ -555,6 +599,7 @@ WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "async_latency": w_async_latency,
     "scale": w_scale,
     "memory": w_memory,
+    "sched_sim": w_sched_sim,
 }
 
 
