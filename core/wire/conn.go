@@ -210,7 +210,19 @@ func (c *Conn) readPayload(n uint32) ([]byte, error) {
 // net.Error Timeout too) is reported as that, "connection to node broke:
 // ...", wrapping the cause.
 func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message) error) error {
+	return c.ReadBursts(peer, silence, handle, nil)
+}
+
+// ReadBursts is ReadEach that also calls drained, when it is not nil,
+// each time the messages that arrived together have been handled: before
+// a read that has no whole frame buffered and may wait for the network.
+// A peer that answers a burst of messages can hold its answers back until
+// then and send them with one write.
+func (c *Conn) ReadBursts(peer string, silence time.Duration, handle func(Message) error, drained func()) error {
 	for {
+		if drained != nil && !c.frameBuffered() {
+			drained()
+		}
 		if err := c.nc.SetReadDeadline(time.Now().Add(silence)); err != nil {
 			return err
 		}
@@ -225,6 +237,17 @@ func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message)
 			return err
 		}
 	}
+}
+
+// frameBuffered reports whether a whole frame is buffered, so that the
+// next Read returns without waiting for the network.
+func (c *Conn) frameBuffered() bool {
+	n := c.r.Buffered()
+	if n < lengthSize {
+		return false
+	}
+	hdr, err := c.r.Peek(lengthSize) // buffered: Peek does not read
+	return err == nil && uint64(n) >= lengthSize+uint64(binary.BigEndian.Uint32(hdr))
 }
 
 // readError says why reading from peer stopped: its silence (our own read
