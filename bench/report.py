@@ -66,6 +66,8 @@ ROWS = (
         "{:.3f}"),
     Row("remote_tiny", "remote tiny: 20k jobs, jobs/s", "remote_tiny", "jobs_per_s", True,
         "{:,.0f}"),
+    Row("remote_tiny_cpu", "remote tiny: CPU per job, client + ppserver + workers, µs",
+        "remote_tiny", "cpu_us_per_job", False, "{:,.1f}"),
     Row("remote_median", "remote latency: median, µs", "remote_latency", "median_us",
         False, "{:,.0f}"),
     Row("remote_p99", "remote latency: p99, µs", "remote_latency", "p99_us", False,

@@ -438,8 +438,25 @@ def remote_unavailable(lib: str) -> Metrics | None:
     return None
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes, from /proc (0 for one gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def remote(lib: str, measure: Callable[[Executor], Metrics]) -> Metrics:
-    """Run `measure` on a client of a fresh ppserver (-w 2) on 127.0.0.1."""
+    """Run `measure` on a client of a fresh ppserver (-w 2) on 127.0.0.1.
+    Adds the CPU time it took: the client's, and the node's (the ppserver
+    and its workers), which is steadier than the wall time on a busy
+    machine."""
     unavailable = remote_unavailable(lib)
     if unavailable:
         return unavailable
@@ -448,13 +465,22 @@ def remote(lib: str, measure: Callable[[Executor], Metrics]) -> Metrics:
     try:
         with PPExecutor(0, ppservers=("127.0.0.1:%d" % port,), secret=secret) as ex:
             warm_up(ex, REMOTE_WORKERS)
-            return measure(ex)
+            node = [server.pid] + descendants(server.pid)
+            client0, node0 = cpu_seconds([os.getpid()]), cpu_seconds(node)
+            metrics = measure(ex)
+            metrics["client_cpu_s"] = cpu_seconds([os.getpid()]) - client0
+            metrics["node_cpu_s"] = cpu_seconds(node) - node0
+            return metrics
     finally:
         stop(server)
 
 
 def w_remote_tiny(lib: str, n: int | None) -> Metrics:
-    return remote(lib, lambda ex: throughput(ex, n or 20_000))
+    metrics = remote(lib, lambda ex: throughput(ex, n or 20_000))
+    if "jobs" in metrics:
+        cpu = metrics["client_cpu_s"] + metrics["node_cpu_s"]
+        metrics["cpu_us_per_job"] = cpu / metrics["jobs"] * 1e6
+    return metrics
 
 
 def w_remote_latency(lib: str, n: int | None) -> Metrics:
