@@ -39,6 +39,11 @@ type Conn struct {
 	enc  *msgpack.Encoder
 	hdr  [lengthSize]byte
 
+	// The reader's decoder and the reader over the body it decodes,
+	// reused: a decoder made for each message cost more than decoding it.
+	dec  *msgpack.Decoder
+	read bytes.Reader
+
 	send *sealer                // writer side, once sealed
 	recv atomic.Pointer[sealer] // reader side, once sealed
 }
@@ -52,6 +57,7 @@ func NewConn(nc net.Conn) *Conn {
 		w:  bufio.NewWriterSize(nc, ioBufferSize),
 	}
 	c.enc = msgpack.NewEncoder(&c.body)
+	c.dec = msgpack.NewDecoder(&c.read)
 	c.maxFrame.Store(HandshakeMaxFrame)
 	return c
 }
@@ -141,7 +147,7 @@ func (c *Conn) Read() (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := decode(body, m); err != nil {
+	if err := c.decode(body, m); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -174,7 +180,7 @@ func (c *Conn) readSealed(recv *sealer) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := decode(plain[1:], m); err != nil {
+	if err := c.decode(plain[1:], m); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -267,7 +273,7 @@ func readError(peer string, silence time.Duration, err error) error {
 // decode fills m from body, which must hold exactly one msgpack value. The
 // version of a Hello or Auth is checked first, so that a peer of another
 // version is told so whatever shape its message has.
-func decode(body []byte, m Message) error {
+func (c *Conn) decode(body []byte, m Message) error {
 	if t := m.MessageType(); t == TypeHello || t == TypeAuth {
 		v, ok := peekVersion(body)
 		if !ok {
@@ -280,13 +286,13 @@ func decode(body []byte, m Message) error {
 	if err := validate(body, fieldCount[m.MessageType()]); err != nil {
 		return fmt.Errorf("%w: %v body: %v", ErrMalformed, m.MessageType(), err)
 	}
-	r := bytes.NewReader(body)
-	dec := msgpack.NewDecoder(r)
-	if err := dec.Decode(m); err != nil {
+	c.read.Reset(body)
+	c.dec.Reset(&c.read) // a bytes.Reader is read as it is, not through a buffer
+	if err := c.dec.Decode(m); err != nil {
 		return fmt.Errorf("%w: %v body: %v", ErrMalformed, m.MessageType(), err)
 	}
-	if r.Len() != 0 {
-		return fmt.Errorf("%w: %v body has %d trailing bytes", ErrMalformed, m.MessageType(), r.Len())
+	if n := c.read.Len(); n != 0 {
+		return fmt.Errorf("%w: %v body has %d trailing bytes", ErrMalformed, m.MessageType(), n)
 	}
 	return nil
 }
