@@ -97,6 +97,10 @@ ROWS = (
         "sched_sim", "worst_growth", False, "{:.2f}×", ppgo_only=True),
     Row("sim_rate", "sim: dispatch rate, 1 000 nodes × 64, node goroutines, jobs/s",
         "sched_sim", "goroutines_jobs_per_s_1000", True, "{:,.0f}", ppgo_only=True),
+    Row("sim_remote_growth", "sim: remote links, CPU per job, 1 000 nodes / 1 node, 64 workers",
+        "sched_sim", "remote_growth", False, "{:.2f}×", ppgo_only=True),
+    Row("sim_remote_rate", "sim: 1 000 remote links to instant ppservers, jobs/s",
+        "sched_sim", "remote_jobs_per_s_1000", True, "{:,.0f}", ppgo_only=True),
 )
 ROW_BY_KEY = {row.key: row for row in ROWS}
 

@@ -578,7 +578,8 @@ SIM_BUILD_TIMEOUT = 300.0
 
 def w_sched_sim(lib: str, n: int | None) -> Metrics:
     """tools/schedsim: the scheduler's CPU time per job on 1 to 1 000 fake
-    nodes of 2 to 64 workers that finish jobs at once (docs/PERFORMANCE.md)."""
+    nodes of 2 to 64 workers that finish jobs at once, and the client's
+    remote links to as many fake ppservers (docs/PERFORMANCE.md)."""
     if lib != "ppgo":
         return {"status": "unavailable", "reason": "a simulation of ppgo's own scheduler"}
     go = shutil.which("go")
@@ -599,11 +600,15 @@ def w_sched_sim(lib: str, n: int | None) -> Metrics:
         raise RuntimeError("schedsim ran no %s on %d × %d" % (mode, nodes, SIM_WORKERS))
 
     one, most = run("step, saturated", 1), run("step, saturated", 1000)
+    remote = "remote links, saturated"
+    remote_one, remote_most = run(remote, 1), run(remote, 1000)
     return {
         "cpu_ns_1": one["cpu_ns_per_job"],
         "cpu_ns_1000": most["cpu_ns_per_job"],
         "jobs_per_s_1000": most["jobs_per_s"],
         "goroutines_jobs_per_s_1000": run("goroutines, saturated", 1000)["jobs_per_s"],
+        "remote_jobs_per_s_1000": remote_most["jobs_per_s"],
+        "remote_growth": remote_most["cpu_ns_per_job"] / remote_one["cpu_ns_per_job"],
         "worst_growth": result["worst_growth"],
         "gomaxprocs": result["gomaxprocs"],
         "growth": result["growth"],

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/ppgo/ppgo/core/sched"
 )
@@ -36,10 +35,6 @@ func (n *goNode) run(wg *sync.WaitGroup) {
 	}
 }
 
-// collectWait bounds the collector's wait for a notification: a job that
-// never completes ends the run with an error, not a hang.
-const collectWait = 10 * time.Second
-
 // runGoroutines measures jobs job lives on sh, with the client keeping
 // out jobs submitted and not yet collected.
 func runGoroutines(sh Shape, jobs, out int, mode string) (Figures, error) {
@@ -53,45 +48,12 @@ func runGoroutines(sh Shape, jobs, out int, mode string) (Figures, error) {
 		go n.run(&wg)
 	}
 
-	// window bounds the jobs out (submitted, not yet collected).
-	window := make(chan struct{}, out)
 	f := Figures{Shape: sh, Mode: mode, Jobs: jobs}
 	m := startMeter()
-	submitErr := make(chan error, 1)
-	go func() {
-		for range jobs {
-			window <- struct{}{}
-			if err := submit(s); err != nil {
-				submitErr <- err
-				return
-			}
-		}
-		submitErr <- nil
-	}()
-	quiet := time.Now() // when a job was last collected
-	for done := 0; done < jobs; {
-		// NextNotified may return none before its timeout (a wake-up for
-		// jobs an earlier call took): only a long silence is a failure.
-		got, err := collect(s, collectBatch, collectWait)
-		if err != nil {
-			return Figures{}, err
-		}
-		if got == 0 {
-			if time.Since(quiet) > collectWait {
-				return Figures{}, fmt.Errorf("no job notified within %v, %d of %d collected", collectWait, done, jobs)
-			}
-			continue
-		}
-		quiet = time.Now()
-		for range got {
-			<-window
-		}
-		done += got
-	}
-	m.stop(&f)
-	if err := <-submitErr; err != nil {
+	if err := drive(s, jobs, out, newJob); err != nil {
 		return Figures{}, err
 	}
+	m.stop(&f)
 	for _, n := range nodes {
 		close(n.jobs)
 	}

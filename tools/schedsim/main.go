@@ -144,6 +144,7 @@ func modes(largest Shape) []mode {
 		{name: "step, saturated", goal: true, out: fixed, run: runStep},
 		{name: "step, half the slots busy", out: half, run: runStep},
 		{name: "goroutines, saturated", out: fixed, run: runGoroutines},
+		{name: "remote links, saturated", out: fixed, run: runRemote},
 	}
 }
 

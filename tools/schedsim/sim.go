@@ -55,12 +55,79 @@ func newScheduler[N sched.Node](sh Shape, mk func(s *sched.Scheduler, i int) N) 
 	return s, nodes
 }
 
-// submit queues one job whose notification the client collects.
+// newJob is a job whose notification the client collects.
+func newJob() *sched.Job { return &sched.Job{Args: payload, Notify: true} }
+
+// submit queues one job made by newJob.
 func submit(s *sched.Scheduler) error {
-	if _, err := s.Submit(&sched.Job{Args: payload, Notify: true}); err != nil {
+	if _, err := s.Submit(newJob()); err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}
 	return nil
+}
+
+// collectWait bounds the collector's wait for a notification: a job that
+// never completes ends the run with an error, not a hang.
+const collectWait = 10 * time.Second
+
+// drive runs jobs jobs made by mk through s as a client does: one
+// goroutine submits, keeping at most out jobs submitted and not yet
+// collected, while this one collects and releases them.
+func drive(s *sched.Scheduler, jobs, out int, mk func() *sched.Job) error {
+	window := make(chan struct{}, out)
+	stop := make(chan struct{})
+	defer close(stop)
+	submitErr := make(chan error, 1)
+	go func() {
+		for range jobs {
+			select {
+			case window <- struct{}{}:
+			case <-stop:
+				submitErr <- nil
+				return
+			}
+			if _, err := s.Submit(mk()); err != nil {
+				submitErr <- fmt.Errorf("submit: %w", err)
+				return
+			}
+		}
+		submitErr <- nil
+	}()
+	submitted := false  // the submitter has returned, without an error
+	quiet := time.Now() // when a job was last collected
+	for done := 0; done < jobs; {
+		// NextNotified may return none before its timeout (a wake-up for
+		// jobs an earlier call took): only a long silence is a failure.
+		got, err := collect(s, collectBatch, collectWait)
+		if err != nil {
+			return err
+		}
+		if got == 0 {
+			if !submitted {
+				select {
+				case err := <-submitErr:
+					if err != nil {
+						return err
+					}
+					submitted = true
+				default:
+				}
+			}
+			if time.Since(quiet) > collectWait {
+				return fmt.Errorf("no job notified within %v, %d of %d collected", collectWait, done, jobs)
+			}
+			continue
+		}
+		quiet = time.Now()
+		for range got {
+			<-window
+		}
+		done += got
+	}
+	if submitted {
+		return nil
+	}
+	return <-submitErr
 }
 
 // collect takes up to max notified jobs, checks each is done, and
