@@ -60,6 +60,7 @@ func run(args []string, stdout io.Writer) error {
 	nodesFlag := fs.String("nodes", "1,10,100,1000", "comma-separated node counts")
 	workersFlag := fs.String("workers", "2,8,64", "comma-separated workers per node")
 	jobs := fs.Int("jobs", 200_000, "jobs measured per run (at least the cluster's slots)")
+	only := fs.String("modes", "", "run only the modes whose names contain this (step, goroutines, remote)")
 	jsonOut := fs.String("json", "", "write the result as JSON to this file instead of a table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -87,7 +88,7 @@ func run(args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := simulate(nodeCounts, workerCounts, *jobs)
+	res, err := simulate(nodeCounts, workerCounts, *jobs, *only)
 	if err != nil {
 		return err
 	}
@@ -148,11 +149,16 @@ func modes(largest Shape) []mode {
 	}
 }
 
-// simulate runs every shape in every mode.
-func simulate(nodeCounts, workerCounts []int, jobs int) (Result, error) {
+// simulate runs every shape in every mode whose name contains only.
+func simulate(nodeCounts, workerCounts []int, jobs int, only string) (Result, error) {
 	res := Result{GoMaxProcs: runtime.GOMAXPROCS(0)}
 	largest := Shape{Nodes: slices.Max(nodeCounts), Workers: slices.Max(workerCounts)}
+	ran := false
 	for _, m := range modes(largest) {
+		if !strings.Contains(m.name, only) {
+			continue
+		}
+		ran = true
 		for _, w := range workerCounts {
 			var first, last Figures
 			for i, nodes := range nodeCounts {
@@ -174,6 +180,9 @@ func simulate(nodeCounts, workerCounts []int, jobs int) (Result, error) {
 				res.WorstGrowth = max(res.WorstGrowth, g.Ratio)
 			}
 		}
+	}
+	if !ran {
+		return Result{}, fmt.Errorf("-modes %q: no mode's name contains it", only)
 	}
 	return res, nil
 }

@@ -12,7 +12,7 @@ import (
 // fails on any other result), and the step mode, whose nodes finish jobs
 // in dispatch order, keep equal nodes evenly busy when saturated.
 func TestSimulateRunsEveryModeToTheEnd(t *testing.T) {
-	res, err := simulate([]int{1, 7}, []int{3}, 2000)
+	res, err := simulate([]int{1, 7}, []int{3}, 2000, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,7 @@ func TestBadFlagsSayWhatIsWrong(t *testing.T) {
 		{"-nodes", "1,x"},
 		{"-workers", "0"},
 		{"-jobs", "0"},
+		{"-modes", "nosuchmode"},
 	} {
 		err := run(args, nil)
 		if err == nil || !strings.Contains(err.Error(), args[0]) {
