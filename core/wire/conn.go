@@ -87,7 +87,9 @@ func (c *Conn) Write(m Message) error {
 	// The buffer holds what the length counts: the type, then the body,
 	// sealed in place once sealed.
 	c.body.WriteByte(byte(m.MessageType()))
-	if err := c.enc.Encode(m); err != nil {
+	if b, ok := appendFast(c.body.AvailableBuffer(), m); ok {
+		c.body.Write(b)
+	} else if err := c.enc.Encode(m); err != nil {
 		return fmt.Errorf("wire: encode %v: %w", m.MessageType(), err)
 	}
 	size := uint64(c.body.Len())
@@ -285,6 +287,9 @@ func (c *Conn) decode(body []byte, m Message) error {
 	}
 	if err := validate(body, fieldCount[m.MessageType()]); err != nil {
 		return fmt.Errorf("%w: %v body: %v", ErrMalformed, m.MessageType(), err)
+	}
+	if decodeFast(body, m) {
+		return nil
 	}
 	c.read.Reset(body)
 	c.dec.Reset(&c.read) // a bytes.Reader is read as it is, not through a buffer
