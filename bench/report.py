@@ -47,6 +47,8 @@ class Row:
     fmt: str
     # Not comparable between runs of different job counts (memory grows with them).
     needs_same_count: bool = False
+    # A figure of ppgo's alone (a simulation of its scheduler): no anchor has one.
+    ppgo_only: bool = False
 
 
 ROWS = (
@@ -64,6 +66,8 @@ ROWS = (
         "{:.3f}"),
     Row("remote_tiny", "remote tiny: 20k jobs, jobs/s", "remote_tiny", "jobs_per_s", True,
         "{:,.0f}"),
+    Row("remote_tiny_cpu", "remote tiny: CPU per job, client + ppserver + workers, µs",
+        "remote_tiny", "cpu_us_per_job", False, "{:,.1f}"),
     Row("remote_median", "remote latency: median, µs", "remote_latency", "median_us",
         False, "{:,.0f}"),
     Row("remote_p99", "remote latency: p99, µs", "remote_latency", "p99_us", False,
@@ -85,6 +89,18 @@ ROWS = (
         "{:.1f}"),
     Row("idle_workers", "idle Server: workers' RSS sum, MiB", "memory", "children_rss_mib",
         False, "{:.1f}"),
+    Row("sim_cpu_1", "sim: scheduler CPU per job, 1 node × 64 workers, ns", "sched_sim",
+        "cpu_ns_1", False, "{:,.0f}", ppgo_only=True),
+    Row("sim_cpu_1000", "sim: scheduler CPU per job, 1 000 nodes × 64 workers, ns",
+        "sched_sim", "cpu_ns_1000", False, "{:,.0f}", ppgo_only=True),
+    Row("sim_growth", "sim: CPU per job, 1 000 nodes / 1 node, worst of 2–64 workers",
+        "sched_sim", "worst_growth", False, "{:.2f}×", ppgo_only=True),
+    Row("sim_rate", "sim: dispatch rate, 1 000 nodes × 64, node goroutines, jobs/s",
+        "sched_sim", "goroutines_jobs_per_s_1000", True, "{:,.0f}", ppgo_only=True),
+    Row("sim_remote_growth", "sim: remote links, CPU per job, 1 000 nodes / 1 node, 64 workers",
+        "sched_sim", "remote_growth", False, "{:.2f}×", ppgo_only=True),
+    Row("sim_remote_rate", "sim: 1 000 remote links to instant ppservers, jobs/s",
+        "sched_sim", "remote_jobs_per_s_1000", True, "{:,.0f}", ppgo_only=True),
 )
 ROW_BY_KEY = {row.key: row for row in ROWS}
 
@@ -198,7 +214,7 @@ def ahead_everywhere(cells: Cells, anchor: str) -> Verdict:
     goal = "ahead of %s on every row" % LIB_NAMES[anchor]
     behind, ahead, missing = [], [], []
     for row in ROWS:
-        if row.workload not in cells:
+        if row.workload not in cells or row.ppgo_only:
             continue
         r = ratio(cells, row, anchor)
         if r is None:
@@ -269,7 +285,18 @@ def goals(cells: Cells) -> list[Verdict]:
         ratio_goal(cells, "Executor.submit ≥ 5× ProcessPoolExecutor", "executor_tiny", "ppe", 5),
         ratio_goal(cells, "map(chunksize=1000) ≥ Pool.map", "map_chunked", "pool", 1),
         async_goal(cells),
+        sim_goal(cells),
     ]
+
+
+def sim_goal(cells: Cells) -> Verdict:
+    """The scheduler's CPU per job flat within 1.5× from 1 to 1 000 nodes."""
+    goal = "scheduler CPU per job within 1.5× from 1 to 1 000 nodes"
+    growth = value(cells, ROW_BY_KEY["sim_growth"], "ppgo")
+    if growth is None:
+        return Verdict(goal, "N/A", "not measured")
+    return Verdict(goal, "PASS" if growth <= 1.5 else "MISS",
+                   "%.2f× at worst (1 000 nodes against 1, 2 to 64 workers each)" % growth)
 
 
 def async_goal(cells: Cells) -> Verdict:

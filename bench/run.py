@@ -95,6 +95,9 @@ WORKLOADS = (
     Workload("async_latency", 90, 2_000, libs=("ppgo",), repeats=3),
     Workload("scale", 420, 1_000_000),
     Workload("memory", 60),
+    # The scheduler on 1 to 1 000 simulated nodes (tools/schedsim), jobs per
+    # shape and mode; ppgo's own, so no anchor runs it.
+    Workload("sched_sim", 300, 200_000, libs=("ppgo",)),
 )
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 

@@ -33,11 +33,13 @@ import multiprocessing
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -436,8 +438,25 @@ def remote_unavailable(lib: str) -> Metrics | None:
     return None
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes, from /proc (0 for one gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def remote(lib: str, measure: Callable[[Executor], Metrics]) -> Metrics:
-    """Run `measure` on a client of a fresh ppserver (-w 2) on 127.0.0.1."""
+    """Run `measure` on a client of a fresh ppserver (-w 2) on 127.0.0.1.
+    Adds the CPU time it took: the client's, and the node's (the ppserver
+    and its workers), which is steadier than the wall time on a busy
+    machine."""
     unavailable = remote_unavailable(lib)
     if unavailable:
         return unavailable
@@ -446,13 +465,22 @@ def remote(lib: str, measure: Callable[[Executor], Metrics]) -> Metrics:
     try:
         with PPExecutor(0, ppservers=("127.0.0.1:%d" % port,), secret=secret) as ex:
             warm_up(ex, REMOTE_WORKERS)
-            return measure(ex)
+            node = [server.pid] + descendants(server.pid)
+            client0, node0 = cpu_seconds([os.getpid()]), cpu_seconds(node)
+            metrics = measure(ex)
+            metrics["client_cpu_s"] = cpu_seconds([os.getpid()]) - client0
+            metrics["node_cpu_s"] = cpu_seconds(node) - node0
+            return metrics
     finally:
         stop(server)
 
 
 def w_remote_tiny(lib: str, n: int | None) -> Metrics:
-    return remote(lib, lambda ex: throughput(ex, n or 20_000))
+    metrics = remote(lib, lambda ex: throughput(ex, n or 20_000))
+    if "jobs" in metrics:
+        cpu = metrics["client_cpu_s"] + metrics["node_cpu_s"]
+        metrics["cpu_us_per_job"] = cpu / metrics["jobs"] * 1e6
+    return metrics
 
 
 def w_remote_latency(lib: str, n: int | None) -> Metrics:
@@ -541,6 +569,53 @@ def w_async_latency(lib: str, n: int | None) -> Metrics:
             "p99_us": statistics.quantiles(micros, n=100)[98]}
 
 
+# --- the scaling simulation: the Go scheduler on simulated clusters ---
+
+REPO = Path(__file__).resolve().parent.parent
+SIM_WORKERS = 64  # the row's figures are for nodes of this many workers
+SIM_BUILD_TIMEOUT = 300.0
+
+
+def w_sched_sim(lib: str, n: int | None) -> Metrics:
+    """tools/schedsim: the scheduler's CPU time per job on 1 to 1 000 fake
+    nodes of 2 to 64 workers that finish jobs at once, and the client's
+    remote links to as many fake ppservers (docs/PERFORMANCE.md)."""
+    if lib != "ppgo":
+        return {"status": "unavailable", "reason": "a simulation of ppgo's own scheduler"}
+    go = shutil.which("go")
+    if go is None:
+        return {"status": "unavailable", "reason": "no `go` on PATH to build tools/schedsim"}
+    with tempfile.TemporaryDirectory(prefix="schedsim-") as tmp:
+        binary, out = Path(tmp) / "schedsim", Path(tmp) / "sim.json"
+        subprocess.run([go, "build", "-o", str(binary), "./tools/schedsim"], cwd=REPO,
+                       check=True, timeout=SIM_BUILD_TIMEOUT, stdout=sys.stderr)
+        subprocess.run([str(binary), "-jobs", str(n or 200_000), "-json", str(out)],
+                       check=True, stdout=sys.stderr)
+        result = json.loads(out.read_text())
+
+    def run(mode: str, nodes: int) -> dict[str, Any]:
+        for r in result["runs"]:
+            if r["mode"] == mode and r["nodes"] == nodes and r["workers"] == SIM_WORKERS:
+                return r
+        raise RuntimeError("schedsim ran no %s on %d × %d" % (mode, nodes, SIM_WORKERS))
+
+    one, most = run("step, saturated", 1), run("step, saturated", 1000)
+    remote = "remote links, saturated"
+    remote_one, remote_most = run(remote, 1), run(remote, 1000)
+    return {
+        "cpu_ns_1": one["cpu_ns_per_job"],
+        "cpu_ns_1000": most["cpu_ns_per_job"],
+        "jobs_per_s_1000": most["jobs_per_s"],
+        "goroutines_jobs_per_s_1000": run("goroutines, saturated", 1000)["jobs_per_s"],
+        "remote_jobs_per_s_1000": remote_most["jobs_per_s"],
+        "remote_growth": remote_most["cpu_ns_per_job"] / remote_one["cpu_ns_per_job"],
+        "worst_growth": result["worst_growth"],
+        "gomaxprocs": result["gomaxprocs"],
+        "growth": result["growth"],
+        "runs": result["runs"],
+    }
+
+
 WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "tiny": w_tiny,
     "latency": w_latency,
@@ -555,6 +630,7 @@ WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "async_latency": w_async_latency,
     "scale": w_scale,
     "memory": w_memory,
+    "sched_sim": w_sched_sim,
 }
 
 

@@ -286,14 +286,14 @@ func newJob(id, key uint64, args string) *sched.Job {
 }
 
 // startServe runs a real node with n fake workers.
-func startServe(t *testing.T, n int, tweak func(*serve.Config)) (*serve.Server, string) {
+func startServe(t testing.TB, n int, tweak func(*serve.Config)) (*serve.Server, string) {
 	t.Helper()
 	srv, addr, _ := startServeMode(t, "echo", n, tweak)
 	return srv, addr
 }
 
 // startServeMode is startServe with workers in mode, and their hub.
-func startServeMode(t *testing.T, mode string, n int, tweak func(*serve.Config)) (*serve.Server, string, *fakeworker.Hub) {
+func startServeMode(t testing.TB, mode string, n int, tweak func(*serve.Config)) (*serve.Server, string, *fakeworker.Hub) {
 	t.Helper()
 	hub := fakeworker.NewHub(t, deadline)
 	argv, env := hub.Command(mode)

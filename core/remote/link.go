@@ -25,6 +25,10 @@ type link struct {
 	queue    []*sched.Job      // not yet taken by the writer
 	cancels  []uint64          // ids of jobs to tell the node to drop, not yet taken by the writer
 	wake     chan struct{}     // capacity 1: the queue or cancels is not empty
+	// holding is set while the reader handles messages that arrived
+	// together: the jobs their results free wait for the writer until the
+	// reader has them all (drained), to go in one write, not one each.
+	holding bool
 
 	known map[uint64]bool // function keys whose source this connection has; writer only
 }
@@ -92,8 +96,11 @@ func (l *link) cancel(j *sched.Job) sched.CancelResult {
 	return sched.Withdrawn
 }
 
-// signalLocked wakes the writer.
+// signalLocked wakes the writer, unless the reader is holding it back.
 func (l *link) signalLocked() {
+	if l.holding {
+		return
+	}
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -122,7 +129,7 @@ func (l *link) run() error {
 	writerErr := make(chan error, 1)
 	stopWriter := make(chan struct{})
 	go func() { writerErr <- l.writeLoop(stopWriter) }()
-	err := l.conn.ReadEach("node", l.node.cfg.Silence, l.handle)
+	err := l.conn.ReadBursts("node", l.node.cfg.Silence, l.handle, l.drained)
 	l.conn.Close()
 	close(stopWriter)
 	if werr := <-writerErr; werr != nil && errors.Is(err, net.ErrClosed) {
@@ -131,8 +138,14 @@ func (l *link) run() error {
 	return err
 }
 
-// handle acts on one message from the node.
+// handle acts on one message from the node, holding the writer back
+// until the messages that came with it are handled too.
 func (l *link) handle(m wire.Message) error {
+	if !l.holding { // only the reader changes it
+		l.mu.Lock()
+		l.holding = true
+		l.mu.Unlock()
+	}
 	switch m := m.(type) {
 	case *wire.Result:
 		return l.result(m)
@@ -148,6 +161,19 @@ func (l *link) handle(m wire.Message) error {
 		return fmt.Errorf("%w: unexpected %v from a node", wire.ErrMalformed, m.MessageType())
 	}
 	return nil
+}
+
+// drained lets the writer send what the reader's last messages freed.
+func (l *link) drained() {
+	if !l.holding {
+		return
+	}
+	l.mu.Lock()
+	l.holding = false
+	if len(l.queue) > 0 || len(l.cancels) > 0 {
+		l.signalLocked()
+	}
+	l.mu.Unlock()
 }
 
 // result reports a job's outcome to the scheduler. The Result of a job the

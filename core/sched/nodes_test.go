@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -52,6 +53,53 @@ func TestRoomiestNodeMatchesALinearScan(t *testing.T) {
 				set.changed(ns)
 			}
 		}
+	}
+}
+
+// In a saturated cluster every report frees a slot that the next dispatch
+// fills: the node that reported must be the roomiest, and the heap end as
+// it was, whichever node reports (nodeSet leaves it alone); after two
+// reports from one node, one from another, and a capacity change, the
+// roomiest is still the right one.
+func TestRoomiestWhileReportsRefillTheirSlots(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var set nodeSet
+	for i := range 100 {
+		set.add(&namedNode{fmt.Sprint(i)}, 1+rng.IntN(8))
+	}
+	for best := set.roomiest(); best != nil; best = set.roomiest() {
+		best.running++
+		set.changed(best)
+	}
+	order := slices.Clone(set.byFree)
+	for step := range 10000 {
+		ns := set.added[rng.IntN(len(set.added))]
+		ns.running--
+		set.changed(ns)
+		if got := set.roomiest(); got != ns {
+			t.Fatalf("step %d: %v freed the only free slot, roomiest is %v", step, name(ns), name(got))
+		}
+		ns.running++
+		set.changed(ns)
+		if !slices.Equal(set.byFree, order) {
+			t.Fatalf("step %d: refilling %v's slot reordered the heap", step, name(ns))
+		}
+	}
+	// Two reports from one node, one from another, then a capacity change:
+	// each roomiest is what a linear scan finds.
+	a, b := set.added[10], set.added[20]
+	a.running -= 2
+	set.changed(a)
+	set.changed(a)
+	b.running--
+	set.changed(b)
+	if got := set.roomiest(); got != a {
+		t.Fatalf("roomiest is %v, want %v with 2 free slots", name(got), name(a))
+	}
+	b.capacity += 5
+	set.changed(b)
+	if got := set.roomiest(); got != b {
+		t.Fatalf("roomiest is %v, want %v with 6 free slots", name(got), name(b))
 	}
 }
 

@@ -39,6 +39,11 @@ type Conn struct {
 	enc  *msgpack.Encoder
 	hdr  [lengthSize]byte
 
+	// The reader's decoder and the reader over the body it decodes,
+	// reused: a decoder made for each message cost more than decoding it.
+	dec  *msgpack.Decoder
+	read bytes.Reader
+
 	send *sealer                // writer side, once sealed
 	recv atomic.Pointer[sealer] // reader side, once sealed
 
@@ -74,6 +79,7 @@ func NewConn(nc net.Conn) *Conn {
 	c.r = bufio.NewReaderSize(counted{c}, ioBufferSize)
 	c.w = bufio.NewWriterSize(counted{c}, ioBufferSize)
 	c.enc = msgpack.NewEncoder(&c.body)
+	c.dec = msgpack.NewDecoder(&c.read)
 	c.maxFrame.Store(HandshakeMaxFrame)
 	return c
 }
@@ -103,7 +109,9 @@ func (c *Conn) Write(m Message) error {
 	// The buffer holds what the length counts: the type, then the body,
 	// sealed in place once sealed.
 	c.body.WriteByte(byte(m.MessageType()))
-	if err := c.enc.Encode(m); err != nil {
+	if b, ok := appendFast(c.body.AvailableBuffer(), m); ok {
+		c.body.Write(b)
+	} else if err := c.enc.Encode(m); err != nil {
 		return fmt.Errorf("wire: encode %v: %w", m.MessageType(), err)
 	}
 	size := uint64(c.body.Len())
@@ -163,7 +171,7 @@ func (c *Conn) Read() (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := decode(body, m); err != nil {
+	if err := c.decode(body, m); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -196,7 +204,7 @@ func (c *Conn) readSealed(recv *sealer) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := decode(plain[1:], m); err != nil {
+	if err := c.decode(plain[1:], m); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -232,7 +240,19 @@ func (c *Conn) readPayload(n uint32) ([]byte, error) {
 // net.Error Timeout too) is reported as that, "connection to node broke:
 // ...", wrapping the cause.
 func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message) error) error {
+	return c.ReadBursts(peer, silence, handle, nil)
+}
+
+// ReadBursts is ReadEach that also calls drained, when it is not nil,
+// each time the messages that arrived together have been handled: before
+// a read that has no whole frame buffered and may wait for the network.
+// A peer that answers a burst of messages can hold its answers back until
+// then and send them with one write.
+func (c *Conn) ReadBursts(peer string, silence time.Duration, handle func(Message) error, drained func()) error {
 	for {
+		if drained != nil && !c.frameBuffered() {
+			drained()
+		}
 		if err := c.nc.SetReadDeadline(time.Now().Add(silence)); err != nil {
 			return err
 		}
@@ -247,6 +267,17 @@ func (c *Conn) ReadEach(peer string, silence time.Duration, handle func(Message)
 			return err
 		}
 	}
+}
+
+// frameBuffered reports whether a whole frame is buffered, so that the
+// next Read returns without waiting for the network.
+func (c *Conn) frameBuffered() bool {
+	n := c.r.Buffered()
+	if n < lengthSize {
+		return false
+	}
+	hdr, err := c.r.Peek(lengthSize) // buffered: Peek does not read
+	return err == nil && uint64(n) >= lengthSize+uint64(binary.BigEndian.Uint32(hdr))
 }
 
 // readError says why reading from peer stopped: its silence (our own read
@@ -266,7 +297,7 @@ func readError(peer string, silence time.Duration, err error) error {
 // decode fills m from body, which must hold exactly one msgpack value. The
 // version of a Hello or Auth is checked first, so that a peer of another
 // version is told so whatever shape its message has.
-func decode(body []byte, m Message) error {
+func (c *Conn) decode(body []byte, m Message) error {
 	if t := m.MessageType(); t == TypeHello || t == TypeAuth {
 		v, ok := peekVersion(body)
 		if !ok {
@@ -279,13 +310,16 @@ func decode(body []byte, m Message) error {
 	if err := validate(body, fieldCount[m.MessageType()]); err != nil {
 		return fmt.Errorf("%w: %v body: %v", ErrMalformed, m.MessageType(), err)
 	}
-	r := bytes.NewReader(body)
-	dec := msgpack.NewDecoder(r)
-	if err := dec.Decode(m); err != nil {
+	if decodeFast(body, m) {
+		return nil
+	}
+	c.read.Reset(body)
+	c.dec.Reset(&c.read) // a bytes.Reader is read as it is, not through a buffer
+	if err := c.dec.Decode(m); err != nil {
 		return fmt.Errorf("%w: %v body: %v", ErrMalformed, m.MessageType(), err)
 	}
-	if r.Len() != 0 {
-		return fmt.Errorf("%w: %v body has %d trailing bytes", ErrMalformed, m.MessageType(), r.Len())
+	if n := c.read.Len(); n != 0 {
+		return fmt.Errorf("%w: %v body has %d trailing bytes", ErrMalformed, m.MessageType(), n)
 	}
 	return nil
 }

@@ -179,3 +179,51 @@ func TestReadEachReportsWhatBrokeTheConnection(t *testing.T) {
 		})
 	}
 }
+
+// ReadBursts calls drained once the messages that arrived together are
+// handled, heartbeats among them, before it waits for more: not between
+// two buffered messages, and never with a whole message left unread.
+func TestReadBursts(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			a, b := tr.Pair(t)
+			w, r := wire.NewConn(a), wire.NewConn(b)
+			var got []string
+			second := make(chan struct{}) // the first burst is drained
+			go func() {
+				for _, m := range []wire.Message{&wire.Result{ID: 1}, &wire.Result{ID: 2}, &wire.Heartbeat{}} {
+					if w.Write(m) != nil {
+						return
+					}
+				}
+				if w.Flush() != nil {
+					return
+				}
+				select {
+				case <-second:
+					send(w, &wire.Result{ID: 3})
+				case <-time.After(guard):
+				}
+				w.Close()
+			}()
+			drains := 0
+			err := r.ReadBursts("peer", guard, func(m wire.Message) error {
+				got = append(got, fmt.Sprintf("Result %d", m.(*wire.Result).ID))
+				return nil
+			}, func() {
+				drains++
+				got = append(got, "drained")
+				if drains == 2 {
+					close(second)
+				}
+			})
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
+				t.Fatalf("ReadBursts ended with %v, want the peer's close", err)
+			}
+			want := []string{"drained", "Result 1", "Result 2", "drained", "Result 3", "drained"}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
