@@ -17,7 +17,7 @@ func jobFrame(t testing.TB, id, key uint64, source, args []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := bufio.NewWriter(&buf)
-	if err := writeJobFrame(w, id, key, source, args); err != nil {
+	if err := writeJobFrame(w, id, key, source, args, false); err != nil {
 		t.Fatalf("writeJobFrame: %v", err)
 	}
 	if err := w.Flush(); err != nil {
@@ -111,7 +111,7 @@ func TestJobFramesBackToBack(t *testing.T) {
 	}
 	jobs := []job{{1, []byte("src"), []byte("a")}, {2, nil, []byte("bb")}, {3, nil, nil}, {4, []byte("x"), nil}}
 	for _, j := range jobs {
-		if err := writeJobFrame(w, j.id, 9, j.source, j.args); err != nil {
+		if err := writeJobFrame(w, j.id, 9, j.source, j.args, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -204,7 +204,7 @@ func TestWriteJobFrameTooLarge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			w := bufio.NewWriter(&buf)
-			if err := writeJobFrame(w, 1, 1, tt.source, tt.args); !errors.Is(err, errFrameTooLarge) {
+			if err := writeJobFrame(w, 1, 1, tt.source, tt.args, false); !errors.Is(err, errFrameTooLarge) {
 				t.Fatalf("err = %v, want errFrameTooLarge", err)
 			}
 			if w.Buffered() != 0 || buf.Len() != 0 {

@@ -94,6 +94,7 @@ func (s *Scheduler) Submit(j *Job) (uint64, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		_ = j.Segment.Close() // the scheduler owns it from Submit on
 		return 0, ErrClosed
 	}
 	if j.state != jobNew {
@@ -124,14 +125,16 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 	switch {
 	case j.state != jobSent:
 		// Stale: Close or Cancel finished the job already.
+		_ = o.Segment.Close()
 	case o.Lost != nil:
+		_ = o.Segment.Close()
 		s.lostLocked(j, o)
 	default:
 		if ns != nil {
 			ns.jobs++
 			ns.busy += o.Elapsed
 		}
-		s.completeLocked(j, Result{Status: StatusDone, Data: o.Data})
+		s.completeLocked(j, Result{Status: StatusDone, Data: o.Data, Segment: o.Segment})
 	}
 	ds := s.fillLocked(buf[:0])
 	s.mu.Unlock()

@@ -8,9 +8,11 @@ caller, its remote traceback attached as ``__cause__``.
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any, NamedTuple
 
+from pp import worker
 from pp._errors import JobError, RemoteTraceback
 
 
@@ -25,18 +27,31 @@ class Outcome(NamedTuple):
         return self.output if self.error is None else self.output[:self.error[4]]
 
 
-def decode(payload: bytes) -> Outcome:
-    loaded = pickle.loads(payload)
+def take_buffers(segment: tuple[int, int] | None) -> list[memoryview] | None:
+    """Maps the segment of a result as the core hands it over, (descriptor,
+    size) or None, and closes the descriptor: the buffers keep the mapping."""
+    if segment is None:
+        return None
+    fd, size = segment
+    try:
+        return worker.map_segment(fd, size)
+    finally:
+        os.close(fd)
+
+
+def decode(payload: bytes, buffers: list[memoryview] | None = None) -> Outcome:
+    loaded = worker.load(payload, buffers)
     if len(loaded) == 3:
         return Outcome(None, loaded[1], loaded[2])
     return Outcome(loaded[0], loaded[1], None)
 
 
-def legacy(payload: bytes, proto: int) -> bytes:
+def legacy(payload: bytes, proto: int, buffers: list[memoryview] | None = None) -> bytes:
     """The payload as legacy pp's raw result, ``pickle((result, output))``,
-    which code such as pathos unpickles as a pair."""
-    loaded = pickle.loads(payload)
-    if len(loaded) == 2:
+    which code such as pathos unpickles as a pair (so with every buffer in
+    band)."""
+    loaded = worker.load(payload, buffers)
+    if len(loaded) == 2 and buffers is None:
         return payload
     return pickle.dumps(tuple(loaded[:2]), protocol=proto)
 
