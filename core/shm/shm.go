@@ -97,6 +97,64 @@ func Create(size int64) (*Segment, error) {
 	return &Segment{f: f, size: size}, nil
 }
 
+// FromBytes makes a sealed segment holding a copy of b (a segment's bytes
+// that came over the network).
+func FromBytes(b []byte) (*Segment, error) {
+	seg, err := Create(int64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	if err := seg.Control(func(fd int) error { return pwriteAll(fd, b) }); err != nil {
+		seg.Close()
+		return nil, err
+	}
+	if err := seg.Seal(); err != nil {
+		seg.Close()
+		return nil, err
+	}
+	return seg, nil
+}
+
+// pwriteAll writes b at the start of fd: the kernel fills a fresh
+// segment's pages faster than page faults on a mapping would.
+func pwriteAll(fd int, b []byte) error {
+	for off := 0; off < len(b); {
+		n, err := unix.Pwrite(fd, b[off:], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("shm: fill segment: %w", err)
+		}
+		off += n
+	}
+	return nil
+}
+
+// Bytes returns a copy of the segment's contents.
+func (s *Segment) Bytes() ([]byte, error) {
+	b := make([]byte, s.size)
+	err := s.Control(func(fd int) error {
+		for off := 0; off < len(b); {
+			n, err := unix.Pread(fd, b[off:], int64(off))
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err != nil:
+				return fmt.Errorf("shm: read segment: %w", err)
+			case n == 0:
+				return fmt.Errorf("shm: segment ended at %d of its %d bytes", off, len(b))
+			}
+			off += n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // Seal fixes the segment's size and contents: call it once it is filled
 // and every writable mapping of it is gone.
 func (s *Segment) Seal() error {

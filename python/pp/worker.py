@@ -73,6 +73,9 @@ SEGMENT_COUNT = struct.Struct("<Q")
 SEGMENT_ENTRY = struct.Struct("<QQ")
 SEGMENT_ALIGN = 64
 SEGMENT_MSG = struct.Struct("<Q")  # the segment socket's message: the size
+# Before Python 3.13 a mapping keeps a duplicate of its descriptor while it
+# lives (a zero-copy result costs an open file); from 3.13 it need not.
+MMAP_UNTRACKED = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 SEGMENT_SEALS = (fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
                  | fcntl.F_SEAL_SEAL)
 # How deep dumps() looks into tuples, lists and dicts for large bytes and
@@ -187,7 +190,7 @@ def map_segment(fd: int, size: int) -> list[memoryview]:
     copy); the mapping lives as long as any of them. Raises ValueError for
     a segment whose table does not fit it."""
     mem = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE,
-                    prot=mmap.PROT_READ | mmap.PROT_WRITE)
+                    prot=mmap.PROT_READ | mmap.PROT_WRITE, **MMAP_UNTRACKED)
     view = memoryview(mem)
     try:
         (count,) = SEGMENT_COUNT.unpack_from(view)
