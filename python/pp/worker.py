@@ -62,10 +62,11 @@ UNPICKLE_HINT = ("pp: an argument refers to a class or function the worker does 
 SMALL_BODY = 1 << 16
 
 # Out-of-band buffers. A buffer of at least OUT_OF_BAND_MIN bytes goes into
-# a shared-memory segment instead of the pickle (docs/PERFORMANCE.md has
-# the measurements behind the number: below it, a fresh segment's set-up
-# costs more than copying the bytes through the pipe).
-OUT_OF_BAND_MIN = 1 << 20
+# a shared-memory segment instead of the pickle. Measured (bench/
+# oob_threshold.py, docs/PERFORMANCE.md): a segment's set-up (memfd, seals,
+# a descriptor passed each way) costs about what copying 64-128 KiB through
+# the pipes does; from 256 KiB on the segment is 1.3x faster and more.
+OUT_OF_BAND_MIN = 256 << 10
 OUT_OF_BAND_PROTOCOL = 5  # the first pickle protocol with out-of-band buffers
 # A segment: a count, then (offset, length) per buffer, then the buffers,
 # each at an offset aligned for any numpy dtype (and a cache line).
