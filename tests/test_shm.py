@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -226,3 +227,31 @@ def test_ppserver_round_trip_of_large_values():
             assert server.get_stats()[node.addr].njobs == 3
         finally:
             server.destroy()
+
+
+def sealed_memfd(data: bytes) -> int:
+    import fcntl
+    fd = os.memfd_create("ppgo-test", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.write(fd, data)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    return fd
+
+
+@pytest.mark.parametrize("table, why", [
+    (struct.pack("<Q", 1000), "announces 1000 buffers"),
+    (struct.pack("<QQQ", 1, 24, 1 << 40), "has a buffer at 24.."),
+    (struct.pack("<QQQ", 1, 0, 8), "has a buffer at 0..8"),  # over its own table
+    (b"\x01", "malformed segment"),
+])
+def test_a_segment_whose_table_does_not_fit_fails_its_job(table, why):
+    """A result segment is read as untrusted: a bad table fails the job with
+    what was wrong (no crash, no read outside the mapping), and its
+    descriptor is closed."""
+    from pp import _engine, _outcome
+    fd = sealed_memfd(table + bytes(64))
+    status, payload, buffers = _outcome.take(_engine.STATUS_DONE, b"pickle",
+                                             (fd, len(table) + 64))
+    assert status == _engine.STATUS_FAILED and buffers is None
+    assert b"shared-memory segment is unreadable" in payload and why.encode() in payload
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed

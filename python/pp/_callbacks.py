@@ -134,8 +134,7 @@ class CallbackRunner:
                 target = targets.pop(job_id, None)
             outcome = take(job_id)
             if outcome is not None:
-                status, payload, segment = outcome
-                buffers = _outcome.take_buffers(segment)
+                status, payload, buffers = _outcome.take(*outcome)
                 if target is not None:
                     target._complete(status, payload, buffers, report)
             release(job_id)  # only now does wait() see the job finished

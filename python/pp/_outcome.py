@@ -13,6 +13,7 @@ import pickle
 from typing import Any, NamedTuple
 
 from pp import worker
+from pp._engine import STATUS_FAILED
 from pp._errors import JobError, RemoteTraceback
 
 
@@ -27,14 +28,20 @@ class Outcome(NamedTuple):
         return self.output if self.error is None else self.output[:self.error[4]]
 
 
-def take_buffers(segment: tuple[int, int] | None) -> list[memoryview] | None:
-    """Maps the segment of a result as the core hands it over, (descriptor,
-    size) or None, and closes the descriptor: the buffers keep the mapping."""
+def take(status: int, payload: bytes,
+         segment: tuple[int, int] | None) -> tuple[int, bytes, list[memoryview] | None]:
+    """A result as the core hands it over, its segment (descriptor, size)
+    mapped and the descriptor closed: (status, payload, buffers). A segment
+    that cannot be mapped, or whose table does not fit it, fails the job
+    with what was wrong."""
     if segment is None:
-        return None
+        return status, payload, None
     fd, size = segment
     try:
-        return worker.map_segment(fd, size)
+        return status, payload, worker.map_segment(fd, size)
+    except (OSError, ValueError) as exc:
+        return STATUS_FAILED, ("its result's shared-memory segment is unreadable: %s"
+                               % exc).encode(), None
     finally:
         os.close(fd)
 

@@ -124,8 +124,7 @@ class Task:
         with self._lock:
             if not self._finished:
                 engine = self._engine
-                status, payload, segment = engine.result(self._id, -1.0)
-                self._keep(status, payload, _outcome.take_buffers(segment))
+                self._keep(*_outcome.take(*engine.result(self._id, -1.0)))
                 self._finished = True
                 engine.forget(self._id)
 

@@ -197,13 +197,13 @@ def map_segment(fd: int, size: int) -> list[memoryview]:
         (count,) = SEGMENT_COUNT.unpack_from(view)
         table_end = SEGMENT_COUNT.size + SEGMENT_ENTRY.size * count
         if table_end > size:
-            raise ValueError("pp: a segment of %d bytes announces %d buffers" % (size, count))
+            raise ValueError("a segment of %d bytes announces %d buffers" % (size, count))
         buffers = []
         for i in range(count):
             offset, length = SEGMENT_ENTRY.unpack_from(view, SEGMENT_COUNT.size
                                                        + SEGMENT_ENTRY.size * i)
             if offset < table_end or offset + length > size:
-                raise ValueError("pp: a segment of %d bytes has a buffer at %d..%d"
+                raise ValueError("a segment of %d bytes has a buffer at %d..%d"
                                  % (size, offset, offset + length))
             buffers.append(view[offset:offset + length])
         return buffers
