@@ -156,7 +156,7 @@ def test_module_entries(func, modules, args, result):
 
 def test_globals_ships_modules_functions_and_classes():
     shipment, _, _ = _source.Shipper().prepare(globals_mod.compute, (16,), (), (),
-                                            vars(globals_mod), 4)
+                                               vars(globals_mod), 4)
     assert "math" in pickle.loads(shipment.blob)[2]
     assert run_shipped(globals_mod.compute, (16,), globals=vars(globals_mod)) \
         == (4.0, "c.txt", 17)

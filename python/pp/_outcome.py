@@ -54,11 +54,13 @@ def decode(payload: bytes, buffers: list[memoryview] | None = None) -> Outcome:
 
 
 def legacy(payload: bytes, proto: int, buffers: list[memoryview] | None = None) -> bytes:
-    """The payload as legacy pp's raw result, ``pickle((result, output))``,
-    which code such as pathos unpickles as a pair (so with every buffer in
-    band)."""
+    """The payload as legacy pp's raw result, ``pickle((result, output))``
+    with protocol proto, which code such as pathos unpickles as a pair (so
+    with every buffer in band). Workers pickle with protocol 5 at least
+    (for out-of-band buffers), so a payload is pickled again unless it is
+    that already."""
     loaded = worker.load(payload, buffers)
-    if len(loaded) == 2 and buffers is None:
+    if len(loaded) == 2 and buffers is None and payload[:2] == bytes((0x80, proto)):
         return payload
     return pickle.dumps(tuple(loaded[:2]), protocol=proto)
 
