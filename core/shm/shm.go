@@ -25,8 +25,8 @@ import (
 const Required = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW
 
 // Segment is one sealed memfd of a known size. It is safe for concurrent
-// use: Close may race a Control, which then fails with os.ErrClosed
-// instead of acting on a reused descriptor.
+// use: Close may race a Control, which then fails instead of acting on a
+// descriptor number the process has reused.
 type Segment struct {
 	f    *os.File
 	size int64
