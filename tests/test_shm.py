@@ -255,3 +255,17 @@ def test_a_segment_whose_table_does_not_fit_fails_its_job(table, why):
     assert b"shared-memory segment is unreadable" in payload and why.encode() in payload
     with pytest.raises(OSError):
         os.fstat(fd)  # closed
+
+
+def test_a_python_that_cannot_make_segments_keeps_buffers_in_band(monkeypatch):
+    """A worker Python without os.memfd_create (the standalone ppserver's
+    embedded one) pickles everything in band, and still loads."""
+    from pp import worker
+    value = (large_bytes(), np.arange(MIB, dtype=np.int64))
+    data, buffers = worker.dumps(value, 4)
+    assert len(buffers) == 2 and len(data) < MIB
+    monkeypatch.setattr(worker, "CAN_MAKE_SEGMENTS", False)
+    data, buffers = worker.dumps(value, 4)
+    assert buffers == [] and len(data) > LARGE
+    back = worker.load(data)
+    assert back[0] == value[0] and np.array_equal(back[1], value[1])

@@ -74,11 +74,19 @@ SEGMENT_COUNT = struct.Struct("<Q")
 SEGMENT_ENTRY = struct.Struct("<QQ")
 SEGMENT_ALIGN = 64
 SEGMENT_MSG = struct.Struct("<Q")  # the segment socket's message: the size
+FD = struct.Struct("i")  # a descriptor in an SCM_RIGHTS control message
 # Before Python 3.13 a mapping keeps a duplicate of its descriptor while it
 # lives (a zero-copy result costs an open file); from 3.13 it need not.
 MMAP_UNTRACKED = {"trackfd": False} if sys.version_info >= (3, 13) else {}
-SEGMENT_SEALS = (fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-                 | fcntl.F_SEAL_SEAL)
+# Linux's values, for a Python whose fcntl lacks the names (built against
+# old headers, as the standalone ppserver's embedded one is).
+F_ADD_SEALS = getattr(fcntl, "F_ADD_SEALS", 1033)
+SEGMENT_SEALS = (getattr(fcntl, "F_SEAL_SEAL", 0x1) | getattr(fcntl, "F_SEAL_SHRINK", 0x2)
+                 | getattr(fcntl, "F_SEAL_GROW", 0x4) | getattr(fcntl, "F_SEAL_WRITE", 0x8))
+# A Python without os.memfd_create (built against a C library older than
+# glibc 2.27) cannot make segments: it keeps every buffer in band. It can
+# still map the segments it is sent.
+CAN_MAKE_SEGMENTS = hasattr(os, "memfd_create")
 # How deep dumps() looks into tuples, lists and dicts for large bytes and
 # bytearrays, and how long a container it looks into: pickle's C code
 # writes those types itself, without asking reducer_override, so they are
@@ -111,7 +119,9 @@ def _large(obj: Any) -> bool:
 def wrap_large(obj: Any, depth: int = 0) -> Any:
     """obj with its large bytes, bytearrays and memoryviews (in tuples,
     lists and dicts, up to WRAP_DEPTH deep) wrapped in OutOfBand; obj
-    itself when it holds none."""
+    itself when it holds none, or where segments cannot be made."""
+    if not CAN_MAKE_SEGMENTS:
+        return obj
     if _large(obj):
         return OutOfBand(obj)
     cls = type(obj)
@@ -131,7 +141,7 @@ def wrap_large(obj: Any, depth: int = 0) -> Any:
 def dumps(obj: Any, proto: int) -> tuple[bytes, list[memoryview]]:
     """Pickles obj (with protocol 5 at least) and returns the pickle and
     the large buffers it left out of band, in order; small ones stay in
-    the pickle."""
+    the pickle (all of them, where segments cannot be made)."""
     buffers: list[memoryview] = []
     data = pickle.dumps(wrap_large(obj), max(proto, OUT_OF_BAND_PROTOCOL),
                         buffer_callback=out_of_band_into(buffers))
@@ -140,7 +150,11 @@ def dumps(obj: Any, proto: int) -> tuple[bytes, list[memoryview]]:
 
 def out_of_band_into(buffers: list[memoryview]):
     """A pickle buffer_callback that leaves large buffers out of band, in
-    buffers, and keeps small ones in the pickle."""
+    buffers, and keeps small ones in the pickle; None (all in band) where
+    segments cannot be made."""
+    if not CAN_MAKE_SEGMENTS:
+        return None
+
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         view = buffer.raw()
         if view.nbytes < OUT_OF_BAND_MIN:
@@ -171,7 +185,7 @@ def make_segment(buffers: list[memoryview]) -> tuple[int, int]:
         write_at(fd, memoryview(b"".join(table)), 0)
         for start, view in zip(offsets, buffers):
             write_at(fd, view.cast("B"), start)
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEGMENT_SEALS)
+        fcntl.fcntl(fd, F_ADD_SEALS, SEGMENT_SEALS)
     except BaseException:
         os.close(fd)
         raise
@@ -410,9 +424,14 @@ class Worker:
 
     def receive_segment(self) -> list[memoryview]:
         """Maps the segment the pool sent ahead of the job frame just read."""
-        import socket
+        import socket  # recvmsg, not recv_fds: workers run on Python 3.8 too
 
-        msg, fds, _flags, _addr = socket.recv_fds(self.segment_socket(), SEGMENT_MSG.size, 1)
+        msg, ancdata, _flags, _addr = self.segment_socket().recvmsg(
+            SEGMENT_MSG.size, socket.CMSG_SPACE(2 * FD.size))
+        fds = []
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += [fd for (fd,) in FD.iter_unpack(data[:len(data) - len(data) % FD.size])]
         if len(fds) != 1 or len(msg) != SEGMENT_MSG.size:
             for fd in fds:
                 os.close(fd)
@@ -429,7 +448,8 @@ class Worker:
 
         fd, size = make_segment(buffers)
         try:
-            socket.send_fds(self.segment_socket(), [SEGMENT_MSG.pack(size)], [fd])
+            self.segment_socket().sendmsg([SEGMENT_MSG.pack(size)], [
+                (socket.SOL_SOCKET, socket.SCM_RIGHTS, FD.pack(fd))])
         finally:
             os.close(fd)
 
