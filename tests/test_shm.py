@@ -269,3 +269,20 @@ def test_a_python_that_cannot_make_segments_keeps_buffers_in_band(monkeypatch):
     assert buffers == [] and len(data) > LARGE
     back = worker.load(data)
     assert back[0] == value[0] and np.array_equal(back[1], value[1])
+
+
+def test_a_bad_second_buffer_in_a_segment():
+    from pp import worker
+    table = struct.pack("<QQQQQ", 2, 64, 8, 72, 1 << 30)
+    fd = sealed_memfd(table + bytes(80))
+    try:
+        with pytest.raises(ValueError, match="has a buffer at 72.."):
+            worker.map_segment(fd, len(table) + 80)
+    finally:
+        os.close(fd)
+    fd = sealed_memfd(table[:-8] + struct.pack("<Q", 8) + bytes(80))
+    try:
+        first, second = worker.map_segment(fd, len(table) + 80)
+        assert first.nbytes == 8 and second.nbytes == 8
+    finally:
+        os.close(fd)

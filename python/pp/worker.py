@@ -206,25 +206,22 @@ def map_segment(fd: int, size: int) -> list[memoryview]:
     a segment whose table does not fit it."""
     mem = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE,
                     prot=mmap.PROT_READ | mmap.PROT_WRITE, **MMAP_UNTRACKED)
-    view = memoryview(mem)
     try:
-        (count,) = SEGMENT_COUNT.unpack_from(view)
+        (count,) = SEGMENT_COUNT.unpack_from(mem)
         table_end = SEGMENT_COUNT.size + SEGMENT_ENTRY.size * count
         if table_end > size:
             raise ValueError("a segment of %d bytes announces %d buffers" % (size, count))
-        buffers = []
-        for i in range(count):
-            offset, length = SEGMENT_ENTRY.unpack_from(view, SEGMENT_COUNT.size
-                                                       + SEGMENT_ENTRY.size * i)
+        spans = [SEGMENT_ENTRY.unpack_from(mem, SEGMENT_COUNT.size + SEGMENT_ENTRY.size * i)
+                 for i in range(count)]
+        for offset, length in spans:
             if offset < table_end or offset + length > size:
                 raise ValueError("a segment of %d bytes has a buffer at %d..%d"
                                  % (size, offset, offset + length))
-            buffers.append(view[offset:offset + length])
-        return buffers
     except (ValueError, struct.error) as exc:
-        view.release()
-        mem.close()
+        mem.close()  # nothing refers to it yet
         raise ValueError("pp: malformed segment: %s" % exc) from None
+    view = memoryview(mem)
+    return [view[offset:offset + length] for offset, length in spans]
 
 
 def load(data: Any, buffers: list[memoryview] | None = None) -> Any:
@@ -395,10 +392,11 @@ class Worker:
 
     def let_go_of_pipes(self) -> None:
         """Runs in every child a job forks: the child must not hold the
-        pipes and the segment socket (the pool would see the worker's end only when the child's
-        came), nor ever read a job or write a result. /dev/null takes their
-        place, so the Python objects over them stay valid; no lock is taken,
-        since another thread may have held one across the fork."""
+        pipes or the segment socket (the pool would see the worker's end
+        only when the child's came), nor ever read a job or write a result.
+        /dev/null takes their place, so the Python objects over them stay
+        valid; no lock is taken, since another thread may have held one
+        across the fork."""
         self.forked = True
         try:
             null = os.open(os.devnull, os.O_RDWR)
