@@ -346,24 +346,25 @@ func (s *Server) register(source []byte) *sched.Func {
 // buffers, segment, go to the worker in a shared-memory segment of the
 // node's own, as a local client's do.
 func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args, segment []byte, timeout time.Duration) error {
+	var seg *shm.Segment
+	if len(segment) > 0 {
+		var err error
+		if seg, err = shm.FromBytes(segment); err != nil { // not under s.mu: a copy of megabytes
+			sess.report(wire.Result{ID: clientID, Status: wire.StatusLost, Reason: err.Error()})
+			return nil
+		}
+	}
 	s.mu.Lock()
 	if sess.jobs[clientID] != nil {
 		s.mu.Unlock()
+		_ = seg.Close()
 		return fmt.Errorf("%w: job %d sent while job %d is in flight", wire.ErrMalformed, clientID, clientID)
 	}
 	if s.draining || s.closed {
 		s.mu.Unlock()
+		_ = seg.Close()
 		sess.report(wire.Result{ID: clientID, Status: wire.StatusLost, Reason: "server shutting down"})
 		return nil
-	}
-	var seg *shm.Segment
-	if len(segment) > 0 {
-		var err error
-		if seg, err = shm.FromBytes(segment); err != nil {
-			s.mu.Unlock()
-			sess.report(wire.Result{ID: clientID, Status: wire.StatusLost, Reason: err.Error()})
-			return nil
-		}
 	}
 	s.lastJobID++
 	j := &sched.Job{ID: s.lastJobID, Func: f, Args: args, Segment: seg, Timeout: timeout}
@@ -415,7 +416,6 @@ func (s *Server) SetCapacity(_ sched.Node, capacity int) {
 // that sent the job, if it is still connected.
 func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
 	_ = j.Segment.Close() // the pool is done with the job
-	segment, segErr := segmentBytes(o.Segment)
 	s.mu.Lock()
 	rj := s.jobs[j.ID]
 	delete(s.jobs, j.ID)
@@ -432,8 +432,10 @@ func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
 	s.checkDrainedLocked()
 	s.mu.Unlock()
 	if rj == nil {
+		_ = o.Segment.Close()
 		return
 	}
+	segment, segErr := segmentBytes(o.Segment)
 	r := wire.Result{ID: rj.clientID, Status: wire.StatusDone, Data: o.Data, ElapsedNS: int64(o.Elapsed),
 		Segment: segment}
 	switch {
