@@ -286,3 +286,16 @@ def test_a_bad_second_buffer_in_a_segment():
         assert first.nbytes == 8 and second.nbytes == 8
     finally:
         os.close(fd)
+
+
+def test_large_bytes_deeper_in_still_go_out_of_band():
+    """dumps() looks first only near the top; a large bytes deeper in (in
+    a list, a dict) makes the pickle large, and it looks again."""
+    from pp import worker
+    big = large_bytes(MIB)
+    for value in ([big], {"k": [1, bytearray(big)]}, (1, 2, [3, (big,)])):
+        data, buffers = worker.dumps(value, 4)
+        assert len(buffers) == 1 and len(data) < 1024, type(value)
+        assert worker.load(data, buffers) == value
+    data, buffers = worker.dumps((1, "x", 2.5, b"small"), 4)
+    assert buffers == [] and worker.load(data) == (1, "x", 2.5, b"small")

@@ -19,6 +19,7 @@ import types
 from typing import Any, Callable, Iterable, NamedTuple
 
 from pp import worker
+from pp.worker import OUT_OF_BAND_PROTOCOL
 
 # Types whose instances never need a class shipped: checked first, it keeps
 # the per-submit scan of arguments cheap. Atomic ones hold no other objects,
@@ -216,9 +217,11 @@ class Shipper:
                 call_name = "%s.%s" % (cls.__qualname__, func.__name__)
         direct = args if call == CALL_ARGS else ()
         deep = call != CALL_ARGS  # the arguments may hold other objects
+        buffer = False  # a bytes, bytearray or memoryview among them
         for arg in direct:
             cls = type(arg)
             if cls in ATOMIC_TYPES:
+                buffer = buffer or cls in worker.BUFFER_TYPES
                 continue
             deep = True
             if cls in PLAIN_TYPES:
@@ -230,8 +233,12 @@ class Shipper:
         if deep:
             sargs, buffers, inside = dumps_finding_main(args, proto)
             auto += tuple(inside)
-        else:
-            sargs, buffers = worker.dumps(args, proto)
+        elif buffer:
+            sargs, buffers = worker.dumps(args, proto)  # a large one goes out of band
+        else:  # scalars only: the tiny job's path, kept short
+            sargs = pickle.dumps(args, proto if proto >= OUT_OF_BAND_PROTOCOL
+                                 else OUT_OF_BAND_PROTOCOL)
+            buffers = worker.NO_BUFFERS
         return self.ship(func, depfuncs, auto, modules, call_name, call, by_value,
                          values), sargs, buffers
 

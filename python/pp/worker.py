@@ -87,12 +87,22 @@ SEGMENT_SEALS = (getattr(fcntl, "F_SEAL_SEAL", 0x1) | getattr(fcntl, "F_SEAL_SHR
 # glibc 2.27) cannot make segments: it keeps every buffer in band. It can
 # still map the segments it is sent.
 CAN_MAKE_SEGMENTS = hasattr(os, "memfd_create")
-# How deep dumps() looks into tuples, lists and dicts for large bytes and
-# bytearrays, and how long a container it looks into: pickle's C code
-# writes those types itself, without asking reducer_override, so they are
-# found here, not while pickling.
+# Where dumps() looks for large bytes, bytearrays and memoryviews: pickle's
+# C code writes those types itself, without asking reducer_override, so
+# they are found (and wrapped in OutOfBand) before pickling. Before the
+# first try it looks only at the object and the items of small tuples in
+# it (an argument tuple, a result and its output) at a cost of a few
+# hundred nanoseconds; if the pickle still comes out large, it looks
+# WRAP_DEPTH deep into tuples, lists and dicts, at up to WRAP_VISITS items
+# in all, and pickles again.
+NEAR_TOP_ITEMS = 8
 WRAP_DEPTH = 3
-WRAP_ITEMS = 256
+WRAP_VISITS = 4096
+BUFFER_TYPES = (bytes, bytearray, memoryview)
+# Values nothing of which can go out of band: pickled as they are, without
+# a buffer_callback, on the path of every tiny job.
+SCALAR_TYPES = frozenset({int, float, complex, str, bool, type(None)})
+NO_BUFFERS: list = []  # shared: never appended to
 
 
 class OutOfBand:
@@ -116,23 +126,76 @@ def _large(obj: Any) -> bool:
     return cls is memoryview and obj.contiguous and obj.nbytes >= OUT_OF_BAND_MIN
 
 
-def wrap_large(obj: Any, depth: int = 0) -> Any:
+def _small(obj: Any) -> bool:
+    """Whether nothing in obj can go out of band, looking no further than
+    the items of a small tuple and of small tuples in it: a scalar, a small
+    buffer, or such a tuple of them (most arguments and results)."""
+    cls = type(obj)
+    if cls in SCALAR_TYPES:
+        return True
+    if cls in BUFFER_TYPES:
+        return not _large(obj)
+    if cls is not tuple or len(obj) > NEAR_TOP_ITEMS:
+        return False
+    for item in obj:
+        cls = type(item)
+        if cls in SCALAR_TYPES:
+            continue
+        if cls in BUFFER_TYPES:
+            if _large(item):
+                return False
+            continue
+        if cls is not tuple or len(item) > NEAR_TOP_ITEMS:
+            return False
+        for inner in item:
+            cls = type(inner)
+            if cls not in SCALAR_TYPES and (cls not in BUFFER_TYPES or _large(inner)):
+                return False
+    return True
+
+
+def _large_near_top(obj: Any) -> bool:
+    """Whether obj, an item of obj, or an item of a tuple among them is a
+    large buffer, looking only into tuples of up to NEAR_TOP_ITEMS."""
+    if type(obj) in BUFFER_TYPES:
+        return _large(obj)
+    if type(obj) is not tuple or len(obj) > NEAR_TOP_ITEMS:
+        return False
+    for item in obj:
+        cls = type(item)
+        if cls in BUFFER_TYPES:
+            if _large(item):
+                return True
+        elif cls is tuple and len(item) <= NEAR_TOP_ITEMS:
+            for inner in item:
+                if type(inner) in BUFFER_TYPES and _large(inner):
+                    return True
+    return False
+
+
+def wrap_large(obj: Any) -> Any:
     """obj with its large bytes, bytearrays and memoryviews (in tuples,
-    lists and dicts, up to WRAP_DEPTH deep) wrapped in OutOfBand; obj
-    itself when it holds none, or where segments cannot be made."""
+    lists and dicts, up to WRAP_DEPTH deep, WRAP_VISITS items in all)
+    wrapped in OutOfBand; obj itself when it holds none, or where segments
+    cannot be made."""
     if not CAN_MAKE_SEGMENTS:
         return obj
+    return _wrap(obj, 0, [WRAP_VISITS])
+
+
+def _wrap(obj: Any, depth: int, budget: list[int]) -> Any:
     if _large(obj):
         return OutOfBand(obj)
     cls = type(obj)
-    if depth >= WRAP_DEPTH or cls not in (tuple, list, dict) or len(obj) > WRAP_ITEMS:
+    if depth >= WRAP_DEPTH or cls not in (tuple, list, dict) or len(obj) > budget[0]:
         return obj
+    budget[0] -= len(obj)
     if cls is dict:
-        values = [wrap_large(v, depth + 1) for v in obj.values()]
+        values = [_wrap(v, depth + 1, budget) for v in obj.values()]
         if all(a is b for a, b in zip(values, obj.values())):
             return obj
         return dict(zip(obj.keys(), values))
-    items = [wrap_large(item, depth + 1) for item in obj]
+    items = [_wrap(item, depth + 1, budget) for item in obj]
     if all(a is b for a, b in zip(items, obj)):
         return obj
     return cls(items)
@@ -142,10 +205,20 @@ def dumps(obj: Any, proto: int) -> tuple[bytes, list[memoryview]]:
     """Pickles obj (with protocol 5 at least) and returns the pickle and
     the large buffers it left out of band, in order; small ones stay in
     the pickle (all of them, where segments cannot be made)."""
+    protocol = proto if proto >= OUT_OF_BAND_PROTOCOL else OUT_OF_BAND_PROTOCOL
+    if not CAN_MAKE_SEGMENTS or _small(obj):
+        return pickle.dumps(obj, protocol), NO_BUFFERS
+    if _large_near_top(obj):
+        obj = wrap_large(obj)
     buffers: list[memoryview] = []
-    data = pickle.dumps(wrap_large(obj), max(proto, OUT_OF_BAND_PROTOCOL),
-                        buffer_callback=out_of_band_into(buffers))
-    return data, buffers
+    data = pickle.dumps(obj, protocol, buffer_callback=out_of_band_into(buffers))
+    if len(data) < OUT_OF_BAND_MIN:
+        return data, buffers
+    wrapped = wrap_large(obj)  # large: maybe a bytes further in
+    if wrapped is obj:
+        return data, buffers
+    buffers = []
+    return pickle.dumps(wrapped, protocol, buffer_callback=out_of_band_into(buffers)), buffers
 
 
 def out_of_band_into(buffers: list[memoryview]):
