@@ -19,9 +19,10 @@ $(VPY):
 	$(VPY) -m pip install -q --upgrade pip
 
 # Test tools, cloudpickle (ppgo's optional extra), and libraries whose own
-# code the tests drive through pp.Executor (tests/test_real_code.py).
+# code the tests drive through pp.Executor (tests/test_real_code.py); numpy
+# for the shared-memory payload tests (tests/test_shm.py).
 venv: $(VPY)
-	$(VPY) -m pip install -q pytest pytest-timeout flake8 mypy cloudpickle==3.1.3 \
+	$(VPY) -m pip install -q pytest pytest-timeout flake8 mypy cloudpickle==3.1.3 numpy==2.4.6 \
 		scipy==1.17.1 emcee==3.1.6
 
 # Installs the package the way users do: pip builds the wheel (and the Go

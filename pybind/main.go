@@ -27,6 +27,7 @@ import (
 	"github.com/ppgo/ppgo/core/jobserver"
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/shm"
 )
 
 func main() {}
@@ -104,10 +105,14 @@ func ppgoRegister(h C.longlong, key C.ulonglong, source unsafe.Pointer, sourceLe
 
 // ppgoSubmit queues a job that may run for timeoutSeconds once a worker
 // starts it (0: no limit; negative: an error) and returns its id (>= 1).
+// segFd, unless -1, is a sealed memfd of segSize bytes holding the
+// arguments' out-of-band buffers: the core keeps a duplicate until the job
+// ends, and the caller closes its own.
 //
 //export ppgoSubmit
 func ppgoSubmit(h C.longlong, key C.ulonglong, args unsafe.Pointer, argsLen C.size_t,
-	group *C.char, groupLen C.size_t, notify C.int, timeoutSeconds C.double, errOut **C.char) C.longlong {
+	segFd C.int, segSize C.longlong, group *C.char, groupLen C.size_t, notify C.int,
+	timeoutSeconds C.double, errOut **C.char) C.longlong {
 	s, err := handles.get(int64(h))
 	if err != nil {
 		return C.PPGO_CLOSED
@@ -116,13 +121,23 @@ func ppgoSubmit(h C.longlong, key C.ulonglong, args unsafe.Pointer, argsLen C.si
 	if err != nil {
 		return fail(errOut, err)
 	}
+	var seg *shm.Segment
+	if segFd >= 0 {
+		if seg, err = shm.AdoptDup(int(segFd), int64(segSize), maxSegment); err != nil {
+			return fail(errOut, err)
+		}
+	}
 	data := bytes.Clone(unsafe.Slice((*byte)(args), int(argsLen)))
-	id, err := s.Submit(uint64(key), data, C.GoStringN(group, C.int(groupLen)), notify != 0, timeout)
+	id, err := s.SubmitSegment(uint64(key), data, seg, C.GoStringN(group, C.int(groupLen)), notify != 0, timeout)
 	if err != nil {
 		return fail(errOut, err)
 	}
 	return C.longlong(id)
 }
+
+// maxSegment is no bound on the segments the client hands over: the job
+// size limit (jobserver) is the one that counts.
+const maxSegment = 1<<63 - 1
 
 // ppgoCancel cancels job id unless it has started: 1 cancelled (it ends
 // with PPGO_STATUS_CANCELLED), 0 not (running, finished or unknown).
@@ -220,10 +235,13 @@ func ppgoWait(h C.longlong, id C.ulonglong, ms C.int) C.int {
 
 // ppgoResult reports whether job id has a result (1) or not yet (0) and,
 // if it has, its status and the size of its payload (the data, or the
-// failure message), which ppgoCopyResult then copies.
+// failure message), which ppgoCopyResult then copies, and, when the data's
+// large buffers are in a segment, a new descriptor of it (the caller's to
+// close) and its size; *segFd is -1 otherwise.
 //
 //export ppgoResult
-func ppgoResult(h C.longlong, id C.ulonglong, st *C.int, size *C.size_t) C.int {
+func ppgoResult(h C.longlong, id C.ulonglong, st *C.int, size *C.size_t,
+	segFd *C.int, segSize *C.longlong, errOut **C.char) C.int {
 	s, err := handles.get(int64(h))
 	if err != nil {
 		return C.PPGO_CLOSED
@@ -231,6 +249,14 @@ func ppgoResult(h C.longlong, id C.ulonglong, st *C.int, size *C.size_t) C.int {
 	r, ok := s.Result(uint64(id))
 	if !ok {
 		return 0
+	}
+	*segFd = -1
+	if r.Status == sched.StatusDone && r.Segment != nil {
+		fd, err := r.Segment.Dup()
+		if err != nil {
+			return C.int(fail(errOut, err))
+		}
+		*segFd, *segSize = C.int(fd), C.longlong(r.Segment.Size())
 	}
 	*st = status(r.Status)
 	*size = C.size_t(len(payload(r)))

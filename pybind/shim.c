@@ -11,6 +11,7 @@
 #include <Python.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "shim.h"
 #include "_cgo_export.h"
 
@@ -130,54 +131,67 @@ static PyObject *core_register(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* submit(handle, key, args (bytes), group, notify, timeout=0.0) -> job id.
+/* submit(handle, key, args (bytes), group, notify, timeout=0.0,
+ *        segment_fd=-1, segment_size=0) -> job id.
  * timeout: seconds the job may run once a worker starts it; 0 means no
- * limit, a negative one raises ValueError. The bytes stay alive (args
- * holds them) while Go copies them, GIL released or not. */
+ * limit, a negative one raises ValueError. segment_fd: a sealed memfd with
+ * the arguments' out-of-band buffers, which the core duplicates (the
+ * caller closes its own). The bytes stay alive (args holds them) while Go
+ * copies them, GIL released or not. */
 static PyObject *core_submit(PyObject *self, PyObject *args) {
-    long long h, id;
+    long long h, id, seg_size = 0;
     unsigned long long key;
     const char *data;
     Py_ssize_t data_len;
     const char *group;
     Py_ssize_t group_len;
-    int notify;
+    int notify, seg_fd = -1;
     double timeout = 0.0;
     char *err = NULL;
-    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy#s#p|d", &h, &key, &data, &data_len,
-                                              &group, &group_len, &notify, &timeout))
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "LKy#s#p|diL", &h, &key, &data, &data_len,
+                                              &group, &group_len, &notify, &timeout,
+                                              &seg_fd, &seg_size))
         return NULL;
     if (data_len >= PPGO_RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        id = ppgoSubmit(h, key, (void *)data, data_len, (char *)group, group_len, notify,
-                        timeout, &err);
+        id = ppgoSubmit(h, key, (void *)data, data_len, seg_fd, seg_size, (char *)group,
+                        group_len, notify, timeout, &err);
         Py_END_ALLOW_THREADS
     } else {
-        id = ppgoSubmit(h, key, (void *)data, data_len, (char *)group, group_len, notify,
-                        timeout, &err);
+        id = ppgoSubmit(h, key, (void *)data, data_len, seg_fd, seg_size, (char *)group,
+                        group_len, notify, timeout, &err);
     }
     if (id < 0)
         return failure(id, PyExc_ValueError, err);
     return PyLong_FromLongLong(id);
 }
 
-/* Builds (status, bytes) from job id's result, which stays in the core. */
+/* Builds (status, bytes, segment) from job id's result, which stays in
+ * the core; segment is None, or (fd, size) of a new descriptor of the
+ * segment holding the result's out-of-band buffers, the caller's to close. */
 static PyObject *take_result(long long h, unsigned long long id) {
-    int status = 0;
+    int status = 0, seg_fd = -1;
     size_t size = 0;
-    int rc = ppgoResult(h, id, &status, &size);
+    long long seg_size = 0;
+    char *err = NULL;
+    int rc = ppgoResult(h, id, &status, &size, &seg_fd, &seg_size, &err);
     if (rc < 0)
-        return closed_error();
+        return failure(rc, PyExc_OSError, err);
     if (rc == 0)
         Py_RETURN_NONE;
     PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
-    if (payload == NULL)
+    if (payload == NULL) {
+        if (seg_fd >= 0)
+            close(seg_fd);
         return NULL;
+    }
     ppgoCopyResult(h, id, PyBytes_AsString(payload));
-    return Py_BuildValue("(iN)", status, payload);
+    if (seg_fd < 0)
+        return Py_BuildValue("(iNO)", status, payload, Py_None);
+    return Py_BuildValue("(iN(iL))", status, payload, seg_fd, seg_size);
 }
 
-/* result(handle, id, timeout) -> (status, bytes) | None on timeout.
+/* result(handle, id, timeout) -> (status, bytes, segment) | None on timeout.
  * Waits for a job without a callback; the result stays in the core until
  * forget(), so an interrupt between here and the caller storing it loses
  * nothing. */
@@ -196,7 +210,7 @@ static PyObject *core_result(PyObject *self, PyObject *args) {
     return take_result(c.h, c.id);
 }
 
-/* take(handle, id) -> (status, bytes) | None: a completed job's result,
+/* take(handle, id) -> (status, bytes, segment) | None: a completed job's result,
  * kept until release(). For jobs with a callback. */
 static PyObject *core_take(PyObject *self, PyObject *args) {
     long long h;
@@ -539,7 +553,7 @@ static PyMethodDef methods[] = {
      "new(argv, env, cwd, workers, restart, secret, silence) -> handle"},
     {"register", core_register, METH_VARARGS, "register(h, key, source)"},
     {"submit", core_submit, METH_VARARGS,
-     "submit(h, key, args, group, notify, timeout=0.0) -> id"},
+     "submit(h, key, args, group, notify, timeout=0.0, segment_fd=-1, segment_size=0) -> id"},
     {"cancel", core_cancel, METH_VARARGS, "cancel(h, id) -> whether the job was cancelled"},
     {"watch", core_watch, METH_VARARGS,
      "watch(h, id) -> whether the job will be notified when it finishes"},
@@ -549,8 +563,9 @@ static PyMethodDef methods[] = {
      "signal_fd(h, fd): write a byte to fd as signalled jobs finish (-1: nowhere)"},
     {"take_signalled", core_take_signalled, METH_VARARGS,
      "take_signalled(h) -> ids of signalled jobs that finished"},
-    {"result", core_result, METH_VARARGS, "result(h, id, timeout) -> (status, bytes) | None"},
-    {"take", core_take, METH_VARARGS, "take(h, id) -> (status, bytes) | None"},
+    {"result", core_result, METH_VARARGS,
+     "result(h, id, timeout) -> (status, bytes, segment) | None"},
+    {"take", core_take, METH_VARARGS, "take(h, id) -> (status, bytes, segment) | None"},
     {"wait", core_wait, METH_VARARGS, "wait(h, id, timeout) -> finished"},
     {"wait_group", core_wait_group, METH_VARARGS, "wait_group(h, group, timeout) -> idle"},
     {"next_notified", core_next_notified, METH_VARARGS, "next_notified(h, timeout) -> ids | None"},

@@ -39,14 +39,15 @@ def test_status_values():
 
 def test_timeout(core):
     job = submit(core, 60, timeout=0.3)
-    status, message = _core.result(core, job, 30)
+    status, message, _segment = _core.result(core, job, 30)
     assert status == _core.STATUS_TIMED_OUT
     assert b"ran longer than its 300ms timeout; its worker" in message
     # The worker was replaced; a job in time is done, and the timeout
     # argument may be left out.
-    status, data = _core.result(core, _core.submit(core, KEY, pickle.dumps((0,)), "g", False), 30)
+    job = _core.submit(core, KEY, pickle.dumps((0,)), "g", False)
+    status, data, _segment = _core.result(core, job, 30)
     assert status == _core.STATUS_DONE and pickle.loads(data)[0] == 0
-    status, data = _core.result(core, submit(core, 0.01, timeout=30), 30)
+    status, data, _segment = _core.result(core, submit(core, 0.01, timeout=30), 30)
     assert status == _core.STATUS_DONE
 
 
@@ -64,9 +65,9 @@ def test_cancel(core):
     assert _core.cancel(core, queued) is True
     assert _core.cancel(core, queued) is False
     assert _core.cancel(core, running) is False
-    status, _ = _core.result(core, queued, 0)
+    status, _, _segment = _core.result(core, queued, 0)
     assert status == _core.STATUS_CANCELLED
-    status, _ = _core.result(core, running, 30)
+    status, _, _segment = _core.result(core, running, 30)
     assert status == _core.STATUS_DONE
     assert _core.cancel(core, running) is False
     assert _core.cancel(core, 10**9) is False

@@ -27,20 +27,20 @@ PP_DIR = Path(_source.__file__).resolve().parent
 def run_shipped(func, args=(), depfuncs=(), modules=(), globals=None,
                 call=_source.CALL_ARGS):
     """Ships func as submit would and runs it as a worker would."""
-    shipment, sargs = _source.Shipper().prepare(func, args, depfuncs, modules, globals,
-                                                pickle.HIGHEST_PROTOCOL, call)
+    shipment, sargs, buffers = _source.Shipper().prepare(func, args, depfuncs, modules,
+                                                         globals, pickle.HIGHEST_PROTOCOL, call)
     main = sys.modules["__main__"]
     try:
         prepared = worker.prepare(shipment.blob)
         assert not prepared.warnings, prepared.warnings
-        return prepared.run(pickle.loads(sargs))
+        return prepared.run(worker.load(sargs, buffers))
     finally:
         sys.modules["__main__"] = main  # the worker makes the job's namespace __main__
 
 
 def shipped_names(func, args=(), depfuncs=(), modules=()):
     """The names the shipment defines in the worker, in the order shipped."""
-    shipment, _ = _source.Shipper().prepare(func, args, depfuncs, modules, None, 4)
+    shipment, _, _ = _source.Shipper().prepare(func, args, depfuncs, modules, None, 4)
     name, sources, imports = pickle.loads(shipment.blob)
     defined = []
     for text, *_ in sources:
@@ -155,8 +155,8 @@ def test_module_entries(func, modules, args, result):
 
 
 def test_globals_ships_modules_functions_and_classes():
-    shipment, _ = _source.Shipper().prepare(globals_mod.compute, (16,), (), (),
-                                            vars(globals_mod), 4)
+    shipment, _, _ = _source.Shipper().prepare(globals_mod.compute, (16,), (), (),
+                                               vars(globals_mod), 4)
     assert "math" in pickle.loads(shipment.blob)[2]
     assert run_shipped(globals_mod.compute, (16,), globals=vars(globals_mod)) \
         == (4.0, "c.txt", 17)
@@ -164,9 +164,9 @@ def test_globals_ships_modules_functions_and_classes():
 
 def test_equal_calls_share_a_shipment_and_changed_source_gets_a_new_key():
     shipper = _source.Shipper()
-    first, _ = shipper.prepare(jobs.square, (1,), (), (), None, 4)
-    again, _ = shipper.prepare(jobs.square, (2,), (), (), None, 4)
-    other, _ = shipper.prepare(jobs.add, (1, 2), (), (), None, 4)
+    first, _, _ = shipper.prepare(jobs.square, (1,), (), (), None, 4)
+    again, _, _ = shipper.prepare(jobs.square, (2,), (), (), None, 4)
+    other, _, _ = shipper.prepare(jobs.add, (1, 2), (), (), None, 4)
     assert first == again and first.key != other.key
 
 

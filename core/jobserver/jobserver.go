@@ -21,6 +21,7 @@ import (
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/remote"
 	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/shm"
 	"github.com/ppgo/ppgo/core/wire"
 )
 
@@ -116,20 +117,46 @@ func (s *Server) Register(key uint64, source []byte) {
 // Submit queues a job running registered function key on args, which may
 // run for at most timeout once a worker starts it (0: no limit).
 func (s *Server) Submit(key uint64, args []byte, group string, notify bool, timeout time.Duration) (uint64, error) {
+	return s.SubmitSegment(key, args, nil, group, notify, timeout)
+}
+
+// SubmitSegment is Submit for arguments whose large buffers are in seg
+// (nil: none). The job owns seg from here on, even when it is refused:
+// seg is closed when the job ends.
+func (s *Server) SubmitSegment(key uint64, args []byte, seg *shm.Segment, group string,
+	notify bool, timeout time.Duration) (uint64, error) {
+	if err := s.checkJob(key, args, seg, timeout); err != nil {
+		_ = seg.Close()
+		return 0, err
+	}
+	s.funcsMu.RLock()
+	f := s.funcs[key]
+	s.funcsMu.RUnlock()
+	return s.sched.Submit(&sched.Job{Group: group, Func: f, Args: args, Segment: seg,
+		Notify: notify, Timeout: timeout})
+}
+
+// checkJob vets a job before it is queued: its function is registered and
+// it fits every node.
+func (s *Server) checkJob(key uint64, args []byte, seg *shm.Segment, timeout time.Duration) error {
 	if timeout < 0 {
-		return 0, fmt.Errorf("jobserver: negative timeout %v", timeout)
+		return fmt.Errorf("jobserver: negative timeout %v", timeout)
 	}
 	s.funcsMu.RLock()
 	f := s.funcs[key]
 	s.funcsMu.RUnlock()
 	if f == nil {
-		return 0, fmt.Errorf("jobserver: function key %d is not registered", key)
+		return fmt.Errorf("jobserver: function key %d is not registered", key)
 	}
-	if size, limit := uint64(len(args))+uint64(len(f.Source)), s.jobLimit.Load(); size > limit {
-		return 0, fmt.Errorf("%w: %d bytes of arguments and source, the limit is %d",
+	size := uint64(len(args)) + uint64(len(f.Source))
+	if seg != nil {
+		size += uint64(seg.Size())
+	}
+	if limit := s.jobLimit.Load(); size > limit {
+		return fmt.Errorf("%w: %d bytes of arguments and source, the limit is %d",
 			ErrJobTooLarge, size, limit)
 	}
-	return s.sched.Submit(&sched.Job{Group: group, Func: f, Args: args, Notify: notify, Timeout: timeout})
+	return nil
 }
 
 // TimeoutFromSeconds reads a timeout given in seconds, as Python gives it:

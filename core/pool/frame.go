@@ -29,6 +29,11 @@ const (
 	kindReady byte = 16
 	// worker → Go. aux: nanoseconds the job ran. Body: the serialized result.
 	kindResult byte = 17
+
+	// withSegment, or'ed into a JOB or RESULT kind, says a shared-memory
+	// segment (the body's out-of-band buffers) accompanies the frame: it
+	// was sent on the segment socket just before (segment.go).
+	withSegment byte = 0x80
 )
 
 var errFrameTooLarge = errors.New("frame body exceeds the pipe protocol's 4 GiB limit")
@@ -45,20 +50,25 @@ func badFrame(format string, args ...any) error {
 }
 
 type frameHeader struct {
-	kind byte
+	kind byte // without withSegment
 	id   uint64
 	aux  uint64
 	body uint32 // length of the body
+	// segment: a segment accompanies the frame (withSegment was set).
+	segment bool
 }
 
 // writeJobFrame writes one job; source is nil when the worker already has
-// the function.
-func writeJobFrame(w *bufio.Writer, id, key uint64, source, args []byte) error {
+// the function. segment says the job's segment was sent ahead of it.
+func writeJobFrame(w *bufio.Writer, id, key uint64, source, args []byte, segment bool) error {
 	kind := kindJob
 	body := uint64(len(args))
 	if source != nil {
 		kind = kindJobWithSource
 		body += 4 + uint64(len(source))
+	}
+	if segment {
+		kind |= withSegment
 	}
 	if body > MaxFrameBody {
 		return errFrameTooLarge
@@ -96,21 +106,25 @@ func readFrameHeader(r io.Reader) (frameHeader, error) {
 		return frameHeader{}, badFrame("sent a frame length %d shorter than its header", n)
 	}
 	return frameHeader{
-		kind: hdr[4],
-		id:   binary.LittleEndian.Uint64(hdr[5:]),
-		aux:  binary.LittleEndian.Uint64(hdr[13:]),
-		body: n - (frameHeaderSize - 4),
+		kind:    hdr[4] &^ withSegment,
+		segment: hdr[4]&withSegment != 0,
+		id:      binary.LittleEndian.Uint64(hdr[5:]),
+		aux:     binary.LittleEndian.Uint64(hdr[13:]),
+		body:    n - (frameHeaderSize - 4),
 	}, nil
 }
 
 // checkWorkerHeader vets a header a worker sent before anything is
 // allocated for its body: a worker sends READY, with no body, and RESULT,
-// with at most maxResult bytes.
+// with at most maxResult bytes, and maybe a segment.
 func checkWorkerHeader(h frameHeader, maxResult uint32) error {
 	switch h.kind {
 	case kindReady:
 		if h.body != 0 {
 			return badFrame("sent a READY frame with a %d-byte body; READY has none", h.body)
+		}
+		if h.segment {
+			return badFrame("sent a READY frame with a segment; READY has none")
 		}
 	case kindResult:
 		if h.body > maxResult {
@@ -118,7 +132,11 @@ func checkWorkerHeader(h frameHeader, maxResult uint32) error {
 				h.body, byteSize(uint64(h.body)), byteSize(uint64(maxResult)))
 		}
 	default:
-		return badFrame("sent a frame of kind %d, not one a worker sends", h.kind)
+		kind := h.kind
+		if h.segment {
+			kind |= withSegment
+		}
+		return badFrame("sent a frame of kind %d, not one a worker sends", kind)
 	}
 	return nil
 }

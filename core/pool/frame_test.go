@@ -15,9 +15,15 @@ import (
 // jobFrame writes one job frame and returns its bytes.
 func jobFrame(t testing.TB, id, key uint64, source, args []byte) []byte {
 	t.Helper()
+	return jobFrameWith(t, id, key, source, args, false)
+}
+
+// jobFrameWith writes one job frame, announcing a segment or not.
+func jobFrameWith(t testing.TB, id, key uint64, source, args []byte, segment bool) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	w := bufio.NewWriter(&buf)
-	if err := writeJobFrame(w, id, key, source, args); err != nil {
+	if err := writeJobFrame(w, id, key, source, args, segment); err != nil {
 		t.Fatalf("writeJobFrame: %v", err)
 	}
 	if err := w.Flush(); err != nil {
@@ -111,7 +117,7 @@ func TestJobFramesBackToBack(t *testing.T) {
 	}
 	jobs := []job{{1, []byte("src"), []byte("a")}, {2, nil, []byte("bb")}, {3, nil, nil}, {4, []byte("x"), nil}}
 	for _, j := range jobs {
-		if err := writeJobFrame(w, j.id, 9, j.source, j.args); err != nil {
+		if err := writeJobFrame(w, j.id, 9, j.source, j.args, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -204,7 +210,7 @@ func TestWriteJobFrameTooLarge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			w := bufio.NewWriter(&buf)
-			if err := writeJobFrame(w, 1, 1, tt.source, tt.args); !errors.Is(err, errFrameTooLarge) {
+			if err := writeJobFrame(w, 1, 1, tt.source, tt.args, false); !errors.Is(err, errFrameTooLarge) {
 				t.Fatalf("err = %v, want errFrameTooLarge", err)
 			}
 			if w.Buffered() != 0 || buf.Len() != 0 {
@@ -222,6 +228,9 @@ func FuzzReadFrameHeader(f *testing.F) {
 	f.Add(jobFrame(f, 2, 7, []byte("def f(): pass"), []byte("args")))
 	f.Add(workerFrame(kindReady, 4242, 0, nil))
 	f.Add(workerFrame(kindResult, 7, 1500, []byte("\x80\x05N.")))
+	f.Add(workerFrame(kindResult|withSegment, 7, 1500, []byte("\x80\x05N.")))
+	f.Add(workerFrame(kindReady|withSegment, 1, 0, nil))
+	f.Add(jobFrameWith(f, 3, 7, nil, []byte("args"), true))
 	f.Add(workerFrame(kindResult, 7, 1500, nil)[:5])
 	f.Add(withLength(workerFrame(kindReady, 1, 0, nil), 3))
 	f.Add([]byte{})
@@ -246,7 +255,14 @@ func FuzzReadFrameHeader(f *testing.F) {
 		if uint64(h.body)+frameHeaderSize-4 != uint64(n) {
 			t.Fatalf("body %d for length %d", h.body, n)
 		}
-		if re := workerFrame(h.kind, h.id, h.aux, nil); !bytes.Equal(re[4:], in[4:frameHeaderSize]) {
+		kind := h.kind
+		if h.segment {
+			kind |= withSegment
+		}
+		if h.kind&withSegment != 0 {
+			t.Fatalf("header %+v keeps the segment flag in its kind", h)
+		}
+		if re := workerFrame(kind, h.id, h.aux, nil); !bytes.Equal(re[4:], in[4:frameHeaderSize]) {
 			t.Fatalf("header %+v re-encodes to %x, read from %x", h, re[4:], in[4:frameHeaderSize])
 		}
 	})
@@ -255,20 +271,20 @@ func FuzzReadFrameHeader(f *testing.F) {
 // FuzzJobFrameRoundTrip checks that every job frame decodes, as the worker
 // decodes it, to what was written.
 func FuzzJobFrameRoundTrip(f *testing.F) {
-	f.Add(uint64(1), uint64(42), []byte("src"), []byte("args"), true)
-	f.Add(uint64(0), uint64(0), []byte{}, []byte{}, false)
-	f.Fuzz(func(t *testing.T, id, key uint64, source, args []byte, withSource bool) {
+	f.Add(uint64(1), uint64(42), []byte("src"), []byte("args"), true, false)
+	f.Add(uint64(0), uint64(0), []byte{}, []byte{}, false, true)
+	f.Fuzz(func(t *testing.T, id, key uint64, source, args []byte, withSource, segment bool) {
 		if !withSource {
 			source = nil
 		} else if source == nil {
 			source = []byte{}
 		}
-		r := bytes.NewReader(jobFrame(t, id, key, source, args))
+		r := bytes.NewReader(jobFrameWith(t, id, key, source, args, segment))
 		h, err := readFrameHeader(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h.id != id || h.aux != key || int(h.body) != r.Len() {
+		if h.id != id || h.aux != key || int(h.body) != r.Len() || h.segment != segment {
 			t.Fatalf("header %+v for id %d key %d, %d body bytes", h, id, key, r.Len())
 		}
 		body, _ := io.ReadAll(r)
@@ -404,6 +420,8 @@ func FuzzReadWorkerFrame(f *testing.F) {
 		workerFrame(99, 1, 2, nil),
 		workerFrame(kindJob, 1, 2, []byte("args")),
 		withLength(workerFrame(kindReady, 1, 0, nil), 3),
+		workerFrame(kindResult|withSegment, 7, 1500, []byte("\x80\x05N.")),
+		workerFrame(kindReady|withSegment, 1, 0, nil),
 		{},
 	}
 	for _, s := range seeds {
@@ -432,11 +450,15 @@ func FuzzReadWorkerFrame(f *testing.F) {
 				t.Fatalf("undocumented error %v", err)
 			}
 			if h.kind != kindReady && h.kind != kindResult ||
-				h.kind == kindReady && len(body) != 0 || uint64(len(body)) > uint64(maxResult) {
+				h.kind == kindReady && (len(body) != 0 || h.segment) || uint64(len(body)) > uint64(maxResult) {
 				t.Fatalf("accepted %+v with a %d-byte body (limit %d)", h, len(body), maxResult)
 			}
 			read := in[at : len(in)-r.Len()]
-			if re := workerFrame(h.kind, h.id, h.aux, body); !bytes.Equal(re, read) {
+			kind := h.kind
+			if h.segment {
+				kind |= withSegment
+			}
+			if re := workerFrame(kind, h.id, h.aux, body); !bytes.Equal(re, read) {
 				t.Fatalf("frame %+v re-encodes to %x, read from %x", h, re, read)
 			}
 		}

@@ -1,19 +1,79 @@
 package pool
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/shm"
 )
 
+// pySegment builds a sealed segment in worker.py's layout: a count, an
+// (offset, length) per buffer, then the buffers.
+func pySegment(t *testing.T, buffers []string) *shm.Segment {
+	t.Helper()
+	var b []byte
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(buffers)))
+	offset := 8 + 16*len(buffers)
+	for _, s := range buffers {
+		b = binary.LittleEndian.AppendUint64(b, uint64(offset))
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(s)))
+		offset += len(s)
+	}
+	for _, s := range buffers {
+		b = append(b, s...)
+	}
+	seg, err := shm.Create(int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := seg.Map(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(mem, b)
+	if err := shm.Unmap(mem); err != nil {
+		t.Fatal(err)
+	}
+	if err := seg.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	return seg
+}
+
+// readPySegment returns the buffers in a segment of worker.py's layout
+// (nil for no segment).
+func readPySegment(t *testing.T, seg *shm.Segment) []string {
+	t.Helper()
+	if seg == nil {
+		return nil
+	}
+	mem, err := seg.Map(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shm.Unmap(mem)
+	n := binary.LittleEndian.Uint64(mem)
+	out := []string{}
+	for i := range n {
+		entry := mem[8+16*i:]
+		off, size := binary.LittleEndian.Uint64(entry), binary.LittleEndian.Uint64(entry[8:])
+		out = append(out, string(mem[off:off+size]))
+	}
+	return out
+}
+
 // pyEcho runs the real python/pp/worker.py with only Worker.execute
-// replaced: the job reply says which frame kind, key, source and args the
-// worker decoded. It checks that Go's framing and the worker's agree.
+// replaced: the job reply says which frame kind, key, source, args and
+// out-of-band buffers the worker decoded, and sends those buffers back in
+// a segment of its own. It checks that Go's framing and segments and the
+// worker's agree.
 const pyEcho = `
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("ppworker", sys.argv[1])
@@ -24,10 +84,13 @@ def recording_read_frame(self):
     frame = read_frame(self)
     self.last_kind = frame and frame[0]
     return frame
-def execute(self, key, args):
+def execute(self, key, args, buffers):
+    buffers = [bytes(b) for b in buffers or []]
     return json.dumps({"kind": self.last_kind, "key": key,
                        "source": self.sources[key].decode(),
-                       "args": bytes(args).decode()}).encode()
+                       "args": bytes(args).decode(),
+                       "buffers": [b.decode() for b in buffers]}).encode(), \
+        [memoryview(b) for b in buffers]
 w.Worker.read_frame = recording_read_frame
 w.Worker.execute = execute
 w.Worker(2).run()
@@ -55,23 +118,31 @@ func TestPoolPythonWorker(t *testing.T) {
 
 	big := strings.Repeat("x", 200_000) // above worker.py's SMALL_BODY: header and body written apart
 	steps := []struct {
-		key  uint64
-		args string
-		kind byte
+		key     uint64
+		args    string
+		buffers []string // out of band, in a segment
+		kind    byte
 	}{
-		{1, "first", kindJobWithSource},
-		{1, "second", kindJob},
-		{2, "other key", kindJobWithSource},
-		{1, big, kindJob},
-		{3, "", kindJobWithSource},
+		{1, "first", nil, kindJobWithSource},
+		{1, "second", nil, kindJob},
+		{2, "other key", nil, kindJobWithSource},
+		{1, big, nil, kindJob},
+		{3, "", nil, kindJobWithSource},
+		{1, "with a segment", []string{"one", big, ""}, kindJob | withSegment},
+		{4, "source and segment", []string{"two"}, kindJobWithSource | withSegment},
+		{1, "after segments", nil, kindJob},
 	}
 	var jobs []*sched.Job
 	for _, s := range steps {
-		jobs = append(jobs, &sched.Job{
+		j := &sched.Job{
 			ID: uint64(len(jobs) + 1), Func: &sched.Func{Key: s.key, Source: []byte(sourceOf(s.key))},
 			Args: []byte(s.args),
-		})
-		p.Dispatch(jobs[len(jobs)-1])
+		}
+		if s.buffers != nil {
+			j.Segment = pySegment(t, s.buffers)
+		}
+		jobs = append(jobs, j)
+		p.Dispatch(j)
 	}
 	for i, s := range steps {
 		r := h.next()
@@ -82,10 +153,11 @@ func TestPoolPythonWorker(t *testing.T) {
 			t.Fatalf("job %d lost: %v", r.job.ID, r.out.Lost)
 		}
 		var got struct {
-			Kind   byte   `json:"kind"`
-			Key    uint64 `json:"key"`
-			Source string `json:"source"`
-			Args   string `json:"args"`
+			Kind    byte     `json:"kind"`
+			Key     uint64   `json:"key"`
+			Source  string   `json:"source"`
+			Args    string   `json:"args"`
+			Buffers []string `json:"buffers"`
 		}
 		if err := json.Unmarshal(r.out.Data, &got); err != nil {
 			t.Fatalf("job %d: reply %q: %v", r.job.ID, trunc(r.out.Data), err)
@@ -94,6 +166,16 @@ func TestPoolPythonWorker(t *testing.T) {
 			t.Errorf("job %d: worker decoded kind %d key %d source %q args %q; want kind %d key %d args %q",
 				r.job.ID, got.Kind, got.Key, got.Source, trunc([]byte(got.Args)), s.kind, s.key, trunc([]byte(s.args)))
 		}
+		if !slices.Equal(got.Buffers, s.buffers) && len(got.Buffers)+len(s.buffers) > 0 {
+			t.Errorf("job %d: worker mapped %d buffers, want %d", r.job.ID, len(got.Buffers), len(s.buffers))
+		}
+		switch back := readPySegment(t, r.out.Segment); {
+		case s.buffers == nil && r.out.Segment != nil:
+			t.Errorf("job %d: a result segment for a job without one", r.job.ID)
+		case !slices.Equal(back, s.buffers):
+			t.Errorf("job %d: result segment holds %d buffers, want the %d sent", r.job.ID, len(back), len(s.buffers))
+		}
+		r.out.Segment.Close()
 		if r.out.Elapsed <= 0 {
 			t.Errorf("job %d: Elapsed %v", r.job.ID, r.out.Elapsed)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/shm"
 )
 
 // The life of one worker process: spawn, the writer and reader goroutines
@@ -66,7 +67,7 @@ func (p *Pool) spawnLocked() {
 // stops, whoever else still holds the pipe. (Wait holds an OS thread per
 // live worker, a cost Go's runtime bears well for pools of hundreds.)
 func (p *Pool) run(w *worker) {
-	jobs, results, err := p.start(w)
+	jobs, results, segments, err := p.start(w)
 	if err != nil {
 		p.exited(w, err)
 		return
@@ -82,8 +83,8 @@ func (p *Pool) run(w *worker) {
 		_ = jobs.SetWriteDeadline(time.Now())
 		close(gone)
 	}()
-	go p.writeLoop(w, jobs)
-	readErr := p.readLoop(w, &exitedReader{f: results})
+	go p.writeLoop(w, jobs, segments)
+	readErr := p.readLoop(w, &exitedReader{f: results}, segments)
 	var bad *protocolError
 	if !errors.As(readErr, &bad) && (readErr == nil || errors.Is(readErr, io.ErrUnexpectedEOF)) {
 		// The pipe ended: the worker is exiting, or some code closed its
@@ -97,6 +98,7 @@ func (p *Pool) run(w *worker) {
 	p.kill(w) // a broken worker's end; a no-op once the process has exited
 	<-gone
 	results.Close()
+	segments.Close() // and with it any segment the worker sent and no frame claimed
 	pid := w.proc.Pid
 	switch {
 	case bad != nil:
@@ -166,17 +168,26 @@ func (r *exitedReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// start launches the worker interpreter with its two pipes.
-func (p *Pool) start(w *worker) (jobs, results *os.File, err error) {
+// start launches the worker interpreter with its two pipes and its
+// segment socket.
+func (p *Pool) start(w *worker) (jobs, results, segments *os.File, err error) {
 	jobsR, jobsW, err := os.Pipe()
 	if err != nil {
-		return nil, nil, fmt.Errorf("start worker: jobs pipe: %w", err)
+		return nil, nil, nil, fmt.Errorf("start worker: jobs pipe: %w", err)
 	}
 	resultsR, resultsW, err := os.Pipe()
 	if err != nil {
 		jobsR.Close()
 		jobsW.Close()
-		return nil, nil, fmt.Errorf("start worker: results pipe: %w", err)
+		return nil, nil, nil, fmt.Errorf("start worker: results pipe: %w", err)
+	}
+	segments, theirSegments, err := newSegmentSocket()
+	if err != nil {
+		jobsR.Close()
+		jobsW.Close()
+		resultsR.Close()
+		resultsW.Close()
+		return nil, nil, nil, fmt.Errorf("start worker: %w", err)
 	}
 	growPipe(jobsW)
 	growPipe(resultsW)
@@ -188,23 +199,27 @@ func (p *Pool) start(w *worker) (jobs, results *os.File, err error) {
 		jobsW.Close()
 		resultsR.Close()
 		resultsW.Close()
-		return nil, nil, errPoolClosed
+		segments.Close()
+		theirSegments.Close()
+		return nil, nil, nil, errPoolClosed
 	}
 	cmd := exec.Command(p.cfg.Argv[0], p.cfg.Argv[1:]...)
 	cmd.Env = p.cfg.Env
 	cmd.Dir = p.cfg.Dir
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
-	cmd.ExtraFiles = []*os.File{jobsR, resultsW} // fds 3 and 4
+	cmd.ExtraFiles = []*os.File{jobsR, resultsW, theirSegments} // fds 3, 4 and 5
 	// A worker must not outlive its client, even one killed with SIGKILL.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err = cmd.Start()
 	jobsR.Close()
 	resultsW.Close()
+	theirSegments.Close()
 	if err != nil {
 		jobsW.Close()
 		resultsR.Close()
-		return nil, nil, fmt.Errorf("start worker %s: %w", p.cfg.Argv[0], err)
+		segments.Close()
+		return nil, nil, nil, fmt.Errorf("start worker %s: %w", p.cfg.Argv[0], err)
 	}
 	p.mu.Lock()
 	w.proc = cmd.Process
@@ -212,12 +227,13 @@ func (p *Pool) start(w *worker) (jobs, results *os.File, err error) {
 		_ = w.proc.Kill()
 	}
 	p.mu.Unlock()
-	return jobsW, resultsR, nil
+	return jobsW, resultsR, segments, nil
 }
 
 // writeLoop sends w its jobs, batching those that queue up into one write,
-// and sends a function's source only the first time w sees its key.
-func (p *Pool) writeLoop(w *worker, jobs *os.File) {
+// and sends a function's source only the first time w sees its key. A
+// job's segment goes on the segment socket ahead of its frame.
+func (p *Pool) writeLoop(w *worker, jobs, segments *os.File) {
 	defer jobs.Close()
 	bw := bufio.NewWriterSize(jobs, 64<<10)
 	known := make(map[uint64]bool)
@@ -227,7 +243,12 @@ func (p *Pool) writeLoop(w *worker, jobs *os.File) {
 			source = j.Func.Source
 			known[j.Func.Key] = true
 		}
-		return writeJobFrame(bw, j.ID, j.Func.Key, source, j.Args)
+		if j.Segment != nil {
+			if err := sendSegment(segments, j.Segment); err != nil {
+				return err
+			}
+		}
+		return writeJobFrame(bw, j.ID, j.Func.Key, source, j.Args, j.Segment != nil)
 	}
 	var err error
 	for j := range w.in {
@@ -269,7 +290,7 @@ func (p *Pool) writeLoop(w *worker, jobs *os.File) {
 
 // readLoop handles w's frames until its results pipe ends; a clean end
 // returns nil. A frame that breaks the protocol is a *protocolError.
-func (p *Pool) readLoop(w *worker, results io.Reader) error {
+func (p *Pool) readLoop(w *worker, results io.Reader, segments *os.File) error {
 	br := bufio.NewReaderSize(results, 64<<10)
 	for {
 		h, body, err := readWorkerFrame(br, uint32(p.cfg.MaxResult))
@@ -279,6 +300,12 @@ func (p *Pool) readLoop(w *worker, results io.Reader) error {
 		if err != nil {
 			return err
 		}
+		var seg *shm.Segment
+		if h.segment {
+			if seg, err = recvSegment(segments, int64(p.cfg.MaxResult)); err != nil {
+				return err
+			}
+		}
 		switch h.kind {
 		case kindReady:
 			p.mu.Lock()
@@ -287,7 +314,8 @@ func (p *Pool) readLoop(w *worker, results io.Reader) error {
 			p.startClockLocked(w) // a job handed over before now starts now
 			p.mu.Unlock()
 		case kindResult:
-			if err := p.finish(w, h.id, body, time.Duration(h.aux)); err != nil {
+			if err := p.finish(w, h.id, body, seg, time.Duration(h.aux)); err != nil {
+				seg.Close()
 				return err
 			}
 		}
@@ -296,7 +324,7 @@ func (p *Pool) readLoop(w *worker, results io.Reader) error {
 
 // finish hands a result to the reporter, after making sure the pool has a
 // worker for the next job (a replacement when restarting after every job).
-func (p *Pool) finish(w *worker, id uint64, data []byte, elapsed time.Duration) error {
+func (p *Pool) finish(w *worker, id uint64, data []byte, seg *shm.Segment, elapsed time.Duration) error {
 	p.mu.Lock()
 	if len(w.inflight) == 0 || w.inflight[0].ID != id {
 		p.mu.Unlock()
@@ -316,7 +344,7 @@ func (p *Pool) finish(w *worker, id uint64, data []byte, elapsed time.Duration) 
 	if changed {
 		p.publishCapacity()
 	}
-	p.rep.Finish(p, j, sched.Outcome{Data: data, Elapsed: elapsed})
+	p.rep.Finish(p, j, sched.Outcome{Data: data, Segment: seg, Elapsed: elapsed})
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/shm"
 	"github.com/ppgo/ppgo/core/wire"
 )
 
@@ -200,6 +201,13 @@ func (l *link) result(m *wire.Result) error {
 	switch m.Status {
 	case wire.StatusDone:
 		o = sched.Outcome{Data: m.Data, Elapsed: time.Duration(m.ElapsedNS)}
+		if len(m.Segment) > 0 {
+			seg, err := shm.FromBytes(m.Segment)
+			if err != nil {
+				o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: result of job %d: %w", l.node.cfg.Addr, m.ID, err)}
+			}
+			o.Segment = seg
+		}
 	case wire.StatusLost:
 		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Name, m.Reason)}
 	case wire.StatusTimedOut:
@@ -279,8 +287,8 @@ func (l *link) flush(jobs []*sched.Job, cancels []uint64, silence time.Duration)
 		if first {
 			m.Source = j.Func.Source
 		}
-		err := l.conn.Write(&m)
-		if errors.Is(err, wire.ErrFrameTooLarge) {
+		err := writeJob(l.conn, &m, j.Segment)
+		if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, errSegment) {
 			l.tooLarge(j, err)
 			continue
 		}
@@ -290,6 +298,26 @@ func (l *link) flush(jobs []*sched.Job, cancels []uint64, silence time.Duration)
 		l.known[j.Func.Key] = true
 	}
 	return l.conn.Flush()
+}
+
+// errSegment marks a job whose segment could not be read to be sent (it
+// was closed: the job ended meanwhile).
+var errSegment = errors.New("segment unreadable")
+
+// writeJob writes m with the bytes of seg, if any, read straight from its
+// mapping.
+func writeJob(conn *wire.Conn, m *wire.Job, seg *shm.Segment) error {
+	if seg == nil {
+		return conn.Write(m)
+	}
+	mem, err := seg.Map(false)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSegment, err)
+	}
+	m.Segment = mem
+	err = conn.Write(m) // copies the bytes out: the mapping can go
+	_ = shm.Unmap(mem)
+	return err
 }
 
 // tooLarge gives back a job this connection cannot carry; it may still

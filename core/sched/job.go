@@ -3,6 +3,8 @@ package sched
 import (
 	"fmt"
 	"time"
+
+	"github.com/ppgo/ppgo/core/shm"
 )
 
 // Func is the shipped form of a job's function: source text the worker
@@ -22,6 +24,11 @@ type Job struct {
 	Group string
 	Func  *Func
 	Args  []byte
+	// Segment holds the arguments' large buffers (out-of-band pickle
+	// buffers), nil for most jobs. The scheduler owns it from Submit and
+	// closes it when the job completes: a retry after a worker death
+	// sends it again.
+	Segment *shm.Segment
 	// Notify puts the job on the notification queue when it completes
 	// and delays its "finished" state until Release: the client runs a
 	// callback in between.
@@ -53,6 +60,9 @@ type Job struct {
 type Outcome struct {
 	// Data is the worker's serialized result, valid when Lost is nil.
 	Data []byte
+	// Segment holds the result's large buffers, or nil; the scheduler
+	// owns it from the report on.
+	Segment *shm.Segment
 	// Lost is non-nil when the node could not complete the job through no
 	// fault of the job's own code (worker died, connection broke): the
 	// scheduler re-queues it or, after too many attempts, fails it.
@@ -92,6 +102,9 @@ type Result struct {
 	Status  Status
 	Data    []byte
 	Message string
+	// Segment holds Data's large buffers, or nil. It stays the
+	// scheduler's, and is closed when the client forgets the job.
+	Segment *shm.Segment
 }
 
 // Node is a place jobs run: the local worker pool or a remote ppserver.

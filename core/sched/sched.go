@@ -96,6 +96,7 @@ func (s *Scheduler) Submit(j *Job) (uint64, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		_ = j.Segment.Close() // the scheduler owns it from Submit on
 		return 0, ErrClosed
 	}
 	if j.state != jobNew {
@@ -126,7 +127,9 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 	switch {
 	case j.state != jobSent:
 		// Stale: Close or Cancel finished the job already.
+		_ = o.Segment.Close()
 	case o.Lost != nil:
+		_ = o.Segment.Close()
 		requeued := s.lostLocked(j, o)
 		switch {
 		case ns == nil:
@@ -141,7 +144,7 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 			ns.busy += o.Elapsed
 			ns.times.Observe(o.Elapsed)
 		}
-		s.completeLocked(j, Result{Status: StatusDone, Data: o.Data})
+		s.completeLocked(j, Result{Status: StatusDone, Data: o.Data, Segment: o.Segment})
 	}
 	ds := s.fillLocked(buf[:0])
 	s.mu.Unlock()

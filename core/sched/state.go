@@ -121,6 +121,7 @@ func (s *Scheduler) completeLocked(j *Job, r Result) {
 	expect(j, "complete", jobQueued, jobSent)
 	j.result = r
 	j.node = nil
+	_ = j.Segment.Close() // no node will be sent the job again
 	if !j.Notify || j.forgotten || s.closed {
 		s.finishLocked(j)
 		return
@@ -151,7 +152,7 @@ func (s *Scheduler) finishLocked(j *Job) {
 		}
 	}
 	if j.forgotten {
-		delete(s.jobs, j.ID)
+		s.dropLocked(j)
 	}
 }
 
@@ -165,8 +166,15 @@ func (s *Scheduler) forgetLocked(j *Job) {
 	case jobNotified:
 		s.finishLocked(j)
 	case jobFinished:
-		delete(s.jobs, j.ID)
+		s.dropLocked(j)
 	}
+}
+
+// dropLocked forgets a finished job the client no longer wants, and frees
+// its result's segment.
+func (s *Scheduler) dropLocked(j *Job) {
+	delete(s.jobs, j.ID)
+	_ = j.result.Segment.Close()
 }
 
 // expect panics unless j is in one of the states the transition named

@@ -31,6 +31,7 @@ import (
 
 	"github.com/ppgo/ppgo/core/pool"
 	"github.com/ppgo/ppgo/core/sched"
+	"github.com/ppgo/ppgo/core/shm"
 	"github.com/ppgo/ppgo/core/wire"
 )
 
@@ -423,6 +424,7 @@ func (s *Server) abandon(sess *session) {
 	for _, j := range queued {
 		if s.pool.Cancel(j) == sched.Withdrawn {
 			dropped++
+			_ = j.Segment.Close()
 			s.mu.Lock()
 			delete(sess.jobs, s.jobs[j.ID].clientID)
 			delete(s.jobs, j.ID)
@@ -451,20 +453,32 @@ func (s *Server) register(source []byte) *sched.Func {
 
 // run hands a client's job to the pool, or refuses it while draining. A
 // job whose id the client has in flight already breaks the protocol: its
-// Result and a Cancel could not tell the two apart.
-func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args []byte, timeout time.Duration) error {
+// Result and a Cancel could not tell the two apart. The job's large
+// buffers, segment, go to the worker in a shared-memory segment of the
+// node's own, as a local client's do.
+func (s *Server) run(sess *session, clientID uint64, f *sched.Func, args, segment []byte, timeout time.Duration) error {
+	var seg *shm.Segment
+	if len(segment) > 0 {
+		var err error
+		if seg, err = shm.FromBytes(segment); err != nil { // not under s.mu: a copy of megabytes
+			sess.report(wire.Result{ID: clientID, Status: wire.StatusLost, Reason: err.Error()})
+			return nil
+		}
+	}
 	s.mu.Lock()
 	if sess.jobs[clientID] != nil {
 		s.mu.Unlock()
+		_ = seg.Close()
 		return fmt.Errorf("%w: job %d sent while job %d is in flight", wire.ErrMalformed, clientID, clientID)
 	}
 	if s.draining || s.closed {
 		s.mu.Unlock()
+		_ = seg.Close()
 		sess.report(wire.Result{ID: clientID, Status: wire.StatusLost, Reason: "server shutting down"})
 		return nil
 	}
 	s.lastJobID++
-	j := &sched.Job{ID: s.lastJobID, Func: f, Args: args, Timeout: timeout}
+	j := &sched.Job{ID: s.lastJobID, Func: f, Args: args, Segment: seg, Timeout: timeout}
 	s.jobs[j.ID] = &remoteJob{job: j, sess: sess, clientID: clientID}
 	sess.jobs[clientID] = j
 	s.mu.Unlock()
@@ -484,6 +498,7 @@ func (s *Server) cancel(sess *session, clientID uint64) {
 	if j == nil || s.pool.Cancel(j) != sched.Withdrawn {
 		return
 	}
+	_ = j.Segment.Close()
 	s.mu.Lock()
 	delete(s.jobs, j.ID)
 	delete(sess.jobs, clientID)
@@ -547,6 +562,7 @@ func (s *Server) noteResultLocked(n int) {
 // Finish implements sched.Reporter: the outcome goes back to the client
 // that sent the job, if it is still connected.
 func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
+	_ = j.Segment.Close() // the pool is done with the job
 	s.mu.Lock()
 	rj := s.jobs[j.ID]
 	delete(s.jobs, j.ID)
@@ -571,14 +587,28 @@ func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
 	s.checkDrainedLocked()
 	s.mu.Unlock()
 	if rj == nil {
+		_ = o.Segment.Close()
 		return
 	}
-	r := wire.Result{ID: rj.clientID, Status: wire.StatusDone, Data: o.Data, ElapsedNS: int64(o.Elapsed)}
+	segment, segErr := segmentBytes(o.Segment)
+	r := wire.Result{ID: rj.clientID, Status: wire.StatusDone, Data: o.Data, ElapsedNS: int64(o.Elapsed),
+		Segment: segment}
 	switch {
+	case segErr != nil:
+		r = wire.Result{ID: rj.clientID, Status: wire.StatusLost, Reason: segErr.Error()}
 	case o.Lost != nil && o.TimedOut:
 		r = wire.Result{ID: rj.clientID, Status: wire.StatusTimedOut, Reason: o.Lost.Error()}
 	case o.Lost != nil:
 		r = wire.Result{ID: rj.clientID, Status: wire.StatusLost, Reason: o.Lost.Error()}
 	}
 	rj.sess.report(r)
+}
+
+// segmentBytes reads a result's segment, for the wire, and frees it.
+func segmentBytes(seg *shm.Segment) ([]byte, error) {
+	if seg == nil {
+		return nil, nil
+	}
+	defer seg.Close()
+	return seg.Bytes()
 }

@@ -155,7 +155,7 @@ func (sess *session) job(m *wire.Job) error {
 	}
 	sess.running++
 	sess.mu.Unlock()
-	return sess.srv.run(sess, m.ID, f, m.Args, time.Duration(m.TimeoutNS))
+	return sess.srv.run(sess, m.ID, f, m.Args, m.Segment, time.Duration(m.TimeoutNS))
 }
 
 // report queues a job's outcome for the writer. Its credit stays in use
@@ -166,7 +166,7 @@ func (sess *session) report(r wire.Result) {
 	if sess.ended {
 		return
 	}
-	n := int64(len(r.Data))
+	n := int64(len(r.Data) + len(r.Segment))
 	sess.results = append(sess.results, r)
 	sess.queued += n
 	sess.unsent += n
@@ -186,7 +186,7 @@ func (sess *session) takeLocked(batch []wire.Result) ([]wire.Result, int64) {
 	var size int64
 	n := 0
 	for n < len(sess.results) {
-		next := int64(len(sess.results[n].Data))
+		next := int64(len(sess.results[n].Data) + len(sess.results[n].Segment))
 		if n > 0 && size+next > writeBatchBytes {
 			break
 		}

@@ -38,7 +38,9 @@ var samples = []wire.Message{
 	&wire.Job{ID: 1, Key: 7, Source: []byte("def f(x):\n    return x\n"), Args: []byte{0x80, 0x04, 0x95}},
 	&wire.Job{ID: math.MaxUint64, Key: math.MaxUint64, Args: []byte{}, TimeoutNS: math.MaxInt64},
 	&wire.Job{ID: 2, Key: 7, Args: []byte{0x80}, TimeoutNS: 2e9},
+	&wire.Job{ID: 3, Key: 7, Args: []byte{0x80}, Segment: seq(300)},
 	&wire.Result{ID: 1, Data: seq(300), ElapsedNS: 12345},
+	&wire.Result{ID: 4, Data: seq(3), Segment: seq(200)},
 	&wire.Result{ID: math.MaxUint64, Status: wire.StatusLost, ElapsedNS: math.MinInt64, Reason: "worker 3 died"},
 	&wire.Result{ID: 2, Status: wire.StatusTimedOut, ElapsedNS: 2e9, Reason: "ran longer than its 2s timeout; its worker (process 7) was killed"},
 	&wire.Result{ID: 3, Status: wire.StatusCancelled},
@@ -164,12 +166,12 @@ func TestSpecExamples(t *testing.T) {
 		{&wire.Auth{Version: 2, Share: seq(32), Proof: seq(32)}, "00000047 02 93 02 c420" +
 			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f c420" +
 			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"},
-		{&wire.Job{ID: 1, Key: 2, Source: []byte("ab"), TimeoutNS: 2e9}, "00000022 10 95 " +
-			"cf0000000000000001 cf0000000000000002 c4026162 c0 d30000000077359400"},
-		{&wire.Result{ID: 1, Data: []byte{0x80, 0x04}, ElapsedNS: 1000}, "0000001a 11 95 " +
-			"cf0000000000000001 00 c4028004 d300000000000003e8 a0"},
-		{&wire.Result{ID: 1, Status: wire.StatusTimedOut, ElapsedNS: 2e9, Reason: "2s"}, "00000019 11 95 " +
-			"cf0000000000000001 02 c0 d30000000077359400 a23273"},
+		{&wire.Job{ID: 1, Key: 2, Source: []byte("ab"), TimeoutNS: 2e9}, "00000023 10 96 " +
+			"cf0000000000000001 cf0000000000000002 c4026162 c0 d30000000077359400 c0"},
+		{&wire.Result{ID: 1, Data: []byte{0x80, 0x04}, ElapsedNS: 1000}, "0000001b 11 96 " +
+			"cf0000000000000001 00 c4028004 d300000000000003e8 a0 c0"},
+		{&wire.Result{ID: 1, Status: wire.StatusTimedOut, ElapsedNS: 2e9, Reason: "2s"}, "0000001a 11 96 " +
+			"cf0000000000000001 02 c0 d30000000077359400 a23273 c0"},
 		{&wire.Cancel{ID: 1}, "0000000b 15 91 cf0000000000000001"},
 		{&wire.Welcome{Proof: seq(32), Workers: 4, Credits: 8}, "00000026 03 93 c420" +
 			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f 04 08"},
@@ -197,10 +199,10 @@ func TestReadAnyIntegerEncoding(t *testing.T) {
 		body []byte
 		want wire.Message
 	}{
-		{[]byte{0x95, 0x05, 0xcc, 0xff, 0xc0, 0xc4, 0x00, 0x00}, &wire.Job{ID: 5, Key: 255, Args: []byte{}}},
-		{[]byte{0x95, 0x05, 0x01, 0xc0, 0xc0, 0xce, 0x77, 0x35, 0x94, 0x00}, &wire.Job{ID: 5, Key: 1, TimeoutNS: 2e9}},
-		{[]byte{0x95, 0xce, 0, 1, 0, 0, 0x00, 0xc0, 0xff, 0xa0}, &wire.Result{ID: 1 << 16, ElapsedNS: -1}},
-		{[]byte{0x95, 0xcd, 1, 0, 0xd0, 0x01, 0xc0, 0xd0, 0x80, 0xa1, 'x'}, &wire.Result{ID: 256, Status: wire.StatusLost, ElapsedNS: -128, Reason: "x"}},
+		{[]byte{0x96, 0x05, 0xcc, 0xff, 0xc0, 0xc4, 0x00, 0x00, 0xc0}, &wire.Job{ID: 5, Key: 255, Args: []byte{}}},
+		{[]byte{0x96, 0x05, 0x01, 0xc0, 0xc0, 0xce, 0x77, 0x35, 0x94, 0x00, 0xc0}, &wire.Job{ID: 5, Key: 1, TimeoutNS: 2e9}},
+		{[]byte{0x96, 0xce, 0, 1, 0, 0, 0x00, 0xc0, 0xff, 0xa0, 0xc0}, &wire.Result{ID: 1 << 16, ElapsedNS: -1}},
+		{[]byte{0x96, 0xcd, 1, 0, 0xd0, 0x01, 0xc0, 0xd0, 0x80, 0xa1, 'x', 0xc4, 0x01, 'y'}, &wire.Result{ID: 256, Status: wire.StatusLost, ElapsedNS: -128, Reason: "x", Segment: []byte("y")}},
 		{[]byte{0x91, 0x07}, &wire.Cancel{ID: 7}},
 		{[]byte{0x91, 0xd2, 0x7f, 0xff, 0xff, 0xff}, &wire.Credits{Credits: math.MaxInt32}},
 	} {

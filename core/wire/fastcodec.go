@@ -7,7 +7,7 @@ import (
 
 // Job and Result are most of the frames a busy connection carries, one
 // each way per job. They are encoded and decoded here by hand, in exactly
-// the bytes the msgpack library writes for them (an array of 5; uint64
+// the bytes the msgpack library writes for them (an array of 6; uint64
 // and int64 in 9 bytes; []byte as nil or bin; Status as a positive
 // fixint; Reason as str), which costs a fraction of the library's
 // reflection. Anything else, or any other encoding a peer may choose
@@ -15,7 +15,7 @@ import (
 
 // msgpack format bytes the hand-written codec writes and reads.
 const (
-	mpArray5 = 0x95
+	mpArray6 = 0x96
 	mpNil    = 0xc0
 	mpBin8   = 0xc4
 	mpBin16  = 0xc5
@@ -36,22 +36,24 @@ const (
 func appendFast(b []byte, m Message) ([]byte, bool) {
 	switch m := m.(type) {
 	case *Job:
-		b = append(b, mpArray5)
+		b = append(b, mpArray6)
 		b = appendUint64(b, m.ID)
 		b = appendUint64(b, m.Key)
 		b = appendBin(b, m.Source)
 		b = appendBin(b, m.Args)
-		return appendInt64(b, m.TimeoutNS), true
+		b = appendInt64(b, m.TimeoutNS)
+		return appendBin(b, m.Segment), true
 	case *Result:
 		if m.Status < 0 || m.Status > mpFixIntMax {
 			return b, false
 		}
-		b = append(b, mpArray5)
+		b = append(b, mpArray6)
 		b = appendUint64(b, m.ID)
 		b = append(b, byte(m.Status))
 		b = appendBin(b, m.Data)
 		b = appendInt64(b, m.ElapsedNS)
-		return appendStr(b, m.Reason), true
+		b = appendStr(b, m.Reason)
+		return appendBin(b, m.Segment), true
 	}
 	return b, false
 }
@@ -98,19 +100,19 @@ func appendStr(b []byte, s string) []byte {
 // not keep body.
 func decodeFast(body []byte, m Message) bool {
 	d := fastDecoder{b: body}
-	if !d.byte(mpArray5) {
+	if !d.byte(mpArray6) {
 		return false
 	}
 	switch m := m.(type) {
 	case *Job:
-		j := Job{ID: d.uint64(), Key: d.uint64(), Source: d.bin(), Args: d.bin(), TimeoutNS: d.int64()}
+		j := Job{ID: d.uint64(), Key: d.uint64(), Source: d.bin(), Args: d.bin(), TimeoutNS: d.int64(), Segment: d.bin()}
 		if !d.done() {
 			return false
 		}
 		*m = j
 		return true
 	case *Result:
-		r := Result{ID: d.uint64(), Status: Status(d.fixint()), Data: d.bin(), ElapsedNS: d.int64(), Reason: d.str()}
+		r := Result{ID: d.uint64(), Status: Status(d.fixint()), Data: d.bin(), ElapsedNS: d.int64(), Reason: d.str(), Segment: d.bin()}
 		if !d.done() {
 			return false
 		}

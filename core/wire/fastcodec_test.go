@@ -22,8 +22,8 @@ func fastSamples() []Message {
 		id := ints[i%len(ints)]
 		out = append(out,
 			&Job{ID: id, Key: ^id, Source: v, Args: nil, TimeoutNS: int64(id)},
-			&Job{ID: id, Args: v, TimeoutNS: math.MinInt64},
-			&Result{ID: id, Status: StatusDone, Data: v, ElapsedNS: -int64(i)},
+			&Job{ID: id, Args: v, TimeoutNS: math.MinInt64, Segment: v},
+			&Result{ID: id, Status: StatusDone, Data: v, ElapsedNS: -int64(i), Segment: v},
 			&Result{ID: id, Status: Status(i % 4), Reason: strings.Repeat("r", n)},
 		)
 	}
@@ -67,7 +67,7 @@ func FuzzFastDecode(f *testing.F) {
 		b, _ := msgpack.Marshal(m)
 		f.Add(b)
 	}
-	f.Add([]byte{0x95, 0x05, 0xcc, 0xff, 0xc0, 0xc4, 0x00, 0xd0, 0xff}) // compact ints: the library's
+	f.Add([]byte{0x96, 0x05, 0xcc, 0xff, 0xc0, 0xc4, 0x00, 0xd0, 0xff, 0xc0}) // compact ints: the library's
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, m := range []Message{&Job{}, &Result{}} {
 			if !decodeFast(body, m) {

@@ -21,8 +21,8 @@ func FuzzRead(f *testing.F) {
 		f.Add(encode(f, m))
 	}
 	f.Add(encode(f, samples...))
-	f.Add(frame(wire.TypeJob, 0x95, 0x05, 0xcc, 0xff, 0xc0, 0xc4, 0x00, 0xd0, 0xff)) // timeout -1: decodes; a server refuses it
-	f.Add(frame(wire.TypeResult, 0x95, 0x01, 0x7f, 0xc0, 0x00, 0xa0))                // status 127: decodes; a client refuses it
+	f.Add(frame(wire.TypeJob, 0x96, 0x05, 0xcc, 0xff, 0xc0, 0xc4, 0x00, 0xd0, 0xff, 0xc0)) // timeout -1: decodes; a server refuses it
+	f.Add(frame(wire.TypeResult, 0x96, 0x01, 0x7f, 0xc0, 0x00, 0xa0, 0xc0))                // status 127: decodes; a client refuses it
 	f.Add(frame(wire.TypeCancel, 0x91, 0xcf, 0, 0, 0, 0, 0, 0, 0, 0x01))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, byte(wire.TypeJob)})
 	f.Add([]byte{0, 0, 0, 0, 0})

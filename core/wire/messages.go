@@ -110,6 +110,9 @@ type Job struct {
 	// a worker starts it; 0 means no limit, and a negative one is a
 	// protocol error.
 	TimeoutNS int64
+	// Segment holds the arguments' large (out-of-band) buffers, as the
+	// client's shared-memory segment held them; empty for most jobs.
+	Segment []byte
 }
 
 // Status says how a job ended on the node (Result.Status).
@@ -159,6 +162,9 @@ type Result struct {
 	Data      []byte
 	ElapsedNS int64
 	Reason    string
+	// Segment holds Data's large (out-of-band) buffers, as the worker's
+	// shared-memory segment held them; empty for most results.
+	Segment []byte
 }
 
 // Cancel tells the server the client no longer wants job ID: if no worker
@@ -203,7 +209,7 @@ func (*Cancel) MessageType() Type    { return TypeCancel }
 // fieldCount is how many fields each message type has on the wire.
 var fieldCount = map[Type]int{
 	TypeHello: 2, TypeAuth: 3, TypeWelcome: 3, TypeRefused: 1, TypeSalt: 1,
-	TypeJob: 5, TypeResult: 5, TypeCredits: 1, TypeHeartbeat: 0, TypeGoodbye: 1,
+	TypeJob: 6, TypeResult: 6, TypeCredits: 1, TypeHeartbeat: 0, TypeGoodbye: 1,
 	TypeCancel: 1,
 }
 

@@ -12,9 +12,11 @@ job counts as finished for wait() only after that (release()).
 from __future__ import annotations
 
 import _thread
+import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from pp import _outcome
 from pp._aio import LoopSignals
 from pp._engine import Engine
 from pp._task import Task
@@ -32,7 +34,7 @@ POLL_SECONDS = 0.5
 class Completion(Protocol):
     """What the runner hands a finished job's outcome to."""
 
-    def _complete(self, status: int, payload: bytes,
+    def _complete(self, status: int, payload: bytes, buffers: list[memoryview] | None,
                   report: Callable[..., None]) -> None: ...
 
 
@@ -47,15 +49,23 @@ class CallbackRunner:
         self._thread: threading.Thread | None = None
         self._signals = LoopSignals(engine)  # for await, which skips this thread
 
-    def submit(self, key: int, sargs: bytes, group: str, timeout: float,
-               make: Callable[[int], Completion]) -> Completion:
+    def submit(self, key: int, sargs: bytes, buffers: list[memoryview], group: str,
+               timeout: float, make: Callable[[int], Completion]) -> Completion:
         """Submits a job this runner will finish: make(job_id) builds what
         receives its outcome (a Task, a future)."""
         self._start()
-        with self._lock:  # the job must be known before its notification is read
-            job_id = self._engine.submit(key, sargs, group, True, timeout)
-            target = make(job_id)
-            self._targets[job_id] = target
+        segment = self._engine.segment(buffers) if buffers else None
+        try:
+            with self._lock:  # the job must be known before its notification is read
+                if segment is None:
+                    job_id = self._engine.submit(key, sargs, group, True, timeout)
+                else:
+                    job_id = self._engine.submit(key, sargs, group, True, timeout, *segment)
+                target = make(job_id)
+                self._targets[job_id] = target
+        finally:
+            if segment is not None:
+                os.close(segment[0])
         return target
 
     def watch(self, task: Task) -> bool:
@@ -123,9 +133,10 @@ class CallbackRunner:
             with lock:
                 target = targets.pop(job_id, None)
             outcome = take(job_id)
-            if target is not None and outcome is not None:
-                status, payload = outcome
-                target._complete(status, payload, report)
+            if outcome is not None:
+                status, payload, buffers = _outcome.take(*outcome)
+                if target is not None:
+                    target._complete(status, payload, buffers, report)
             release(job_id)  # only now does wait() see the job finished
         return True
 

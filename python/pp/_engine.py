@@ -139,6 +139,23 @@ class Engine:
         self.signal_fd = bind(_core.signal_fd, handle)
         self.take_signalled = bind(_core.take_signalled, handle)
 
+    def segment(self, buffers: list[memoryview]) -> tuple[int, int]:
+        """A new segment holding a job's out-of-band buffers: (descriptor,
+        size); the caller closes the descriptor once the core has its own."""
+        from pp import worker
+
+        return worker.make_segment(buffers)
+
+    def submit_out_of_band(self, key: int, sargs: bytes, buffers: list[memoryview], group: str,
+                           notify: bool, timeout: float) -> int:
+        """submit(), for arguments with large buffers: they go in a segment
+        the core hands to the worker."""
+        fd, size = self.segment(buffers)
+        try:
+            return self.submit(key, sargs, group, notify, timeout, fd, size)
+        finally:
+            os.close(fd)
+
     def done(self, job_id: int) -> bool:
         """Whether the job is finished (a job the core forgot counts as
         finished)."""

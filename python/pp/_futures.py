@@ -74,8 +74,10 @@ class JobFuture(Future):
             return False
         return super().cancel()
 
-    def _complete(self, status: int, payload: bytes, report: Callable[..., None]) -> None:
-        """The callback runner hands over the job's outcome."""
+    def _complete(self, status: int, payload: bytes, buffers: list[memoryview] | None,
+                  report: Callable[..., None]) -> None:
+        """The callback runner hands over the job's outcome (buffers: its
+        out-of-band buffers)."""
         try:
             if status == STATUS_CANCELLED:
                 # Withdrawn by cancel(), by shutdown(cancel_futures=True),
@@ -91,7 +93,7 @@ class JobFuture(Future):
             elif status == STATUS_TIMED_OUT:
                 self.set_exception(JobTimeoutError(payload.decode("utf-8", "replace")))
             else:
-                outcome = _outcome.decode(payload)
+                outcome = _outcome.decode(payload, buffers)
                 if outcome.printed:
                     print(outcome.printed, end="", flush=True)
                 if outcome.error is not None:

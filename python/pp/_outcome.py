@@ -8,9 +8,12 @@ caller, its remote traceback attached as ``__cause__``.
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any, NamedTuple
 
+from pp import worker
+from pp._engine import STATUS_FAILED
 from pp._errors import JobError, RemoteTraceback
 
 
@@ -25,18 +28,39 @@ class Outcome(NamedTuple):
         return self.output if self.error is None else self.output[:self.error[4]]
 
 
-def decode(payload: bytes) -> Outcome:
-    loaded = pickle.loads(payload)
+def take(status: int, payload: bytes,
+         segment: tuple[int, int] | None) -> tuple[int, bytes, list[memoryview] | None]:
+    """A result as the core hands it over, its segment (descriptor, size)
+    mapped and the descriptor closed: (status, payload, buffers). A segment
+    that cannot be mapped, or whose table does not fit it, fails the job
+    with what was wrong."""
+    if segment is None:
+        return status, payload, None
+    fd, size = segment
+    try:
+        return status, payload, worker.map_segment(fd, size)
+    except (OSError, ValueError) as exc:
+        return STATUS_FAILED, ("its result's shared-memory segment is unreadable: %s"
+                               % exc).encode(), None
+    finally:
+        os.close(fd)
+
+
+def decode(payload: bytes, buffers: list[memoryview] | None = None) -> Outcome:
+    loaded = worker.load(payload, buffers)
     if len(loaded) == 3:
         return Outcome(None, loaded[1], loaded[2])
     return Outcome(loaded[0], loaded[1], None)
 
 
-def legacy(payload: bytes, proto: int) -> bytes:
-    """The payload as legacy pp's raw result, ``pickle((result, output))``,
-    which code such as pathos unpickles as a pair."""
-    loaded = pickle.loads(payload)
-    if len(loaded) == 2:
+def legacy(payload: bytes, proto: int, buffers: list[memoryview] | None = None) -> bytes:
+    """The payload as legacy pp's raw result, ``pickle((result, output))``
+    with protocol proto, which code such as pathos unpickles as a pair (so
+    with every buffer in band). Workers pickle with protocol 5 at least
+    (for out-of-band buffers), so a payload is pickled again unless it is
+    that already."""
+    loaded = worker.load(payload, buffers)
+    if len(loaded) == 2 and buffers is None and payload[:2] == bytes((0x80, proto)):
         return payload
     return pickle.dumps(tuple(loaded[:2]), protocol=proto)
 

@@ -271,28 +271,32 @@ class Server(LegacyServerState):
             raise TypeError("callback must be callable")
         seconds = _check_timeout(timeout)
 
-        key, sargs = self._ship(func, args, depfuncs, modules, globals)
+        key, sargs, buffers = self._ship(func, args, depfuncs, modules, globals)
         engine, runner = self._engine, self._callbacks
         if callback is None:
-            job_id = engine.submit(key, sargs, group, False, seconds)
+            if buffers:
+                job_id = engine.submit_out_of_band(key, sargs, buffers, group, False, seconds)
+            else:
+                job_id = engine.submit(key, sargs, group, False, seconds)
             return Task(engine, job_id, group, self, runner=runner)
         return runner.submit(  # type: ignore[return-value]
-            key, sargs, group, seconds,
+            key, sargs, buffers, group, seconds,
             lambda job_id: Task(engine, job_id, group, self, callback, callbackargs, runner,
                                 notified=True))
 
     def _ship(self, func: Callable, args: Any, depfuncs: tuple = (), modules: tuple = (),
               globals: dict | None = None, call: str = _source.CALL_ARGS,
-              by_value: dict | None = None, follow_globals: bool = False) -> tuple[int, bytes]:
+              by_value: dict | None = None,
+              follow_globals: bool = False) -> tuple[int, bytes, list[memoryview]]:
         """Works out what ships for a call (pp._source), hands the core the
-        function's source the first time, and returns its key and the
-        pickled arguments."""
-        shipment, sargs = self._shipper.prepare(func, args, depfuncs, modules, globals,
-                                                self._proto, call, by_value,
-                                                follow_globals)
+        function's source the first time, and returns its key, the pickled
+        arguments and their out-of-band buffers."""
+        shipment, sargs, buffers = self._shipper.prepare(func, args, depfuncs, modules,
+                                                         globals, self._proto, call, by_value,
+                                                         follow_globals)
         if shipment.key not in self._registered:
             self._register(shipment)
-        return shipment.key, sargs
+        return shipment.key, sargs, buffers
 
     def _submit_notified(self, func: Callable, args: Any, call: str, timeout: float,
                          make: Callable[[int, Callable[[], bool]], Any],
@@ -301,10 +305,11 @@ class Server(LegacyServerState):
         make(job_id, cancel) builds what receives its outcome."""
         if self._closed:
             raise DestroyedServerError("Cannot submit jobs: server instance has been destroyed")
-        key, sargs = self._ship(func, args, call=call, by_value=by_value, follow_globals=True)
+        key, sargs, buffers = self._ship(func, args, call=call, by_value=by_value,
+                                         follow_globals=True)
         engine = self._engine
         return self._callbacks.submit(
-            key, sargs, group, timeout,
+            key, sargs, buffers, group, timeout,
             lambda job_id: make(job_id, lambda: engine.cancel(job_id)))
 
     def _nothing_can_run(self) -> bool:

@@ -16,7 +16,10 @@ import sys
 import textwrap
 import threading
 import types
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
+
+from pp import worker
+from pp.worker import OUT_OF_BAND_PROTOCOL
 
 # Types whose instances never need a class shipped: checked first, it keeps
 # the per-submit scan of arguments cheap. Atomic ones hold no other objects,
@@ -160,9 +163,10 @@ class Shipper:
     def prepare(self, func: Any, args: Any, depfuncs: tuple, modules: tuple,
                 globals: dict | None, proto: int, call: str = CALL_ARGS,
                 by_value: dict | None = None,
-                follow_globals: bool = False) -> tuple[Shipment, bytes]:
+                follow_globals: bool = False) -> tuple[Shipment, bytes, list[memoryview]]:
         """What ships for one ``submit(func, args, depfuncs, modules,
-        globals=...)``: the function's shipment and the pickled arguments.
+        globals=...)``: the function's shipment, the pickled arguments and
+        their large buffers, left out of band (pp.worker.dumps).
 
         ``call`` says what ``args`` is (pp.worker's CALL_*): an argument
         tuple (legacy pp), ``(args, kwargs)``, or a list of argument tuples
@@ -213,9 +217,11 @@ class Shipper:
                 call_name = "%s.%s" % (cls.__qualname__, func.__name__)
         direct = args if call == CALL_ARGS else ()
         deep = call != CALL_ARGS  # the arguments may hold other objects
+        buffer = False  # a bytes, bytearray or memoryview among them
         for arg in direct:
             cls = type(arg)
             if cls in ATOMIC_TYPES:
+                buffer = buffer or cls in worker.BUFFER_TYPES
                 continue
             deep = True
             if cls in PLAIN_TYPES:
@@ -225,12 +231,16 @@ class Shipper:
             elif is_not_imported(cls, modules) and not is_pp(cls):
                 auto += tuple(class_hierarchy(cls))
         if deep:
-            sargs, inside = dumps_finding_main(args, proto)
+            sargs, buffers, inside = dumps_finding_main(args, proto)
             auto += tuple(inside)
-        else:
-            sargs = pickle.dumps(args, proto)
+        elif buffer:
+            sargs, buffers = worker.dumps(args, proto)  # a large one goes out of band
+        else:  # scalars only: the tiny job's path, kept short
+            sargs = pickle.dumps(args, proto if proto >= OUT_OF_BAND_PROTOCOL
+                                 else OUT_OF_BAND_PROTOCOL)
+            buffers = worker.NO_BUFFERS
         return self.ship(func, depfuncs, auto, modules, call_name, call, by_value,
-                         values), sargs
+                         values), sargs, buffers
 
     def _referenced(self, func: types.FunctionType) -> Referenced:
         """referenced_globals(func), worked out once per function."""
@@ -400,8 +410,9 @@ class _MainObjectFinder(pickle.Pickler):
     """Pickles, noting the classes and functions of __main__ that the
     pickle refers to by name (instances' classes included)."""
 
-    def __init__(self, file: io.BytesIO, proto: int) -> None:
-        super().__init__(file, proto)
+    def __init__(self, file: io.BytesIO, proto: int,
+                 buffer_callback: Callable[[pickle.PickleBuffer], bool]) -> None:
+        super().__init__(file, proto, buffer_callback=buffer_callback)
         self.found: dict[int, Any] = {}
 
     def reducer_override(self, obj: Any) -> Any:
@@ -412,19 +423,24 @@ class _MainObjectFinder(pickle.Pickler):
         return NotImplemented
 
 
-def dumps_finding_main(args: tuple, proto: int) -> tuple[bytes, list[Any]]:
-    """Pickles args and returns the classes (bases first) and functions of
-    the user's script they refer to anywhere inside (instances in a list, a
-    function in a dict...): the worker only finds those if their source
-    ships. One pass, but slower than pickle.dumps for small arguments, so
-    callers use it only when an argument can hold other objects."""
+def dumps_finding_main(args: tuple,
+                       proto: int) -> tuple[bytes, list[memoryview], list[Any]]:
+    """Pickles args as pp.worker.dumps does (the pickle, and the large
+    buffers left out of band) and returns the classes (bases first) and
+    functions of the user's script they refer to anywhere inside (instances
+    in a list, a function in a dict...): the worker only finds those if
+    their source ships. One pass, but slower than pickle.dumps for small
+    arguments, so callers use it only when an argument can hold other
+    objects."""
     buffer = io.BytesIO()
-    finder = _MainObjectFinder(buffer, proto)
-    finder.dump(args)
+    buffers: list[memoryview] = []
+    finder = _MainObjectFinder(buffer, max(proto, worker.OUT_OF_BAND_PROTOCOL),
+                               worker.out_of_band_into(buffers))
+    finder.dump(worker.wrap_large(args))
     found: list[Any] = []
     for obj in finder.found.values():
         found.extend(class_hierarchy(obj) if isinstance(obj, type) else [obj])
-    return buffer.getvalue(), found
+    return buffer.getvalue(), buffers, found
 
 
 def find_modules(namespace: dict, prefix: str = "", visited: set | None = None) -> list[str]:

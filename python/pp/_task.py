@@ -59,7 +59,8 @@ class Task:
     """
 
     __slots__ = ("_engine", "_id", "group", "_owner", "_callback", "_callbackargs",
-                 "_runner", "_notified", "_finished", "_status", "_payload", "_message", "_outcome",
+                 "_runner", "_notified", "_finished", "_status", "_payload", "_buffers", "_message",
+                 "_outcome",
                  "_printed", "_cancel_asked", "_done_callbacks", "_lock", "_done_lock",
                  "__weakref__")
 
@@ -77,6 +78,7 @@ class Task:
         self._finished = False
         self._status: int | None = None
         self._payload: bytes | None = None  # what the worker sent
+        self._buffers: list[memoryview] | None = None  # its out-of-band buffers
         self._message = ""  # why the core ended the job, when it did
         self._outcome: _outcome.Outcome | None = None
         self._printed = False
@@ -122,7 +124,7 @@ class Task:
         with self._lock:
             if not self._finished:
                 engine = self._engine
-                self._keep(*engine.result(self._id, -1.0))
+                self._keep(*_outcome.take(*engine.result(self._id, -1.0)))
                 self._finished = True
                 engine.forget(self._id)
 
@@ -139,7 +141,7 @@ class Task:
             self.wait()  # done: takes the result in at once
         if self._payload is None:
             return None
-        return _outcome.legacy(self._payload, self._engine.proto)
+        return _outcome.legacy(self._payload, self._engine.proto, self._buffers)
 
     @property
     def server(self) -> Any:
@@ -274,12 +276,13 @@ class Task:
 
     # -- for the callback runner ----------------------------------------
 
-    def _complete(self, status: int, payload: bytes, report: Callable[..., None]) -> None:
+    def _complete(self, status: int, payload: bytes, buffers: list[memoryview] | None,
+                  report: Callable[..., None]) -> None:
         """The runner hands over the job's outcome: keep it, run the legacy
         callback, finish, run the done callbacks. Raises nothing, whatever
         the callbacks do (a KeyboardInterrupt goes to report too)."""
         try:
-            self._keep(status, payload)
+            self._keep(status, payload, buffers)
             if self._callback is not None and self._payload is not None:
                 try:
                     outcome = self._unpickled()
@@ -297,8 +300,9 @@ class Task:
             self._finished = True
             self._run_done_callbacks(report)
 
-    def _keep(self, status: int, payload: bytes) -> None:
-        """Keeps the job's outcome; the caller marks the task finished."""
+    def _keep(self, status: int, payload: bytes, buffers: list[memoryview] | None) -> None:
+        """Keeps the job's outcome and its out-of-band buffers; the caller
+        marks the task finished."""
         self._status = status
         if status == STATUS_FAILED or status == STATUS_TIMED_OUT:
             self._message = payload.decode("utf-8", "replace")
@@ -306,6 +310,7 @@ class Task:
             self._payload = pickle.dumps((None, text), protocol=self._engine.proto)
         elif status != STATUS_CANCELLED:
             self._payload = payload
+            self._buffers = buffers
 
     def _unpickled(self) -> _outcome.Outcome:
         """The job's outcome, unpickled once."""
@@ -313,7 +318,7 @@ class Task:
             if self._outcome is None:
                 if self._payload is None:
                     raise self._cancelled_error()
-                self._outcome = _outcome.decode(self._payload)
+                self._outcome = _outcome.decode(self._payload, self._buffers)
             return self._outcome
 
     def _print(self, output: str) -> None:

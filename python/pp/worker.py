@@ -1,11 +1,17 @@
 """The worker interpreter that ppgo's Go core runs: ``python -c <this file> PROTO``
 (or ``python -m pp.worker PROTO``).
 
-It is handed the job pipe on file descriptor 3 and the result pipe on 4 (the
-format is in docs/WORKER_PROTOCOL.md and core/pool/frame.go), and moves them
-out of the jobs' way at once: to high, close-on-exec descriptors, with 3 and
-4 left on /dev/null, and let go of in any child a job forks. It imports
-nothing outside the standard library, so any Python 3 can serve as a worker.
+It is handed the job pipe on file descriptor 3, the result pipe on 4 and the
+segment socket on 5 (the format is in docs/WORKER_PROTOCOL.md and
+core/pool/frame.go, segment.go), and moves them out of the jobs' way at once:
+to high, close-on-exec descriptors, with 3, 4 and 5 left on /dev/null, and
+let go of in any child a job forks. It imports nothing outside the standard
+library, so any Python 3 can serve as a worker.
+
+Large buffers (of bytes, bytearray, memoryview and numpy arrays) travel out
+of band (pickle protocol 5) in a shared-memory segment, a sealed memfd
+passed by descriptor, not through the pipes: see dumps() and load(), which
+the client uses too.
 
 Each function key gets its own namespace, a fresh ``__main__`` module in which
 the job's modules are imported and its sources executed once. Before a job
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import mmap
 import os
 import pickle
 import signal
@@ -27,14 +34,20 @@ import sys
 import time
 import types
 
+TYPE_CHECKING = False  # typing takes milliseconds to import; type checkers set this
+if TYPE_CHECKING:
+    from typing import Any
+
 HEADER = struct.Struct("<IBQQ")  # length, kind, job id, aux
 SOURCE_LEN = struct.Struct("<I")
 KIND_JOB = 1
 KIND_JOB_WITH_SOURCE = 2
 KIND_READY = 16
 KIND_RESULT = 17
+WITH_SEGMENT = 0x80  # or'ed into a kind: a segment was sent ahead of the frame
 JOBS_FD = 3
 RESULTS_FD = 4
+SEGMENTS_FD = 5
 # Where the pipes move: far above the descriptors code numbers by hand
 # (0-2, and the 3 and 4 pp's documentation names), well under the usual
 # soft limit of 1024 open files.
@@ -47,6 +60,246 @@ UNPICKLE_HINT = ("pp: an argument refers to a class or function the worker does 
 
 # Results smaller than this are joined to their header and written at once.
 SMALL_BODY = 1 << 16
+
+# Out-of-band buffers. A buffer of at least OUT_OF_BAND_MIN bytes goes into
+# a shared-memory segment instead of the pickle. Measured (bench/
+# oob_threshold.py, docs/PERFORMANCE.md): a segment's set-up (memfd, seals,
+# a descriptor passed each way) costs about what copying 64-128 KiB through
+# the pipes does; from 256 KiB on the segment is 1.3x faster and more.
+OUT_OF_BAND_MIN = 256 << 10
+OUT_OF_BAND_PROTOCOL = 5  # the first pickle protocol with out-of-band buffers
+# A segment: a count, then (offset, length) per buffer, then the buffers,
+# each at an offset aligned for any numpy dtype (and a cache line).
+SEGMENT_COUNT = struct.Struct("<Q")
+SEGMENT_ENTRY = struct.Struct("<QQ")
+SEGMENT_ALIGN = 64
+SEGMENT_MSG = struct.Struct("<Q")  # the segment socket's message: the size
+FD = struct.Struct("i")  # a descriptor in an SCM_RIGHTS control message
+# Before Python 3.13 a mapping keeps a duplicate of its descriptor while it
+# lives (a zero-copy result costs an open file); from 3.13 it need not.
+MMAP_UNTRACKED = {"trackfd": False} if sys.version_info >= (3, 13) else {}
+# Linux's values, for a Python whose fcntl lacks the names (built against
+# old headers, as the standalone ppserver's embedded one is).
+F_ADD_SEALS = getattr(fcntl, "F_ADD_SEALS", 1033)
+SEGMENT_SEALS = (getattr(fcntl, "F_SEAL_SEAL", 0x1) | getattr(fcntl, "F_SEAL_SHRINK", 0x2)
+                 | getattr(fcntl, "F_SEAL_GROW", 0x4) | getattr(fcntl, "F_SEAL_WRITE", 0x8))
+# A Python without os.memfd_create (built against a C library older than
+# glibc 2.27) cannot make segments: it keeps every buffer in band. It can
+# still map the segments it is sent.
+CAN_MAKE_SEGMENTS = hasattr(os, "memfd_create")
+# Where dumps() looks for large bytes, bytearrays and memoryviews: pickle's
+# C code writes those types itself, without asking reducer_override, so
+# they are found (and wrapped in OutOfBand) before pickling. Before the
+# first try it looks only at the object and the items of small tuples in
+# it (an argument tuple, a result and its output) at a cost of a few
+# hundred nanoseconds; if the pickle still comes out large, it looks
+# WRAP_DEPTH deep into tuples, lists and dicts, at up to WRAP_VISITS items
+# in all, and pickles again.
+NEAR_TOP_ITEMS = 8
+WRAP_DEPTH = 3
+WRAP_VISITS = 4096
+BUFFER_TYPES = (bytes, bytearray, memoryview)
+# Values nothing of which can go out of band: pickled as they are, without
+# a buffer_callback, on the path of every tiny job.
+SCALAR_TYPES = frozenset({int, float, complex, str, bool, type(None)})
+NO_BUFFERS: list = []  # shared: never appended to
+
+
+class OutOfBand:
+    """Stands in for a large bytes, bytearray or contiguous memoryview while
+    pickling: it pickles as its type called on a PickleBuffer, which then
+    goes out of band. (A memoryview arrives as a flat view of bytes.)"""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __reduce__(self):
+        return type(self.obj), (pickle.PickleBuffer(self.obj),)
+
+
+def _large(obj: Any) -> bool:
+    cls = type(obj)
+    if cls is bytes or cls is bytearray:
+        return len(obj) >= OUT_OF_BAND_MIN
+    return cls is memoryview and obj.contiguous and obj.nbytes >= OUT_OF_BAND_MIN
+
+
+def _small(obj: Any) -> bool:
+    """Whether nothing in obj can go out of band, looking no further than
+    the items of a small tuple and of small tuples in it: a scalar, a small
+    buffer, or such a tuple of them (most arguments and results)."""
+    cls = type(obj)
+    if cls in SCALAR_TYPES:
+        return True
+    if cls in BUFFER_TYPES:
+        return not _large(obj)
+    if cls is not tuple or len(obj) > NEAR_TOP_ITEMS:
+        return False
+    for item in obj:
+        cls = type(item)
+        if cls in SCALAR_TYPES:
+            continue
+        if cls in BUFFER_TYPES:
+            if _large(item):
+                return False
+            continue
+        if cls is not tuple or len(item) > NEAR_TOP_ITEMS:
+            return False
+        for inner in item:
+            cls = type(inner)
+            if cls not in SCALAR_TYPES and (cls not in BUFFER_TYPES or _large(inner)):
+                return False
+    return True
+
+
+def _large_near_top(obj: Any) -> bool:
+    """Whether obj, an item of obj, or an item of a tuple among them is a
+    large buffer, looking only into tuples of up to NEAR_TOP_ITEMS."""
+    if type(obj) in BUFFER_TYPES:
+        return _large(obj)
+    if type(obj) is not tuple or len(obj) > NEAR_TOP_ITEMS:
+        return False
+    for item in obj:
+        cls = type(item)
+        if cls in BUFFER_TYPES:
+            if _large(item):
+                return True
+        elif cls is tuple and len(item) <= NEAR_TOP_ITEMS:
+            for inner in item:
+                if type(inner) in BUFFER_TYPES and _large(inner):
+                    return True
+    return False
+
+
+def wrap_large(obj: Any) -> Any:
+    """obj with its large bytes, bytearrays and memoryviews (in tuples,
+    lists and dicts, up to WRAP_DEPTH deep, WRAP_VISITS items in all)
+    wrapped in OutOfBand; obj itself when it holds none, or where segments
+    cannot be made."""
+    if not CAN_MAKE_SEGMENTS:
+        return obj
+    return _wrap(obj, 0, [WRAP_VISITS])
+
+
+def _wrap(obj: Any, depth: int, budget: list[int]) -> Any:
+    if _large(obj):
+        return OutOfBand(obj)
+    cls = type(obj)
+    if depth >= WRAP_DEPTH or cls not in (tuple, list, dict) or len(obj) > budget[0]:
+        return obj
+    budget[0] -= len(obj)
+    if cls is dict:
+        values = [_wrap(v, depth + 1, budget) for v in obj.values()]
+        if all(a is b for a, b in zip(values, obj.values())):
+            return obj
+        return dict(zip(obj.keys(), values))
+    items = [_wrap(item, depth + 1, budget) for item in obj]
+    if all(a is b for a, b in zip(items, obj)):
+        return obj
+    return cls(items)
+
+
+def dumps(obj: Any, proto: int) -> tuple[bytes, list[memoryview]]:
+    """Pickles obj (with protocol 5 at least) and returns the pickle and
+    the large buffers it left out of band, in order; small ones stay in
+    the pickle (all of them, where segments cannot be made)."""
+    protocol = proto if proto >= OUT_OF_BAND_PROTOCOL else OUT_OF_BAND_PROTOCOL
+    if not CAN_MAKE_SEGMENTS or _small(obj):
+        return pickle.dumps(obj, protocol), NO_BUFFERS
+    if _large_near_top(obj):
+        obj = wrap_large(obj)
+    buffers: list[memoryview] = []
+    data = pickle.dumps(obj, protocol, buffer_callback=out_of_band_into(buffers))
+    if len(data) < OUT_OF_BAND_MIN:
+        return data, buffers
+    wrapped = wrap_large(obj)  # large: maybe a bytes further in
+    if wrapped is obj:
+        return data, buffers
+    buffers = []
+    return pickle.dumps(wrapped, protocol, buffer_callback=out_of_band_into(buffers)), buffers
+
+
+def out_of_band_into(buffers: list[memoryview]):
+    """A pickle buffer_callback that leaves large buffers out of band, in
+    buffers, and keeps small ones in the pickle; None (all in band) where
+    segments cannot be made."""
+    if not CAN_MAKE_SEGMENTS:
+        return None
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        view = buffer.raw()
+        if view.nbytes < OUT_OF_BAND_MIN:
+            return True  # in band
+        buffers.append(view)
+        return False
+
+    return out_of_band
+
+
+def make_segment(buffers: list[memoryview]) -> tuple[int, int]:
+    """Copies buffers into a new sealed memfd segment; returns its
+    descriptor (the caller's to close) and size."""
+    offset = SEGMENT_COUNT.size + SEGMENT_ENTRY.size * len(buffers)
+    table = [SEGMENT_COUNT.pack(len(buffers))]
+    offsets = []
+    for view in buffers:
+        offset = -(-offset // SEGMENT_ALIGN) * SEGMENT_ALIGN
+        offsets.append(offset)
+        table.append(SEGMENT_ENTRY.pack(offset, view.nbytes))
+        offset += view.nbytes
+    size = offset
+    fd = os.memfd_create("ppgo", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, size)
+        # pwrite, not a mapping: the kernel fills fresh pages about four
+        # times as fast as page faults do (docs/PERFORMANCE.md).
+        write_at(fd, memoryview(b"".join(table)), 0)
+        for start, view in zip(offsets, buffers):
+            write_at(fd, view.cast("B"), start)
+        fcntl.fcntl(fd, F_ADD_SEALS, SEGMENT_SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, size
+
+
+def write_at(fd: int, view: memoryview, offset: int) -> None:
+    """Writes all of view at offset (one pwrite moves at most 2 GiB)."""
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def map_segment(fd: int, size: int) -> list[memoryview]:
+    """The buffers in a segment, mapped copy-on-write (so they are
+    writable, as unpickled buffers are, and writing changes no one else's
+    copy); the mapping lives as long as any of them. Raises ValueError for
+    a segment whose table does not fit it."""
+    mem = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE,
+                    prot=mmap.PROT_READ | mmap.PROT_WRITE, **MMAP_UNTRACKED)
+    try:
+        (count,) = SEGMENT_COUNT.unpack_from(mem)
+        table_end = SEGMENT_COUNT.size + SEGMENT_ENTRY.size * count
+        if table_end > size:
+            raise ValueError("a segment of %d bytes announces %d buffers" % (size, count))
+        spans = [SEGMENT_ENTRY.unpack_from(mem, SEGMENT_COUNT.size + SEGMENT_ENTRY.size * i)
+                 for i in range(count)]
+        for offset, length in spans:
+            if offset < table_end or offset + length > size:
+                raise ValueError("a segment of %d bytes has a buffer at %d..%d"
+                                 % (size, offset, offset + length))
+    except (ValueError, struct.error) as exc:
+        mem.close()  # nothing refers to it yet
+        raise ValueError("pp: malformed segment: %s" % exc) from None
+    view = memoryview(mem)
+    return [view[offset:offset + length] for offset, length in spans]
+
+
+def load(data: Any, buffers: list[memoryview] | None = None) -> Any:
+    """Unpickles data, taking its out-of-band buffers from buffers."""
+    return pickle.loads(data, buffers=buffers)
 
 
 def format_exc() -> str:
@@ -200,6 +453,8 @@ class Worker:
         self.proto = proto
         self.jobs_fd = move_out_of_reach(JOBS_FD)
         self.results = move_out_of_reach(RESULTS_FD)
+        self.segments_fd = move_out_of_reach(SEGMENTS_FD)
+        self.segments: Any = None  # a socket over segments_fd, made on first use
         self.jobs = open(self.jobs_fd, "rb", buffering=1 << 16)
         self.forked = False
         os.register_at_fork(after_in_child=self.let_go_of_pipes)
@@ -210,16 +465,17 @@ class Worker:
 
     def let_go_of_pipes(self) -> None:
         """Runs in every child a job forks: the child must not hold the
-        pipes (the pool would see the worker's end only when the child's
-        came), nor ever read a job or write a result. /dev/null takes their
-        place, so the Python objects over them stay valid; no lock is taken,
-        since another thread may have held one across the fork."""
+        pipes or the segment socket (the pool would see the worker's end
+        only when the child's came), nor ever read a job or write a result.
+        /dev/null takes their place, so the Python objects over them stay
+        valid; no lock is taken, since another thread may have held one
+        across the fork."""
         self.forked = True
         try:
             null = os.open(os.devnull, os.O_RDWR)
         except OSError:
             null = -1
-        for fd in (self.jobs_fd, self.results):
+        for fd in (self.jobs_fd, self.results, self.segments_fd):
             try:
                 if null >= 0:
                     os.dup2(null, fd, inheritable=False)
@@ -229,6 +485,44 @@ class Worker:
                 pass
         if null >= 0:
             os.close(null)
+
+    def segment_socket(self) -> Any:
+        if self.segments is None:
+            import socket  # only once a job has large buffers: workers start often
+
+            self.segments = socket.socket(fileno=self.segments_fd)
+        return self.segments
+
+    def receive_segment(self) -> list[memoryview]:
+        """Maps the segment the pool sent ahead of the job frame just read."""
+        import socket  # recvmsg, not recv_fds: workers run on Python 3.8 too
+
+        msg, ancdata, _flags, _addr = self.segment_socket().recvmsg(
+            SEGMENT_MSG.size, socket.CMSG_SPACE(2 * FD.size))
+        fds = []
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += [fd for (fd,) in FD.iter_unpack(data[:len(data) - len(data) % FD.size])]
+        if len(fds) != 1 or len(msg) != SEGMENT_MSG.size:
+            for fd in fds:
+                os.close(fd)
+            raise SystemExit("pp.worker: a job frame came without its segment")
+        try:
+            return map_segment(fds[0], SEGMENT_MSG.unpack(msg)[0])
+        finally:
+            os.close(fds[0])
+
+    def send_segment(self, buffers: list[memoryview]) -> None:
+        """Puts buffers in a segment and passes it to the pool, ahead of the
+        frame that announces it."""
+        import socket
+
+        fd, size = make_segment(buffers)
+        try:
+            self.segment_socket().sendmsg([SEGMENT_MSG.pack(size)], [
+                (socket.SOL_SOCKET, socket.SCM_RIGHTS, FD.pack(fd))])
+        finally:
+            os.close(fd)
 
     def send(self, kind: int, job_id: int, aux: int, body: bytes = b"") -> None:
         header = HEADER.pack(HEADER.size - 4 + len(body), kind, job_id, aux)
@@ -258,6 +552,8 @@ class Worker:
                 return
             kind, job_id, key, body = frame
             args = memoryview(body)
+            buffers = self.receive_segment() if kind & WITH_SEGMENT else None
+            kind &= ~WITH_SEGMENT
             if kind == KIND_JOB_WITH_SOURCE:
                 (n,) = SOURCE_LEN.unpack_from(body)
                 self.sources[key] = bytes(args[4:4 + n])
@@ -265,7 +561,8 @@ class Worker:
             elif kind != KIND_JOB:
                 raise SystemExit("pp.worker: unknown frame kind %d" % kind)
             started = time.perf_counter_ns()
-            data = self.execute(key, args)
+            data, out_of_band = self.execute(key, args, buffers)
+            del buffers  # the job's arguments: the segment is unmapped once they are gone
             if self.forked:
                 # A child the job forked returned here, into a copy of this
                 # loop: it is not the worker. End it as multiprocessing ends
@@ -276,7 +573,13 @@ class Worker:
                     except (OSError, ValueError):
                         pass
                 os._exit(0)
-            self.send(KIND_RESULT, job_id, time.perf_counter_ns() - started, data)
+            elapsed = time.perf_counter_ns() - started
+            if out_of_band:
+                self.send_segment(out_of_band)
+                del out_of_band
+                self.send(KIND_RESULT | WITH_SEGMENT, job_id, elapsed, data)
+            else:
+                self.send(KIND_RESULT, job_id, elapsed, data)
 
     def namespace(self, key: int) -> Prepared:
         prepared = self.prepared.get(key)
@@ -289,10 +592,13 @@ class Worker:
             self.current = prepared
         return prepared
 
-    def execute(self, key: int, args: memoryview) -> bytes:
-        """Runs one job; returns pickle((result, output)) like legacy pp, or,
-        when the job raised, pickle((None, output, error)) where error
-        describes the exception for the caller (see error_info)."""
+    def execute(self, key: int, args: memoryview,
+                buffers: list[memoryview] | None) -> tuple[bytes, list[memoryview]]:
+        """Runs one job on its pickled arguments and their out-of-band
+        buffers; returns pickle((result, output)) like legacy pp, or, when
+        the job raised, pickle((None, output, error)) where error describes
+        the exception for the caller (see error_info), and the result's
+        out-of-band buffers."""
         output = io.StringIO()
         sys.stdout = sys.stderr = output
         result = error = None
@@ -301,7 +607,8 @@ class Worker:
             prepared = self.namespace(key)
             output.write(prepared.warnings)
             stage = UNPICKLE_ERROR
-            call_args = pickle.loads(args)
+            call_args = load(args, buffers)
+            del buffers
             stage = EXEC_ERROR
             result = prepared.run(call_args)
         except BaseException as exc:
@@ -324,13 +631,14 @@ class Worker:
             sys.stdout, sys.stderr = self.stdout, self.stderr
         try:
             if error is None:
-                return pickle.dumps((result, output.getvalue()), self.proto)
-            return pickle.dumps((None, output.getvalue(), error), self.proto)
+                return dumps((result, output.getvalue()), self.proto)
+            return pickle.dumps((None, output.getvalue(), error), self.proto), []
         except Exception as exc:
             clean = len(output.getvalue())
             text = "An error has occurred during the result pickling:\n" + format_exc()
             message = output.getvalue() + text
-            return pickle.dumps((None, message, self.error_info(exc, text, clean)), self.proto)
+            return pickle.dumps((None, message, self.error_info(exc, text, clean)),
+                                self.proto), []
 
     def error_info(self, exc: BaseException, text: str, clean: int) -> tuple:
         """What the caller needs to raise a job's exception: the exception

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ModeEnv selects the mode: "echo" serves jobs; "record" serves them as
@@ -53,6 +55,12 @@ import (
 //	frame:K:N     send, instead of a reply, a header of kind K for this job
 //	              announcing an N-byte body, and no body; then serve on
 //	              (so only the header can give the worker away)
+//	segment:HOW   reply in a RESULT frame that announces a segment, after
+//	              sending on the segment socket (fd 5) what HOW says: ok (a
+//	              sealed memfd holding "segment"), none (nothing), nofd (a
+//	              message without a descriptor), pipe (a pipe), unsealed (a
+//	              memfd without seals), short (a sealed memfd shorter than
+//	              announced), two (two descriptors), huge (a size over 1 GiB)
 //	anything      reply at once
 //
 // Every reply is a RESULT frame whose body is a Reply in JSON and whose
@@ -75,6 +83,8 @@ type Reply struct {
 	Source    string `json:"source"`
 	Args      string `json:"args"`
 	Pad       string `json:"pad,omitempty"`
+	// Segment is what the job's segment held, when one came with it.
+	Segment string `json:"segment,omitempty"`
 }
 
 // Elapsed is the run time a fake worker reports for job id with args: a
@@ -121,6 +131,7 @@ func run(mode string) int {
 	jobsFile := os.NewFile(3, "jobs")
 	jobs := bufio.NewReader(jobsFile)
 	results := os.NewFile(4, "results")
+	segments := 5
 	send := func(kind byte, id, aux uint64, body []byte) {
 		frame := make([]byte, 21+len(body))
 		binary.LittleEndian.PutUint32(frame[0:], uint32(17+len(body)))
@@ -148,6 +159,15 @@ func run(mode string) int {
 		body := make([]byte, n-17)
 		if _, err := io.ReadFull(jobs, body); err != nil {
 			return 0
+		}
+		if kind&withSegment != 0 {
+			kind &^= withSegment
+			seg, err := receiveSegment(segments)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fake worker: segment:", err)
+				return 3
+			}
+			r.Segment = seg
 		}
 		switch kind {
 		case 1:
@@ -223,6 +243,12 @@ func run(mode string) int {
 		case "close-results":
 			results.Close()
 			continue
+		case "segment":
+			if err := sendSegment(segments, arg); err != nil {
+				fmt.Fprintln(os.Stderr, "fake worker: segment:", err)
+				return 1
+			}
+			replyKind |= withSegment
 		case "frame":
 			k, n, _ := strings.Cut(arg, ":")
 			kind, _ := strconv.ParseUint(k, 10, 8)
@@ -280,4 +306,94 @@ func hold(hub string) int {
 	var b [1]byte
 	c.Read(b[:])
 	return 0
+}
+
+// withSegment is the frame-kind flag that says a segment goes with the
+// frame, on the segment socket.
+const withSegment = 0x80
+
+// receiveSegment reads the segment the pool sent ahead of a job frame and
+// returns its contents.
+func receiveSegment(sock int) (string, error) {
+	msg := make([]byte, 8)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(sock, msg, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return "", err
+	}
+	cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || n != 8 || len(cmsgs) != 1 {
+		return "", fmt.Errorf("a malformed segment message (%d bytes, %d control messages, %v)", n, len(cmsgs), err)
+	}
+	fds, err := unix.ParseUnixRights(&cmsgs[0])
+	if err != nil || len(fds) != 1 {
+		return "", fmt.Errorf("a segment message with %d descriptors (%v)", len(fds), err)
+	}
+	f := os.NewFile(uintptr(fds[0]), "segment")
+	defer f.Close()
+	b := make([]byte, binary.LittleEndian.Uint64(msg))
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// sendSegment sends, ahead of a RESULT frame that announces a segment,
+// what how says (see the segment:HOW job).
+func sendSegment(sock int, how string) error {
+	const contents = "segment"
+	size := uint64(len(contents))
+	var fds []int
+	memfd := func(seal bool, data string) (int, error) {
+		fd, err := unix.MemfdCreate("ppgo", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		if err != nil {
+			return -1, err
+		}
+		if _, err := unix.Pwrite(fd, []byte(data), 0); err != nil {
+			return -1, err
+		}
+		if seal {
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
+		}
+		return fd, err
+	}
+	switch how {
+	case "none":
+		return nil
+	case "nofd", "huge":
+		if how == "huge" {
+			size = 1<<30 + 1
+			fd, err := memfd(true, contents)
+			if err != nil {
+				return err
+			}
+			fds = []int{fd}
+		}
+	case "pipe":
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			return err
+		}
+		fds = []int{p[0]}
+	case "ok", "unsealed", "short", "two":
+		fd, err := memfd(how != "unsealed", contents)
+		if err != nil {
+			return err
+		}
+		fds = []int{fd}
+		if how == "short" {
+			size = 100
+		}
+		if how == "two" {
+			fds = append(fds, fd)
+		}
+	default:
+		return fmt.Errorf("unknown segment job %q", how)
+	}
+	msg := binary.LittleEndian.AppendUint64(nil, size)
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	return unix.Sendmsg(sock, msg, oob, nil, 0)
 }
