@@ -176,7 +176,7 @@ func TestOversizedHandshakeFrame(t *testing.T) {
 // server allocate it (the announcement here is 64 MiB; the 4 GiB a bin32
 // can announce would take a ppserver down).
 func TestUnauthenticatedPeerCannotMakeServerAllocate(t *testing.T) {
-	body := []byte{0x93, 0x02, 0xc6, 0x04, 0x00, 0x00, 0x00} // [2, bin32 of 64 MiB ...
+	body := []byte{0x93, wire.Version, 0xc6, 0x04, 0x00, 0x00, 0x00} // [Version, bin32 of 64 MiB ...
 	in := append([]byte{0, 0, 0, byte(len(body) + 1), byte(wire.TypeAuth)}, body...)
 	c := wire.NewConn(&streamConn{in: bytes.NewReader(in)})
 	var ms runtime.MemStats

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -309,26 +310,27 @@ func TestServerRejectsReplay(t *testing.T) {
 
 // TestVersionMismatch: each end of a mismatch says which versions met.
 func TestVersionMismatch(t *testing.T) {
-	t.Run("a version 1 client", func(t *testing.T) {
-		// It reads the Hello, sees version 2, and hangs up without a word,
-		// as ppgo's version 1 client does.
+	t.Run("a client of an earlier version", func(t *testing.T) {
+		// It reads the Hello, sees a version it does not speak, and hangs
+		// up without a word, as ppgo's version 1 client does.
 		a, b := pipePair(t)
 		server := goServer(b, secret, offer, guard)
 		peer := goPeer(a, func(c *wire.Conn) error {
 			m, err := c.Read()
-			if h, ok := m.(*wire.Hello); err != nil || !ok || h.Version != 2 {
-				t.Errorf("the first frame is %+v, %v; want a Hello of version 2", m, err)
+			if h, ok := m.(*wire.Hello); err != nil || !ok || h.Version != wire.Version {
+				t.Errorf("the first frame is %+v, %v; want a Hello of version %d", m, err, wire.Version)
 			}
 			return a.Close()
 		})
 		serr := await(t, "server", server)
 		if !errors.Is(serr, auth.ErrProtocol) || !strings.Contains(serr.Error(), "hung up") ||
-			!strings.Contains(serr.Error(), "ppgo wire version 2") {
-			t.Errorf("server: %v, want ErrProtocol: the client hung up, this is version 2", serr)
+			!strings.Contains(serr.Error(), fmt.Sprintf("ppgo wire version %d", wire.Version)) {
+			t.Errorf("server: %v, want ErrProtocol: the client hung up, this is version %d", serr, wire.Version)
 		}
 		await(t, "client", peer)
 	})
 	t.Run("a client of a later version", func(t *testing.T) {
+		want := fmt.Sprintf("client speaks ppgo wire version %d, this ppserver speaks %d", wire.Version+1, wire.Version)
 		a, b := pipePair(t)
 		server := goServer(b, secret, offer, guard)
 		peer := await(t, "client", goPeer(a, func(c *wire.Conn) error {
@@ -337,15 +339,15 @@ func TestVersionMismatch(t *testing.T) {
 					return err
 				}
 			}
-			// Version 3's Auth has another shape: only its version is read.
-			if _, err := a.Write([]byte{0, 0, 0, 4, byte(wire.TypeAuth), 0x92, 0x03, 0x90}); err != nil {
+			// A later version's Auth may have another shape: only its
+			// version is read.
+			if _, err := a.Write([]byte{0, 0, 0, 4, byte(wire.TypeAuth), 0x92, wire.Version + 1, 0x90}); err != nil {
 				return err
 			}
 			m, err := c.Read()
 			if err != nil {
 				return err
 			}
-			const want = "client speaks ppgo wire version 3, this ppserver speaks 2"
 			if r, ok := m.(*wire.Refused); !ok || r.Reason != want {
 				t.Errorf("got %+v, want Refused{%q}", m, want)
 			}
@@ -353,14 +355,15 @@ func TestVersionMismatch(t *testing.T) {
 		}))
 		serr := await(t, "server", server)
 		if !errors.Is(serr, auth.ErrProtocol) || !errors.Is(serr, wire.ErrVersion) || peer != nil ||
-			!strings.Contains(serr.Error(), "client speaks ppgo wire version 3, this ppserver speaks 2") {
+			!strings.Contains(serr.Error(), want) {
 			t.Fatalf("server: %v, want ErrProtocol and ErrVersion naming both (client: %v)", serr, peer)
 		}
 	})
 	t.Run("a version 1 server", func(t *testing.T) {
-		// Version 1's Hello has version 2's shape: [1, 32-byte nonce]. The
-		// client answers with an Auth version 1 reads far enough to refuse
-		// it by its version, [2, 32 bytes, no proof], and hangs up.
+		// Version 1's Hello has the shape of later ones: [1, 32-byte nonce].
+		// The client answers with an Auth version 1 reads far enough to
+		// refuse it by its version, [Version, 32 bytes, no proof], and
+		// hangs up.
 		a, b := pipePair(t)
 		client := goClient(a, secret, guard)
 		peer := goPeer(b, func(c *wire.Conn) error {
@@ -371,15 +374,15 @@ func TestVersionMismatch(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if au, ok := m.(*wire.Auth); !ok || au.Version != 2 || len(au.Share) != 32 || len(au.Proof) != 0 {
+			if au, ok := m.(*wire.Auth); !ok || au.Version != wire.Version || len(au.Share) != 32 || len(au.Proof) != 0 {
 				t.Errorf("the client answered a version 1 Hello with %+v", m)
 			}
 			// What version 1's server says; the client is gone by now.
-			_ = send(c, &wire.Refused{Reason: "protocol version 2 is not supported (this server speaks 1)"})
+			_ = send(c, &wire.Refused{Reason: fmt.Sprintf("protocol version %d is not supported (this server speaks 1)", wire.Version)})
 			return nil
 		})
 		got := await(t, "client", client)
-		const want = "ppserver speaks ppgo wire version 1, this client speaks 2"
+		want := fmt.Sprintf("ppserver speaks ppgo wire version 1, this client speaks %d", wire.Version)
 		if !errors.Is(got.err, auth.ErrProtocol) || !errors.Is(got.err, wire.ErrVersion) || !strings.Contains(got.err.Error(), want) {
 			t.Errorf("client: %v, want ErrProtocol and ErrVersion saying %q", got.err, want)
 		}

@@ -69,10 +69,11 @@ type specKeys struct {
 func specSchedule(key string, salt, serverShare, clientShare, shared []byte) specKeys {
 	th := sha256.New()
 	th.Write([]byte(specTranscriptLabel))
-	th.Write([]byte{0, 0, 0, 2})
+	version := []byte{0, 0, 0, wire.Version} // be32, as both ends sent it
+	th.Write(version)
 	th.Write(serverShare)
 	th.Write(salt)
-	th.Write([]byte{0, 0, 0, 2})
+	th.Write(version)
 	th.Write(clientShare)
 	ikm := append(bytes.Clone(specStretch(key, salt)), shared...)
 	prk, err := hkdf.Extract(sha256.New, ikm, th.Sum(nil))

@@ -160,10 +160,10 @@ func TestSpecExamples(t *testing.T) {
 		{&wire.Credits{Credits: 8}, "00000003 12 91 08"},
 		{&wire.Goodbye{Reason: "bye"}, "00000006 14 91 a3627965"},
 		{&wire.Refused{Reason: "wrong secret"}, "0000000f 04 91 ac77726f6e6720736563726574"},
-		{&wire.Hello{Version: 2, Share: seq(32)}, "00000025 01 92 02 c420" +
+		{&wire.Hello{Version: 3, Share: seq(32)}, "00000025 01 92 03 c420" +
 			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"},
 		{&wire.Salt{Salt: seq(16)}, "00000014 05 91 c410 000102030405060708090a0b0c0d0e0f"},
-		{&wire.Auth{Version: 2, Share: seq(32), Proof: seq(32)}, "00000047 02 93 02 c420" +
+		{&wire.Auth{Version: 3, Share: seq(32), Proof: seq(32)}, "00000047 02 93 03 c420" +
 			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f c420" +
 			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"},
 		{&wire.Job{ID: 1, Key: 2, Source: []byte("ab"), TimeoutNS: 2e9}, "00000023 10 96 " +

@@ -15,8 +15,9 @@ const (
 	// Version is the protocol version this package speaks. A peer that
 	// speaks another version is refused during the handshake. Version 1
 	// sent frames in clear (authenticated only) and proved the secret
-	// with HMACs open to offline guessing; 2 encrypts them (SPEC.md).
-	Version = 2
+	// with HMACs open to offline guessing; 2 encrypts them (SPEC.md); 3
+	// adds the out-of-band Segment to Job and Result.
+	Version = 3
 
 	// lengthSize is the frame's length field (uint32, big-endian). It
 	// counts what follows: the message type (uint8) and the msgpack body,

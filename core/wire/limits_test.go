@@ -152,7 +152,7 @@ func TestReadErrors(t *testing.T) {
 		{"heartbeat with a field", frame(wire.TypeHeartbeat, 0x91, 0x01), wire.ErrMalformed},
 		{"string for an integer", frame(wire.TypeCredits, 0x91, 0xa1, '8'), wire.ErrMalformed},
 		{"float for an integer", frame(wire.TypeCredits, 0x91, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0), wire.ErrMalformed},
-		{"array for bytes", frame(wire.TypeHello, 0x92, 0x02, 0x91, 0x01), wire.ErrMalformed},
+		{"array for bytes", frame(wire.TypeHello, 0x92, wire.Version, 0x91, 0x01), wire.ErrMalformed},
 		{"integer for a string", frame(wire.TypeGoodbye, 0x91, 0x07), wire.ErrMalformed},
 		{"trailing byte", frame(wire.TypeHeartbeat, 0x90, 0x00), wire.ErrMalformed},
 		{"two values", frame(wire.TypeCredits, 0x91, 0x01, 0x91, 0x02), wire.ErrMalformed},
@@ -204,11 +204,11 @@ func TestReadDoesNotAllocateAnnouncedLengths(t *testing.T) {
 		name string
 		in   []byte
 	}{
-		{"bin32 share in Hello", frame(wire.TypeHello, append([]byte{0x92, 0x02, 0xc6}, l...)...)},
-		{"bin32 proof in Auth", frame(wire.TypeAuth, append([]byte{0x93, 0x02, 0xc0, 0xc6}, l...)...)},
+		{"bin32 share in Hello", frame(wire.TypeHello, append([]byte{0x92, wire.Version, 0xc6}, l...)...)},
+		{"bin32 proof in Auth", frame(wire.TypeAuth, append([]byte{0x93, wire.Version, 0xc0, 0xc6}, l...)...)},
 		{"bin32 salt in Salt", frame(wire.TypeSalt, append([]byte{0x91, 0xc6}, l...)...)},
 		{"str32 reason in Refused", frame(wire.TypeRefused, append([]byte{0x91, 0xdb}, l...)...)},
-		{"bin16 in a small frame", frame(wire.TypeHello, 0x92, 0x02, 0xc5, 0xff, 0xff)},
+		{"bin16 in a small frame", frame(wire.TypeHello, 0x92, wire.Version, 0xc5, 0xff, 0xff)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := wire.NewConn(newStreamConn(tc.in))
@@ -261,7 +261,7 @@ func TestReadVersionFirst(t *testing.T) {
 	}{
 		{"a version 1 Hello", frame(wire.TypeHello, 0x92, 0x01, 0xc4, 0x01, 0xaa), 1},
 		{"a version 1 Auth, in version 1's shape", frame(wire.TypeAuth, 0x93, 0x01, 0xc4, 0x01, 0xaa, 0xc4, 0x00), 1},
-		{"a version 3 Hello of another shape", frame(wire.TypeHello, 0x94, 0x03, 0xa1, 'x', 0x90, 0xc0), 3},
+		{"a later version's Hello of another shape", frame(wire.TypeHello, 0x94, wire.Version + 1, 0xa1, 'x', 0x90, 0xc0), wire.Version + 1},
 		{"a version in a uint 16", frame(wire.TypeHello, 0x91, 0xcd, 0x01, 0x00), 256},
 		{"a version in an int 64", frame(wire.TypeAuth, 0x91, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), -1},
 		{"a negative fixint", frame(wire.TypeHello, 0x92, 0xff, 0xc0), -1},
@@ -269,7 +269,7 @@ func TestReadVersionFirst(t *testing.T) {
 		{"a version over int64", frame(wire.TypeHello, 0x92, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc0), 0},
 		{"a string for a version", frame(wire.TypeHello, 0x92, 0xa1, '2', 0xc0), 0},
 		{"a version cut short", frame(wire.TypeHello, 0x91, 0xcd, 0x01), 0},
-		{"this version, another shape", frame(wire.TypeHello, 0x93, 0x02, 0xc0, 0xc0), 0},
+		{"this version, another shape", frame(wire.TypeHello, 0x93, wire.Version, 0xc0, 0xc0), 0},
 		{"an empty array", frame(wire.TypeHello, 0x90), 0},
 		{"a Job is not versioned", frame(wire.TypeJob, 0x93, 0x07, 0xc0, 0xc0), 0},
 	} {
