@@ -5,7 +5,9 @@ It is handed the job pipe on file descriptor 3 and the result pipe on 4 (the
 format is in docs/WORKER_PROTOCOL.md and core/pool/frame.go), and moves them
 out of the jobs' way at once: to high, close-on-exec descriptors, with 3 and
 4 left on /dev/null, and let go of in any child a job forks. It imports
-nothing outside the standard library, so any Python 3 can serve as a worker.
+nothing outside the standard library, so any Python 3 can serve as a worker,
+and only what every job needs: a worker starts with each Server, so its
+imports are start-up time.
 
 Each function key gets its own namespace, a fresh ``__main__`` module in which
 the job's modules are imported and its sources executed once. Before a job
@@ -20,12 +22,18 @@ from __future__ import annotations
 import fcntl
 import io
 import os
-import pickle
 import signal
 import struct
 import sys
 import time
 import types
+
+try:
+    # pickle's C core without pickle.py, which imports re and enum: a few
+    # milliseconds of every worker's start-up, for nothing a worker uses.
+    import _pickle as pickle
+except ImportError:  # a Python without the accelerator
+    import pickle  # type: ignore[no-redef]
 
 HEADER = struct.Struct("<IBQQ")  # length, kind, job id, aux
 SOURCE_LEN = struct.Struct("<I")
@@ -353,7 +361,13 @@ def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: it is for the
     # client, which tears its workers down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    proto = int(sys.argv[1]) if len(sys.argv) > 1 else pickle.DEFAULT_PROTOCOL
+    args = sys.argv[1:]
+    if args:
+        proto = int(args[0])
+    else:  # never from Go, which always says
+        import pickle as full_pickle
+
+        proto = full_pickle.DEFAULT_PROTOCOL
     sys.stdin = io.StringIO()
     Worker(proto).run()
 
