@@ -54,6 +54,19 @@ func splitNUL(p *C.char, n C.size_t) []string {
 	return strings.Split(string(blob), "\x00")
 }
 
+// spareList reads n (pid, jobs fd, results fd) triples.
+func spareList(p *C.longlong, n C.size_t) []pool.Spare {
+	if n == 0 {
+		return nil
+	}
+	flat := unsafe.Slice((*int64)(unsafe.Pointer(p)), 3*int(n))
+	spares := make([]pool.Spare, n)
+	for i := range spares {
+		spares[i] = pool.Spare{PID: int(flat[3*i]), Jobs: int(flat[3*i+1]), Results: int(flat[3*i+2])}
+	}
+	return spares
+}
+
 // status maps core/sched's job status onto the one Python knows.
 func status(s sched.Status) C.int {
 	switch s {
@@ -68,12 +81,14 @@ func status(s sched.Status) C.int {
 	}
 }
 
-// ppgoNew starts a server and returns its handle (>= 1).
+// ppgoNew starts a server and returns its handle (>= 1). Its first
+// workers are the nSpares spares (pid, jobs fd, results fd triples), which
+// it owns from here on, even when it fails.
 //
 //export ppgoNew
 func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
 	dir *C.char, workers C.int, restart C.int, secret *C.char, secretLen C.size_t,
-	silenceMS C.longlong, errOut **C.char) C.longlong {
+	silenceMS C.longlong, spares *C.longlong, nSpares C.size_t, errOut **C.char) C.longlong {
 	cfg := jobserver.Config{
 		Pool: pool.Config{
 			Argv:    splitNUL(argv, argvLen),
@@ -81,6 +96,7 @@ func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
 			Dir:     C.GoString(dir),
 			Workers: int(workers),
 			Restart: restart != 0,
+			Spares:  spareList(spares, nSpares),
 		},
 		Secret:  C.GoStringN(secret, C.int(secretLen)),
 		Silence: time.Duration(silenceMS) * time.Millisecond,

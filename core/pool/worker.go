@@ -166,8 +166,18 @@ func (r *exitedReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// start launches the worker interpreter with its two pipes.
+// start launches the worker interpreter with its two pipes, or takes a
+// spare started before the pool.
 func (p *Pool) start(w *worker) (jobs, results *os.File, err error) {
+	p.mu.Lock()
+	s := p.takeSpareLocked() // none once closed: Close discards them
+	if s != nil {
+		w.proc = s.proc
+	}
+	p.mu.Unlock()
+	if s != nil {
+		return s.jobs, s.results, nil
+	}
 	jobsR, jobsW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, fmt.Errorf("start worker: jobs pipe: %w", err)

@@ -1,0 +1,83 @@
+package pool
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// Spare is a worker process that was started before its pool, by the
+// client's Python when it imported pp (pp/_prestart.py), so that the
+// interpreter's start-up overlaps the client's own: its process id and the
+// client's ends of its two pipes, as descriptors the pool takes over. The
+// client hands a pool only spares started with exactly the pool's Argv, Env
+// and Dir; the pool treats them as workers it started itself, READY
+// handshake included.
+type Spare struct {
+	PID     int
+	Jobs    int // write end of the job pipe (the worker's fd 3)
+	Results int // read end of the result pipe (the worker's fd 4)
+}
+
+// spare is a Spare the pool owns: its process and pipes.
+type spare struct {
+	proc          *os.Process
+	jobs, results *os.File
+}
+
+// adoptSpares takes ownership of the spares' descriptors and processes.
+// A spare whose process cannot be found is dropped (its descriptors
+// closed): the pool starts a worker in its place.
+func adoptSpares(spares []Spare) []*spare {
+	var adopted []*spare
+	for _, s := range spares {
+		// Non-blocking, so os.NewFile puts the pipes in Go's poller: the
+		// pool sets deadlines on them (run, exitedReader).
+		jobs, jerr := pipeFile(s.Jobs, "jobs")
+		results, rerr := pipeFile(s.Results, "results")
+		proc, perr := os.FindProcess(s.PID)
+		if jerr != nil || rerr != nil || perr != nil {
+			for _, f := range []*os.File{jobs, results} {
+				if f != nil {
+					f.Close()
+				}
+			}
+			continue
+		}
+		growPipe(jobs)
+		growPipe(results)
+		adopted = append(adopted, &spare{proc: proc, jobs: jobs, results: results})
+	}
+	return adopted
+}
+
+// pipeFile turns a descriptor handed over by the client into a pollable
+// file the pool owns.
+func pipeFile(fd int, name string) (*os.File, error) {
+	if fd < 0 {
+		return nil, fmt.Errorf("spare's %s pipe: bad descriptor %d", name, fd)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("spare's %s pipe: %w", name, err)
+	}
+	return os.NewFile(uintptr(fd), "spare-"+name), nil
+}
+
+// discard kills a spare no worker took and reaps it.
+func (s *spare) discard() {
+	_ = s.proc.Kill()
+	s.jobs.Close()
+	s.results.Close()
+	_, _ = s.proc.Wait()
+}
+
+// takeSpareLocked hands out the next spare, if the pool has one left.
+func (p *Pool) takeSpareLocked() *spare {
+	if len(p.spares) == 0 {
+		return nil
+	}
+	s := p.spares[0]
+	p.spares = p.spares[1:]
+	return s
+}
