@@ -6,8 +6,8 @@ format is in docs/WORKER_PROTOCOL.md and core/pool/frame.go), and moves them
 out of the jobs' way at once: to high, close-on-exec descriptors, with 3 and
 4 left on /dev/null, and let go of in any child a job forks. It imports
 nothing outside the standard library, so any Python 3 can serve as a worker,
-and only what every job needs: a worker starts with each Server, so its
-imports are start-up time.
+and only what every job needs: a worker starts with each Server (and with
+``import pp``, as a spare: pp._prestart), so its imports are start-up time.
 
 Each function key gets its own namespace, a fresh ``__main__`` module in which
 the job's modules are imported and its sources executed once. Before a job
@@ -357,11 +357,37 @@ class Worker:
         return (pickled, "%s.%s" % (kind.__module__, kind.__qualname__), message, text, clean)
 
 
+# How pp._prestart starts a spare worker: ``PROTO spare PARENT_PID``.
+SPARE = "spare"
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent: int) -> None:
+    """What Go's Pdeathsig does for the workers it starts, for a spare that
+    the client's Python started (os.posix_spawn cannot ask for it): SIGKILL
+    when the client dies. A client that died before the request took hold
+    is noticed here, and the spare ends."""
+    try:
+        import ctypes  # only spares pay for it: Go asks for the others
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        failed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0
+    except (ImportError, OSError, AttributeError):
+        failed = True
+    if failed or os.getppid() != parent:
+        # Unbound or orphaned: a spare that could outlive its client must
+        # not run. The client sees it dead and starts a worker instead.
+        os._exit(0)
+
+
 def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: it is for the
     # client, which tears its workers down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     args = sys.argv[1:]
+    if args[1:2] == [SPARE]:
+        die_with_parent(int(args[2]))
+        del sys.argv[2:]  # jobs see the command line of any other worker
     if args:
         proto = int(args[0])
     else:  # never from Go, which always says

@@ -1,0 +1,210 @@
+"""Spare workers: started when pp is imported, so that the first Server
+finds its workers' interpreters already started.
+
+A worker interpreter takes ~10 ms to start, most of what ``Server()`` takes
+to its first result. ``import pp`` starts spares at once, without waiting
+for them, so their start-up overlaps whatever the client does next (its
+imports, reading its data). They are started with os.posix_spawn, not by
+the Go core: loading Go at import would leave a process that imports pp and
+forks unable to make a Server in the child, since Go does not survive fork.
+
+The first Server takes the spares only if they were started exactly as its
+own workers would be: the same command line (interpreter, worker source,
+pickle protocol), environment (which holds the client's cwd and sys.path,
+on PYTHONPATH, see pp._workers) and working directory; then it takes at
+most ``ncpus`` of them and hands them to the Go core (pool.Spare), which
+owns them from then on. Spares it does not take are killed: a spare never
+runs a job with a stale setup.
+
+A spare dies with its client (worker.py asks for PR_SET_PDEATHSIG, as Go
+does for the workers it starts), is killed at interpreter exit if no Server
+took it, and belongs to the parent after a fork: the child forgets it.
+``PPGO_PRESTART=0`` turns spares off.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pp import _workers
+
+# At most this many spares: enough for the first jobs of a large machine,
+# without an interpreter per core idling in a program that never makes a
+# Server. A larger Server starts the rest itself.
+MAX_SPARES = 8
+
+# Descriptors the spawn's file actions write (stdin, the worker's 3 and 4)
+# must not be the pipes' own: the pipes move above this first.
+PIPE_FD_MIN = 10
+
+SPARE_ARG = "spare"  # worker.py's SPARE
+SIGKILL = 9  # signal.SIGKILL on Linux, without importing signal
+
+
+class Spare:
+    """A spare worker process and the client's ends of its pipes."""
+
+    __slots__ = ("pid", "jobs", "results", "reaped")
+
+    def __init__(self, pid: int, jobs: int, results: int) -> None:
+        self.pid = pid
+        self.jobs = jobs  # write end of its job pipe
+        self.results = results  # read end of its result pipe
+        self.reaped = False  # then its pid may be another process's: never signal it
+
+    def alive(self) -> bool:
+        """Whether the process runs (one that ended is reaped here)."""
+        if not self.reaped:
+            try:
+                self.reaped = os.waitpid(self.pid, os.WNOHANG)[0] != 0
+            except ChildProcessError:
+                self.reaped = True
+        return not self.reaped
+
+    def close(self) -> None:
+        for fd in (self.jobs, self.results):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def discard(self) -> None:
+        """Kills the spare and reaps it."""
+        self.close()
+        if self.reaped:
+            return
+        self.reaped = True
+        try:
+            os.kill(self.pid, SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+# The spares and the setup they were started with: (argv, env, cwd).
+_spares: list[Spare] = []
+_setup: tuple[list[str], list[str], str] | None = None
+
+
+def enabled() -> bool:
+    """Whether this process should start spares: on Linux (PR_SET_PDEATHSIG),
+    on the main thread (a spare dies with the thread that started it), and
+    not turned off by PPGO_PRESTART (as in workers)."""
+    if os.environ.get(_workers.PRESTART_VARIABLE, "").strip().lower() in _workers.PRESTART_OFF:
+        return False
+    if not sys.platform.startswith("linux") or not sys.executable:
+        return False
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def start(count: int) -> None:
+    """Starts up to count spares (MAX_SPARES at most) for a Server of the
+    default options, unless spares run already. Failures only mean fewer
+    spares: the Server starts its workers itself."""
+    global _setup
+    if _spares or count <= 0 or not hasattr(os, "posix_spawn"):
+        return
+    argv = _workers.worker_command(_workers.DEFAULT_PROTO)
+    env = _workers.worker_environment()
+    cwd = os.getcwd()
+    environ = dict(item.split("=", 1) for item in env)
+    for _ in range(min(count, MAX_SPARES)):
+        try:
+            _spares.append(_spawn(argv, environ))
+        except OSError:
+            break
+    if _spares:
+        _setup = (argv, env, cwd)
+        os.register_at_fork(after_in_child=_forget)
+        import atexit
+
+        atexit.register(discard_all)
+
+
+def _pipe() -> tuple[int, int]:
+    """A pipe whose ends are close-on-exec and at PIPE_FD_MIN or above."""
+    import fcntl
+
+    ends = os.pipe()
+    moved: list[int] = []
+    try:
+        for fd in ends:
+            moved.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, PIPE_FD_MIN))
+    except OSError:
+        for fd in moved:
+            os.close(fd)
+        raise
+    finally:
+        for fd in ends:
+            os.close(fd)
+    return moved[0], moved[1]
+
+
+def _spawn(argv: list[str], environ: dict[str, str]) -> Spare:
+    """Starts one spare as the Go core starts a worker (core/pool): the job
+    pipe on its fd 3, the result pipe on 4, stdin on /dev/null, stdout and
+    stderr the client's."""
+    jobs_r, jobs_w = _pipe()
+    try:
+        results_r, results_w = _pipe()
+    except OSError:
+        os.close(jobs_r)
+        os.close(jobs_w)
+        raise
+    try:
+        pid = os.posix_spawn(
+            argv[0], argv + [SPARE_ARG, str(os.getpid())], environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, jobs_r, 3),
+                          (os.POSIX_SPAWN_DUP2, results_w, 4),
+                          (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+            setsigmask=())
+    except OSError:
+        for fd in (jobs_w, results_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(jobs_r)
+        os.close(results_w)
+    return Spare(pid, jobs_w, results_r)
+
+
+def take(argv: list[str], env: list[str], cwd: str, count: int) -> bytes:
+    """The spares a Server with this setup and ``count`` workers takes, as
+    pp._core.new wants them: native int64 triples (pid, jobs fd, results
+    fd), which the core owns from then on. Every other spare is killed;
+    there are none left afterwards."""
+    spares = list(_spares)
+    _spares.clear()
+    fits = _setup == (argv, env, cwd)
+    taken: list[Spare] = []
+    for spare in spares:
+        if fits and len(taken) < count and spare.alive():
+            taken.append(spare)
+        else:
+            spare.discard()
+    import array
+
+    return array.array("q", [n for s in taken for n in (s.pid, s.jobs, s.results)]).tobytes()
+
+
+def pids() -> list[int]:
+    """The process ids of the spares no Server has taken yet."""
+    return [spare.pid for spare in _spares]
+
+
+def discard_all() -> None:
+    """Kills the spares no Server took (at interpreter exit)."""
+    for spare in _spares:
+        spare.discard()
+    _spares.clear()
+
+
+def _forget() -> None:
+    """In a forked child: the spares are the parent's, and so are their
+    pipes, which the child closes (it must not keep them open)."""
+    for spare in _spares:
+        spare.close()
+    _spares.clear()
