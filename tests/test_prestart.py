@@ -232,3 +232,26 @@ server = pp.Server(1)
 report(in_worker=server.submit(spares_in_worker, ())())
 ''')
     assert out["in_worker"] == [[], "0"]
+
+
+def test_two_servers_made_at_once_never_share_a_spare(tmp_path):
+    (out,) = run(tmp_path, '''
+import threading
+barrier = threading.Barrier(2)
+servers = []
+
+def make():
+    barrier.wait()
+    servers.append(pp.Server(len(spares)))
+
+threads = [threading.Thread(target=make) for _ in range(2)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+report(spares=spares, workers=[worker_pids(server, len(spares)) for server in servers],
+       results=[server.submit(whoami, (0,))()["pid"] for server in servers])
+''')
+    first, second = out["workers"]
+    assert not set(first) & set(second), "two servers run one worker process"
+    assert out["results"][0] in first and out["results"][1] in second

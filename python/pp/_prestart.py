@@ -176,8 +176,7 @@ def take(argv: list[str], env: list[str], cwd: str, count: int) -> bytes:
     pp._core.new wants them: native int64 triples (pid, jobs fd, results
     fd), which the core owns from then on. Every other spare is killed;
     there are none left afterwards."""
-    spares = list(_spares)
-    _spares.clear()
+    spares = _take_all()
     fits = _setup == (argv, env, cwd)
     taken: list[Spare] = []
     for spare in spares:
@@ -197,14 +196,23 @@ def pids() -> list[int]:
 
 def discard_all() -> None:
     """Kills the spares no Server took (at interpreter exit)."""
-    for spare in _spares:
+    for spare in _take_all():
         spare.discard()
-    _spares.clear()
 
 
 def _forget() -> None:
     """In a forked child: the spares are the parent's, and so are their
     pipes, which the child closes (it must not keep them open)."""
-    for spare in _spares:
+    for spare in _take_all():
         spare.close()
-    _spares.clear()
+
+
+def _take_all() -> list[Spare]:
+    """Empties the list of spares, one atomic pop at a time: two Servers
+    made at once on two threads never both get one spare."""
+    taken = []
+    while True:
+        try:
+            taken.append(_spares.pop(0))
+        except IndexError:
+            return taken
