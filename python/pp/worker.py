@@ -259,7 +259,14 @@ class Worker:
         return kind, job_id, key, body
 
     def run(self) -> None:
+        self.ready()
+        self.serve()
+
+    def ready(self) -> None:
         self.send(KIND_READY, os.getpid(), 0)
+
+    def serve(self) -> None:
+        """Runs jobs until the job pipe ends."""
         while True:
             frame = self.read_frame()
             if frame is None:
@@ -385,9 +392,6 @@ def main() -> None:
     # client, which tears its workers down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     args = sys.argv[1:]
-    if args[1:2] == [SPARE]:
-        die_with_parent(int(args[2]))
-        del sys.argv[2:]  # jobs see the command line of any other worker
     if args:
         proto = int(args[0])
     else:  # never from Go, which always says
@@ -395,7 +399,14 @@ def main() -> None:
 
         proto = full_pickle.DEFAULT_PROTOCOL
     sys.stdin = io.StringIO()
-    Worker(proto).run()
+    worker = Worker(proto)
+    worker.ready()
+    if args[1:2] == [SPARE]:
+        # After READY, so that the client need not wait for ctypes; before
+        # any job, which the worker reads only once bound to its client.
+        die_with_parent(int(args[2]))
+        del sys.argv[2:]  # jobs see the command line of any other worker
+    worker.serve()
 
 
 if __name__ == "__main__":
