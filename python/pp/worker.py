@@ -19,10 +19,10 @@ other.
 
 from __future__ import annotations
 
+import _signal  # signal.py's enums import enum, ~1 ms of every worker's start
 import fcntl
 import io
 import os
-import signal
 import struct
 import sys
 import time
@@ -378,7 +378,7 @@ def die_with_parent(parent: int) -> None:
         import ctypes  # only spares pay for it: Go asks for the others
 
         libc = ctypes.CDLL(None, use_errno=True)
-        failed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0
+        failed = libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0
     except (ImportError, OSError, AttributeError):
         failed = True
     if failed or os.getppid() != parent:
@@ -390,7 +390,7 @@ def die_with_parent(parent: int) -> None:
 def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: it is for the
     # client, which tears its workers down.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
     args = sys.argv[1:]
     if args:
         proto = int(args[0])
