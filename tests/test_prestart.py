@@ -255,3 +255,29 @@ report(spares=spares, workers=[worker_pids(server, len(spares)) for server in se
     first, second = out["workers"]
     assert not set(first) & set(second), "two servers run one worker process"
     assert out["results"][0] in first and out["results"][1] in second
+
+
+def test_a_spare_no_server_takes_exits_by_itself_and_a_taken_one_stays(tmp_path):
+    env = dict(clean_env(), PPGO_PRESTART="0")  # the script starts its own, short-lived
+    (out,) = run(tmp_path, '''
+_prestart.start(1, idle=0.5)
+(idle,) = _prestart.pids()
+deadline = time.monotonic() + 20
+while alive(idle) and time.monotonic() < deadline:
+    time.sleep(0.02)
+expired = not alive(idle)
+first = pp.Server(1)
+replaced = worker_pids(first, 1)
+first.destroy()
+
+_prestart.start(1, idle=0.5)
+(taken,) = _prestart.pids()
+second = pp.Server(1)
+time.sleep(1.5)  # three times the spare's idle limit
+report(expired=expired, idle=idle, replaced=replaced, taken=taken,
+       workers=worker_pids(second, 1), ran_on=second.submit(whoami, (0,))()["pid"])
+''', env=env)
+    assert out["expired"], "an idle spare lived past its limit"
+    assert out["replaced"] != [out["idle"]]
+    assert out["workers"] == [out["taken"]] and out["ran_on"] == out["taken"], \
+        "a spare a Server took exited when idle"

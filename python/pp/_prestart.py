@@ -18,8 +18,11 @@ runs a job with a stale setup.
 
 A spare dies with its client (worker.py asks for PR_SET_PDEATHSIG, as Go
 does for the workers it starts), is killed at interpreter exit if no Server
-took it, and belongs to the parent after a fork: the child forgets it.
-``PPGO_PRESTART=0`` turns spares off.
+took it, and belongs to the parent after a fork: the child forgets it. One
+that no Server takes within SPARE_IDLE seconds exits by itself: it holds a
+third pipe, its leash, whose write end the client closes when a Server
+takes it (a zombie then waits to be reaped by the next Server, or the
+client's exit). ``PPGO_PRESTART=0`` turns spares off.
 """
 
 from __future__ import annotations
@@ -38,19 +41,26 @@ MAX_SPARES = 8
 # must not be the pipes' own: the pipes move above this first.
 PIPE_FD_MIN = 10
 
+# Seconds a spare waits for a Server before it exits: the start of a
+# program that imports pp and makes its Server after reading its data, not
+# the hours of one that never makes a Server.
+SPARE_IDLE = 60.0
+
 SPARE_ARG = "spare"  # worker.py's SPARE
+LEASH_FD = 5  # worker.py's LEASH_FD
 SIGKILL = 9  # signal.SIGKILL on Linux, without importing signal
 
 
 class Spare:
     """A spare worker process and the client's ends of its pipes."""
 
-    __slots__ = ("pid", "jobs", "results", "reaped")
+    __slots__ = ("pid", "jobs", "results", "leash", "reaped")
 
-    def __init__(self, pid: int, jobs: int, results: int) -> None:
+    def __init__(self, pid: int, jobs: int, results: int, leash: int) -> None:
         self.pid = pid
         self.jobs = jobs  # write end of its job pipe
         self.results = results  # read end of its result pipe
+        self.leash = leash  # write end of its leash: closed, it is taken
         self.reaped = False  # then its pid may be another process's: never signal it
 
     def alive(self) -> bool:
@@ -63,11 +73,17 @@ class Spare:
         return not self.reaped
 
     def close(self) -> None:
-        for fd in (self.jobs, self.results):
+        for fd in (self.jobs, self.results, self.leash):
             try:
                 os.close(fd)
             except OSError:
                 pass
+
+    def release(self) -> tuple[int, int, int]:
+        """Lets go of the leash (the spare no longer waits to be taken) and
+        hands over the rest: pid, job pipe, result pipe."""
+        os.close(self.leash)
+        return self.pid, self.jobs, self.results
 
     def discard(self) -> None:
         """Kills the spare and reaps it."""
@@ -100,10 +116,11 @@ def enabled() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def start(count: int) -> None:
+def start(count: int, idle: float = SPARE_IDLE) -> None:
     """Starts up to count spares (MAX_SPARES at most) for a Server of the
-    default options, unless spares run already. Failures only mean fewer
-    spares: the Server starts its workers itself."""
+    default options, each to wait idle seconds for it, unless spares run
+    already. Failures only mean fewer spares: the Server starts its workers
+    itself."""
     global _setup
     if _spares or count <= 0 or not hasattr(os, "posix_spawn"):
         return
@@ -113,7 +130,7 @@ def start(count: int) -> None:
     environ = dict(item.split("=", 1) for item in env)
     for _ in range(min(count, MAX_SPARES)):
         try:
-            _spares.append(_spawn(argv, environ))
+            _spares.append(_spawn(argv, environ, idle))
         except OSError:
             break
     if _spares:
@@ -143,32 +160,29 @@ def _pipe() -> tuple[int, int]:
     return moved[0], moved[1]
 
 
-def _spawn(argv: list[str], environ: dict[str, str]) -> Spare:
+def _spawn(argv: list[str], environ: dict[str, str], idle: float) -> Spare:
     """Starts one spare as the Go core starts a worker (core/pool): the job
     pipe on its fd 3, the result pipe on 4, stdin on /dev/null, stdout and
-    stderr the client's."""
-    jobs_r, jobs_w = _pipe()
+    stderr the client's; and its leash on LEASH_FD."""
+    pipes: list[int] = []
     try:
-        results_r, results_w = _pipe()
-    except OSError:
-        os.close(jobs_r)
-        os.close(jobs_w)
-        raise
-    try:
+        for _ in range(3):
+            pipes += _pipe()
+        jobs_r, jobs_w, results_r, results_w, leash_r, leash_w = pipes
         pid = os.posix_spawn(
-            argv[0], argv + [SPARE_ARG, str(os.getpid())], environ,
+            argv[0], argv + [SPARE_ARG, str(os.getpid()), repr(idle)], environ,
             file_actions=[(os.POSIX_SPAWN_DUP2, jobs_r, 3),
                           (os.POSIX_SPAWN_DUP2, results_w, 4),
+                          (os.POSIX_SPAWN_DUP2, leash_r, LEASH_FD),
                           (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
             setsigmask=())
     except OSError:
-        for fd in (jobs_w, results_r):
+        for fd in pipes:
             os.close(fd)
         raise
-    finally:
-        os.close(jobs_r)
-        os.close(results_w)
-    return Spare(pid, jobs_w, results_r)
+    for fd in (jobs_r, results_w, leash_r):  # the spare's ends
+        os.close(fd)
+    return Spare(pid, jobs_w, results_r, leash_w)
 
 
 def take(argv: list[str], env: list[str], cwd: str, count: int) -> bytes:
@@ -186,7 +200,7 @@ def take(argv: list[str], env: list[str], cwd: str, count: int) -> bytes:
             spare.discard()
     import array
 
-    return array.array("q", [n for s in taken for n in (s.pid, s.jobs, s.results)]).tobytes()
+    return array.array("q", [n for s in taken for n in s.release()]).tobytes()
 
 
 def pids() -> list[int]:

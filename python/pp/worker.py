@@ -364,8 +364,11 @@ class Worker:
         return (pickled, "%s.%s" % (kind.__module__, kind.__qualname__), message, text, clean)
 
 
-# How pp._prestart starts a spare worker: ``PROTO spare PARENT_PID``.
+# How pp._prestart starts a spare worker: ``PROTO spare PARENT_PID IDLE``,
+# with its leash, a pipe its client closes when a Server takes it, on
+# LEASH_FD.
 SPARE = "spare"
+LEASH_FD = 5
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -384,6 +387,21 @@ def die_with_parent(parent: int) -> None:
     if failed or os.getppid() != parent:
         # Unbound or orphaned: a spare that could outlive its client must
         # not run. The client sees it dead and starts a worker instead.
+        os._exit(0)
+
+
+def wait_to_be_taken(jobs_fd: int, idle: float) -> None:
+    """A spare waits for a Server to take it: for its leash to end, or a
+    job to come. One that no Server takes within idle seconds exits; its
+    client, if it lives on, is not kept from anything."""
+    import select  # only spares
+
+    poll = select.poll()
+    poll.register(LEASH_FD, select.POLLIN)
+    poll.register(jobs_fd, select.POLLIN)
+    taken = poll.poll(max(idle, 0.0) * 1000)
+    os.close(LEASH_FD)  # no job must inherit it
+    if not taken:
         os._exit(0)
 
 
@@ -406,6 +424,7 @@ def main() -> None:
         # any job, which the worker reads only once bound to its client.
         die_with_parent(int(args[2]))
         del sys.argv[2:]  # jobs see the command line of any other worker
+        wait_to_be_taken(worker.jobs_fd, float(args[3]))
     worker.serve()
 
 
