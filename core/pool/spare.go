@@ -26,22 +26,29 @@ type spare struct {
 }
 
 // adoptSpares takes ownership of the spares' descriptors and processes.
-// A spare whose process cannot be found is dropped (its descriptors
-// closed): the pool starts a worker in its place.
+// A spare whose pipes cannot be taken over is killed and reaped in the
+// background: the pool starts a worker in its place.
 func adoptSpares(spares []Spare) []*spare {
 	var adopted []*spare
 	for _, s := range spares {
+		proc, err := os.FindProcess(s.PID)
+		if err != nil { // it does not on Unix, where a pid always names something
+			_ = syscall.Close(s.Jobs)
+			_ = syscall.Close(s.Results)
+			continue
+		}
 		// Non-blocking, so os.NewFile puts the pipes in Go's poller: the
 		// pool sets deadlines on them (run, exitedReader).
 		jobs, jerr := pipeFile(s.Jobs, "jobs")
 		results, rerr := pipeFile(s.Results, "results")
-		proc, perr := os.FindProcess(s.PID)
-		if jerr != nil || rerr != nil || perr != nil {
+		if jerr != nil || rerr != nil {
 			for _, f := range []*os.File{jobs, results} {
 				if f != nil {
 					f.Close()
 				}
 			}
+			_ = proc.Kill()
+			go func() { _, _ = proc.Wait() }()
 			continue
 		}
 		growPipe(jobs)
