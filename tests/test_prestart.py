@@ -281,3 +281,14 @@ report(expired=expired, idle=idle, replaced=replaced, taken=taken,
     assert out["replaced"] != [out["idle"]]
     assert out["workers"] == [out["taken"]] and out["ran_on"] == out["taken"], \
         "a spare a Server took exited when idle"
+
+
+def test_a_restarting_server_runs_its_first_jobs_on_spares_then_fresh_workers(tmp_path):
+    (out,) = run(tmp_path, '''
+server = pp.Server(len(spares), restart=True)
+ran_on = [server.submit(whoami, (i,))()["pid"] for i in range(len(spares) + 2)]
+report(spares=spares, ran_on=ran_on)
+''')
+    ran_on = out["ran_on"]
+    assert len(set(ran_on)) == len(ran_on), "a worker ran two jobs despite restart=True"
+    assert set(ran_on) & set(out["spares"])
