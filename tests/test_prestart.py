@@ -292,3 +292,26 @@ report(spares=spares, ran_on=ran_on)
     ran_on = out["ran_on"]
     assert len(set(ran_on)) == len(ran_on), "a worker ran two jobs despite restart=True"
     assert set(ran_on) & set(out["spares"])
+
+
+def test_descriptors_reused_for_other_files_are_neither_handed_over_nor_closed(tmp_path):
+    # Code that closes every descriptor it does not know (os.closerange)
+    # after import pp, then opens files: they may take the spares' numbers.
+    (out,) = run(tmp_path, '''
+numbers = sorted(fd for s in _prestart._spares for fd in (s.jobs, s.results, s.leash))
+for fd in numbers:
+    os.close(fd)
+files = {}
+while not set(numbers) <= set(files):
+    fd = os.open("held-%d" % len(files), os.O_RDWR | os.O_CREAT)
+    files[fd] = "held-%d" % len(files)
+server = pp.Server(len(spares))
+workers = worker_pids(server, len(spares))
+job = server.submit(whoami, (0,))()["pid"]
+for fd in numbers:
+    os.write(fd, b"still mine")
+report(spares=spares, workers=workers, job=job,
+       spares_alive=[p for p in spares if alive(p)])
+''')
+    assert not set(out["workers"]) & set(out["spares"])
+    assert out["job"] in out["workers"] and out["spares_alive"] == []

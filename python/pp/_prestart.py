@@ -54,7 +54,7 @@ SIGKILL = 9  # signal.SIGKILL on Linux, without importing signal
 class Spare:
     """A spare worker process and the client's ends of its pipes."""
 
-    __slots__ = ("pid", "jobs", "results", "leash", "reaped")
+    __slots__ = ("pid", "jobs", "results", "leash", "reaped", "pipes")
 
     def __init__(self, pid: int, jobs: int, results: int, leash: int) -> None:
         self.pid = pid
@@ -62,6 +62,13 @@ class Spare:
         self.results = results  # read end of its result pipe
         self.leash = leash  # write end of its leash: closed, it is taken
         self.reaped = False  # then its pid may be another process's: never signal it
+        # What the descriptors are: code that closes descriptors it does not
+        # know (os.closerange) may have put other files under these numbers.
+        self.pipes = [_identity(fd) for fd in (jobs, results, leash)]
+
+    def intact(self) -> bool:
+        """Whether the descriptors still hold the spare's pipes."""
+        return [_identity(fd) for fd in (self.jobs, self.results, self.leash)] == self.pipes
 
     def alive(self) -> bool:
         """Whether the process runs (one that ended is reaped here)."""
@@ -73,6 +80,9 @@ class Spare:
         return not self.reaped
 
     def close(self) -> None:
+        """Closes the pipes, unless their descriptors hold other files now."""
+        if not self.intact():
+            return
         for fd in (self.jobs, self.results, self.leash):
             try:
                 os.close(fd)
@@ -96,6 +106,15 @@ class Spare:
             os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    """The file a descriptor holds (None: none)."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 # The spares and the setup they were started with: (argv, env, cwd).
@@ -194,7 +213,7 @@ def take(argv: list[str], env: list[str], cwd: str, count: int) -> bytes:
     fits = _setup == (argv, env, cwd)
     taken: list[Spare] = []
     for spare in spares:
-        if fits and len(taken) < count and spare.alive():
+        if fits and len(taken) < count and spare.intact() and spare.alive():
             taken.append(spare)
         else:
             spare.discard()
