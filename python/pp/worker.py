@@ -392,8 +392,8 @@ def die_with_parent(parent: int) -> None:
 
 def wait_to_be_taken(jobs_fd: int, idle: float) -> None:
     """A spare waits for a Server to take it: for its leash to end, or a
-    job to come. One that no Server takes within idle seconds exits; its
-    client, if it lives on, is not kept from anything."""
+    job to come. One that no Server takes within idle seconds exits, so a
+    client that never makes a Server keeps no idle interpreter."""
     import select  # only spares
 
     poll = select.poll()
