@@ -30,10 +30,13 @@ print(json.dumps({"command": _workers.worker_command(4)[1:-1], "argv": server.su
 
 def run_client(tmp_path, cache_home: str) -> dict:
     path = write_script(tmp_path, "client.py", CLIENT)
-    env = dict(clean_env(), XDG_CACHE_HOME=cache_home)
+    # Development mode shows every warning, ResourceWarning included, in
+    # the workers too: the loader must leave nothing to warn about.
+    env = dict(clean_env(), XDG_CACHE_HOME=cache_home, PYTHONDEVMODE="1")
     proc = subprocess.run([sys.executable, str(path)], cwd=str(tmp_path), env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
 
 

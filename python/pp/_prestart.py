@@ -120,6 +120,7 @@ def _identity(fd: int) -> tuple[int, int] | None:
 # The spares and the setup they were started with: (argv, env, cwd).
 _spares: list[Spare] = []
 _setup: tuple[list[str], list[str], str] | None = None
+_hooked = False  # the fork and exit hooks are registered
 
 
 def enabled() -> bool:
@@ -154,6 +155,14 @@ def start(count: int, idle: float = SPARE_IDLE) -> None:
             break
     if _spares:
         _setup = (argv, env, cwd)
+        _hook_once()
+
+
+def _hook_once() -> None:
+    """Forgets spares in forked children, and kills them at exit."""
+    global _hooked
+    if not _hooked:
+        _hooked = True
         os.register_at_fork(after_in_child=_forget)
         import atexit
 

@@ -28,7 +28,10 @@ PRESTART_OFF = ("0", "off", "false", "no")
 # it were `python -c <source>`, without compiling the source, ~3 ms of each
 # worker's start.
 LOAD_CACHED_WORKER = ("import marshal, sys\n"
-                      "exec(marshal.loads(open(sys.argv.pop(1), 'rb').read()))\n")
+                      "with open(sys.argv.pop(1), 'rb') as cached:\n"
+                      "    code = marshal.load(cached)\n"  # closed: no ResourceWarning
+                      "del cached\n"
+                      "exec(code)\n")
 
 _worker_command: tuple[str, ...] | None = None
 
