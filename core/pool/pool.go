@@ -218,8 +218,8 @@ func (p *Pool) Waiting() []uint64 {
 }
 
 // Dispatch implements sched.Node: the job goes to the least busy worker
-// with room, or waits in the backlog for the next worker that starts or
-// frees up.
+// with room, a ready one before one still starting, or waits in the
+// backlog for the next worker that starts or frees up.
 func (p *Pool) Dispatch(j *sched.Job) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -229,7 +229,7 @@ func (p *Pool) Dispatch(j *sched.Job) {
 	var best *worker
 	now := time.Now()
 	for _, w := range p.workers {
-		if p.roomLocked(w, now) && (best == nil || len(w.inflight) < len(best.inflight)) {
+		if p.roomLocked(w, now) && (best == nil || better(w, best)) {
 			best = w
 		}
 	}
@@ -238,6 +238,17 @@ func (p *Pool) Dispatch(j *sched.Job) {
 		return
 	}
 	p.backlog = append(p.backlog, j)
+}
+
+// better reports whether a is the better of two workers with room for a
+// job: a ready one, since a starting one's interpreter may take ~10 ms
+// more (a spare next to workers the pool just started, say), then the
+// one holding fewer jobs. Guarded by Pool.mu.
+func better(a, b *worker) bool {
+	if a.ready != b.ready {
+		return a.ready
+	}
+	return len(a.inflight) < len(b.inflight)
 }
 
 // roomLocked reports whether w may be handed one more job now. An idle

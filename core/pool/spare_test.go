@@ -104,3 +104,37 @@ func TestPoolReplacesADeadSpare(t *testing.T) {
 		t.Fatalf("reply %+v", r)
 	}
 }
+
+// A job goes to a ready worker before one whose interpreter is still
+// starting, even one listed first: here a spare that has not said READY,
+// next to a worker the pool started later that has.
+func TestPoolPrefersAReadyWorker(t *testing.T) {
+	hub := fakeworker.NewHub(t, deadline)
+	argv, env := hub.Command("slow-start") // READY only once the test says so
+	spare := startSpare(t, argv, env)
+	starting := hub.NextStart(t)
+	defer starting.Release()
+	h := newHarness(t, "echo", 1, func(cfg *Config) { cfg.Spares = []Spare{spare} })
+	fakeworker.Eventually(t, deadline, "the spare taken", func() bool {
+		return slices.Contains(h.p.PIDs(), spare.PID)
+	})
+	h.p.SetWorkers(2) // a worker listed after the spare
+	var ready int
+	fakeworker.Eventually(t, deadline, "the second worker ready", func() bool {
+		h.p.mu.Lock()
+		defer h.p.mu.Unlock()
+		for _, w := range h.p.workers {
+			if w.proc != nil && w.proc.Pid != spare.PID && w.ready {
+				ready = w.proc.Pid
+				return true
+			}
+		}
+		return false
+	})
+	for i := range 3 {
+		j := h.dispatch(1, "job")
+		if r := h.done(j); r.PID != ready {
+			t.Fatalf("job %d ran on %d, want the ready worker %d", i, r.PID, ready)
+		}
+	}
+}
