@@ -87,6 +87,7 @@ WORKLOADS = (
     Workload("cpu", 120, 16, repeats=3),
     Workload("payload", 180, 64),   # 64 × 1 MiB, then 64 / 8 × 32 MiB
     Workload("startup", 60, repeats=3),
+    Workload("startup_process", 120, 5, repeats=3),  # 5 client processes each
     Workload("remote_tiny", 180, 20_000, slow_count=500, libs=PP_LIBS),
     Workload("remote_latency", 180, 2_000, slow_count=100, libs=PP_LIBS),
     Workload("remote_payload", 180, 64, slow_count=16, libs=PP_LIBS),

@@ -327,6 +327,72 @@ def w_startup(lib: str, n: int | None) -> Metrics:
     return {"seconds": seconds}
 
 
+# The client of startup_process: a fresh interpreter that imports the
+# library, makes its executor, and prints the monotonic clock (one clock
+# for every process on Linux) once the first result is in.
+STARTUP_SCRIPTS = {
+    "pp": """
+import time
+import pp
+
+def inc(x):
+    return x + 1
+
+if __name__ == "__main__":
+    server = pp.Server(ncpus={workers})
+    if server.submit(inc, (1,))() != 2:
+        raise SystemExit("wrong result")
+    print(time.clock_gettime(time.CLOCK_MONOTONIC), flush=True)
+    server.destroy()
+""",
+    "pool": """
+import time
+import multiprocessing
+
+def inc(x):
+    return x + 1
+
+if __name__ == "__main__":
+    with multiprocessing.Pool({workers}) as pool:
+        if pool.apply_async(inc, (1,)).get() != 2:
+            raise SystemExit("wrong result")
+        print(time.clock_gettime(time.CLOCK_MONOTONIC), flush=True)
+""",
+    "ppe": """
+import time
+import concurrent.futures
+
+def inc(x):
+    return x + 1
+
+if __name__ == "__main__":
+    with concurrent.futures.ProcessPoolExecutor({workers}) as ex:
+        if ex.submit(inc, 1).result() != 2:
+            raise SystemExit("wrong result")
+        print(time.clock_gettime(time.CLOCK_MONOTONIC), flush=True)
+""",
+}
+
+
+def w_startup_process(lib: str, n: int | None) -> Metrics:
+    """Cold, from process start: a new interpreter imports the library,
+    makes its executor and gets a first result; the median of n such
+    processes. Unlike startup, nothing the library does before its
+    constructor (at import, say) falls outside the figure."""
+    source = STARTUP_SCRIPTS["pp" if lib in PP_LIBS else lib].format(workers=ncpus())
+    samples = []
+    with tempfile.TemporaryDirectory(prefix="ppgo-startup-") as tmp:
+        script = Path(tmp) / "first_result.py"
+        script.write_text(source)
+        for _ in range(n or 5):
+            t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+            proc = subprocess.run([sys.executable, str(script)], cwd=tmp, check=True,
+                                  stdout=subprocess.PIPE, text=True)
+            samples.append(float(proc.stdout.split()[0]) - t0)
+    return {"seconds": statistics.median(samples), "runs": len(samples),
+            "samples": samples}
+
+
 def w_memory(lib: str, n: int | None) -> Metrics:
     """RSS of an idle executor (after one job) and of the processes under it."""
     with make_executor(lib, ncpus()) as ex:
@@ -622,6 +688,7 @@ WORKLOADS: dict[str, Callable[[str, int | None], Metrics]] = {
     "cpu": w_cpu,
     "payload": w_payload,
     "startup": w_startup,
+    "startup_process": w_startup_process,
     "remote_tiny": w_remote_tiny,
     "remote_latency": w_remote_latency,
     "remote_payload": w_remote_payload,

@@ -223,10 +223,16 @@ func start(s Settings, log *slog.Logger) (_ *node, err error) {
 // use this ppserver and every other node that shares it.
 var hiddenFromWorkers = []string{"PP_SECRET", "PP_SECRET_FILE"}
 
+// prestartVar at 0 in the workers' environment means a job that imports pp
+// (ppgo's, where the node's Python has it) starts no spare workers of its
+// own (python/pp/_prestart.py), as on a client's workers.
+const prestartVar = "PPGO_PRESTART"
+
 // workerEnv is the environment the workers get: ppserver's own, without
-// the secret.
+// the secret, and with no spares.
 func workerEnv(env []string) []string {
-	return withoutVars(env, hiddenFromWorkers...)
+	env = withoutVars(env, hiddenFromWorkers...)
+	return append(withoutVars(env, prestartVar), prestartVar+"=0")
 }
 
 // listen opens the TCP listener, explaining the usual failure.

@@ -436,10 +436,11 @@ func TestSecretOnTheCommandLineWarns(t *testing.T) {
 }
 
 // The workers' environment is ppserver's without the secret: a job must
-// not learn how to use this node, or others that share its secret.
+// not learn how to use this node, or others that share its secret. A job
+// that imports pp starts no spares.
 func TestWorkerEnvHasNoSecret(t *testing.T) {
-	got := workerEnv([]string{"PATH=/bin", "PP_SECRET=s3cret", "PP_SECRET_FILE=/etc/pp.secret", "PP_SECRETARY=x", "HOME=/h"})
-	want := []string{"PATH=/bin", "PP_SECRETARY=x", "HOME=/h"}
+	got := workerEnv([]string{"PATH=/bin", "PP_SECRET=s3cret", "PP_SECRET_FILE=/etc/pp.secret", "PP_SECRETARY=x", "HOME=/h", "PPGO_PRESTART=1"})
+	want := []string{"PATH=/bin", "PP_SECRETARY=x", "HOME=/h", "PPGO_PRESTART=0"}
 	if !slices.Equal(got, want) {
 		t.Errorf("workerEnv = %q, want %q", got, want)
 	}

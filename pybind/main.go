@@ -55,6 +55,25 @@ func splitNUL(p *C.char, n C.size_t) []string {
 	return strings.Split(string(blob), "\x00")
 }
 
+// spareFields is how many int64s describe a spare: its pid and the
+// descriptors of its job pipe, result pipe and segment socket (shim.c's
+// SPARE_FIELDS).
+const spareFields = 4
+
+// spareList reads n spares of spareFields int64s each.
+func spareList(p *C.longlong, n C.size_t) []pool.Spare {
+	if n == 0 {
+		return nil
+	}
+	flat := unsafe.Slice((*int64)(unsafe.Pointer(p)), spareFields*int(n))
+	spares := make([]pool.Spare, n)
+	for i := range spares {
+		s := flat[spareFields*i:]
+		spares[i] = pool.Spare{PID: int(s[0]), Jobs: int(s[1]), Results: int(s[2]), Segments: int(s[3])}
+	}
+	return spares
+}
+
 // status maps core/sched's job status onto the one Python knows.
 func status(s sched.Status) C.int {
 	switch s {
@@ -69,12 +88,14 @@ func status(s sched.Status) C.int {
 	}
 }
 
-// ppgoNew starts a server and returns its handle (>= 1).
+// ppgoNew starts a server and returns its handle (>= 1). Its first
+// workers are the nSpares spares (see spareList), which
+// it owns from here on, even when it fails.
 //
 //export ppgoNew
 func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
 	dir *C.char, workers C.int, restart C.int, secret *C.char, secretLen C.size_t,
-	silenceMS C.longlong, errOut **C.char) C.longlong {
+	silenceMS C.longlong, spares *C.longlong, nSpares C.size_t, errOut **C.char) C.longlong {
 	cfg := jobserver.Config{
 		Pool: pool.Config{
 			Argv:    splitNUL(argv, argvLen),
@@ -82,6 +103,7 @@ func ppgoNew(argv *C.char, argvLen C.size_t, env *C.char, envLen C.size_t,
 			Dir:     C.GoString(dir),
 			Workers: int(workers),
 			Restart: restart != 0,
+			Spares:  spareList(spares, nSpares),
 		},
 		Secret:  C.GoStringN(secret, C.int(secretLen)),
 		Silence: time.Duration(silenceMS) * time.Millisecond,

@@ -99,20 +99,33 @@ static int wait_group_slice(void *ctx, int ms) {
     return ppgoWaitGroup(c->h, (char *)c->group, c->len, c->all, ms);
 }
 
-/* new(argv, env, cwd, workers, restart, secret, silence_seconds) -> handle */
+/* Native int64s per spare: pid, jobs fd, results fd, segment socket fd
+ * (main.go's spareFields). */
+#define SPARE_FIELDS 4
+
+/* new(argv, env, cwd, workers, restart, secret, silence_seconds, spares=b"") -> handle
+ * spares: SPARE_FIELDS int64s for each worker pp._prestart started with
+ * this argv, env and cwd; the core owns them. */
 static PyObject *core_new(PyObject *self, PyObject *args) {
-    const char *argv, *env, *dir, *secret;
-    Py_ssize_t argv_len, env_len, secret_len;
+    const char *argv, *env, *dir, *secret, *spares = "";
+    Py_ssize_t argv_len, env_len, secret_len, spares_len = 0;
     int workers, restart;
     double silence;
     char *err = NULL;
-    if (check_fork() < 0 || !PyArg_ParseTuple(args, "y#y#sips#d", &argv, &argv_len,
+    if (check_fork() < 0 || !PyArg_ParseTuple(args, "y#y#sips#d|y#", &argv, &argv_len,
                                               &env, &env_len, &dir, &workers, &restart,
-                                              &secret, &secret_len, &silence))
+                                              &secret, &secret_len, &silence,
+                                              &spares, &spares_len))
         return NULL;
+    if (spares_len % (SPARE_FIELDS * sizeof(long long)) != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "spares must be int64 quadruples (pid, jobs, results, segments)");
+        return NULL;
+    }
     long long h = ppgoNew((char *)argv, argv_len, (char *)env, env_len, (char *)dir,
                           workers, restart, (char *)secret, secret_len,
-                          silence > 0 ? (long long)(silence * 1000) : 0, &err);
+                          silence > 0 ? (long long)(silence * 1000) : 0,
+                          (long long *)spares, spares_len / (SPARE_FIELDS * sizeof(long long)), &err);
     if (h < 0)
         return failure(h, PyExc_RuntimeError, err);
     return PyLong_FromLongLong(h);
@@ -550,7 +563,7 @@ static PyObject *core_goroutines(PyObject *self, PyObject *unused) {
 
 static PyMethodDef methods[] = {
     {"new", core_new, METH_VARARGS,
-     "new(argv, env, cwd, workers, restart, secret, silence) -> handle"},
+     "new(argv, env, cwd, workers, restart, secret, silence, spares=b'') -> handle"},
     {"register", core_register, METH_VARARGS, "register(h, key, source)"},
     {"submit", core_submit, METH_VARARGS,
      "submit(h, key, args, group, notify, timeout=0.0, segment_fd=-1, segment_size=0) -> id"},

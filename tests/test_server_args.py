@@ -27,6 +27,8 @@ def test_module_names():
 
 
 def test_import_pp_starts_no_worker_processes(tmp_path):
+    # ppgo starts spare workers at import unless told not to (pp._prestart,
+    # tests/test_prestart.py); told not to, it starts nothing, as pp 1.7.0.
     code = textwrap.dedent("""
         import os, sys, threading
         import pp
@@ -46,7 +48,8 @@ def test_import_pp_starts_no_worker_processes(tmp_path):
         print("threads", threading.active_count())
     """)
     proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path),
-                          env=clean_env(), capture_output=True, text=True, timeout=60)
+                          env=dict(clean_env(), PPGO_PRESTART="0"), capture_output=True,
+                          text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "children 0" in proc.stdout.splitlines()
     assert "threads 1" in proc.stdout.splitlines()

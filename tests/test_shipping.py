@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ast
 import functools
+import inspect
 import math
 import pickle
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -210,3 +212,42 @@ def test_pp_import_graph_has_no_cycle():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def only_a_docstring():
+    """Its code spans the def line alone: the lines found do not compile,
+    and inspect is asked."""
+
+
+def _plain_functions(module) -> list:
+    found = [v for v in vars(module).values() if inspect.isfunction(v)]
+    for cls in [v for v in vars(module).values() if inspect.isclass(v)]:
+        found += [v for v in vars(cls).values() if inspect.isfunction(v)]
+    return [f for f in found if f.__module__ == module.__name__]
+
+
+@pytest.mark.parametrize("module", [jobs, globals_mod, _source, worker, sys.modules[__name__]],
+                         ids=lambda m: m.__name__)
+def test_a_functions_source_from_its_code_is_what_inspect_finds(module):
+    # function_source skips the tokenizer (start-up); where it answers, it
+    # must answer as inspect does, but for comment lines after the last
+    # statement, which inspect keeps.
+    answered = 0
+    for func in _plain_functions(module):
+        found = _source.function_source(func)
+        if found is None:
+            continue
+        answered += 1
+        text, filename, first = found
+        lines, lineno = inspect.getsourcelines(func)
+        want = textwrap.dedent("".join(lines))
+        assert (filename, first) == (inspect.getsourcefile(func), lineno), func
+        assert want.startswith(text), func
+        assert all(not line.strip() or line.strip().startswith("#")
+                   for line in want[len(text):].splitlines()), func
+    assert answered >= len(_plain_functions(module)) // 2
+
+
+def test_a_function_its_code_cannot_place_ships_through_inspect():
+    assert _source.function_source(only_a_docstring) is None
+    assert run_shipped(only_a_docstring) is None

@@ -60,6 +60,10 @@ type Config struct {
 	// worker; 0 means DefaultMaxResult. A worker that announces a larger
 	// one is killed and its job lost with what it announced.
 	MaxResult int
+	// Spares are worker processes already started with this Argv, Env and
+	// Dir (spare.go): the first workers the pool starts are these. The
+	// pool owns them from New on, and kills any it does not need.
+	Spares []Spare
 }
 
 // Pool is a sched.Node backed by local worker processes.
@@ -77,6 +81,7 @@ type Pool struct {
 	workers []*worker
 	backlog []*sched.Job  // dispatched while no worker had room; see the package doc
 	backoff time.Duration // delay before the next respawn after early deaths
+	spares  []*spare      // started before the pool, for its first workers
 	running sync.WaitGroup
 
 	// The running average of job run times picks the depth: how many jobs
@@ -107,6 +112,19 @@ func (a *average) short() bool { return a.count > 0 && a.mean < pipelineBelow }
 // every job's outcome to rep, and its capacity whenever that changes with
 // the length of jobs.
 func New(cfg Config, rep sched.Reporter) (*Pool, error) {
+	spares := adoptSpares(cfg.Spares)
+	cfg.Spares = nil // the descriptors are the pool's now, not the config's
+	p, err := newPool(cfg, rep, spares)
+	if err != nil {
+		for _, s := range spares {
+			s.discard()
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func newPool(cfg Config, rep sched.Reporter, spares []*spare) (*Pool, error) {
 	if len(cfg.Argv) == 0 {
 		return nil, errors.New("pool: no worker command")
 	}
@@ -122,7 +140,7 @@ func New(cfg Config, rep sched.Reporter) (*Pool, error) {
 	case cfg.MaxResult < 0 || cfg.MaxResult > MaxFrameBody:
 		return nil, fmt.Errorf("pool: MaxResult %d outside 1..%d, what the pipe protocol carries", cfg.MaxResult, MaxFrameBody)
 	}
-	p := &Pool{cfg: cfg, rep: rep, closing: make(chan struct{}), depth: 1}
+	p := &Pool{cfg: cfg, rep: rep, closing: make(chan struct{}), depth: 1, spares: spares}
 	p.SetWorkers(cfg.Workers)
 	return p, nil
 }
@@ -200,8 +218,8 @@ func (p *Pool) Waiting() []uint64 {
 }
 
 // Dispatch implements sched.Node: the job goes to the least busy worker
-// with room, or waits in the backlog for the next worker that starts or
-// frees up.
+// with room, a ready one before one still starting, or waits in the
+// backlog for the next worker that starts or frees up.
 func (p *Pool) Dispatch(j *sched.Job) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -211,7 +229,7 @@ func (p *Pool) Dispatch(j *sched.Job) {
 	var best *worker
 	now := time.Now()
 	for _, w := range p.workers {
-		if p.roomLocked(w, now) && (best == nil || len(w.inflight) < len(best.inflight)) {
+		if p.roomLocked(w, now) && (best == nil || better(w, best)) {
 			best = w
 		}
 	}
@@ -220,6 +238,17 @@ func (p *Pool) Dispatch(j *sched.Job) {
 		return
 	}
 	p.backlog = append(p.backlog, j)
+}
+
+// better reports whether a is the better of two workers with room for a
+// job: a ready one, since a starting one's interpreter may take ~10 ms
+// more (a spare next to workers the pool just started, say), then the
+// one holding fewer jobs. Guarded by Pool.mu.
+func better(a, b *worker) bool {
+	if a.ready != b.ready {
+		return a.ready
+	}
+	return len(a.inflight) < len(b.inflight)
 }
 
 // roomLocked reports whether w may be handed one more job now. An idle
@@ -334,6 +363,8 @@ func (p *Pool) Close() {
 	p.closed = true
 	close(p.closing)
 	p.backlog = nil
+	unused := p.spares
+	p.spares = nil
 	for _, w := range p.workers {
 		p.retireLocked(w)
 		if w.proc != nil {
@@ -341,6 +372,9 @@ func (p *Pool) Close() {
 		}
 	}
 	p.mu.Unlock()
+	for _, s := range unused {
+		s.discard()
+	}
 
 	done := make(chan struct{})
 	go func() { p.running.Wait(); close(done) }()

@@ -169,8 +169,17 @@ func (r *exitedReader) Read(b []byte) (int, error) {
 }
 
 // start launches the worker interpreter with its two pipes and its
-// segment socket.
+// segment socket, or takes a spare started before the pool.
 func (p *Pool) start(w *worker) (jobs, results, segments *os.File, err error) {
+	p.mu.Lock()
+	s := p.takeSpareLocked() // none once closed: Close discards them
+	if s != nil {
+		w.proc = s.proc
+	}
+	p.mu.Unlock()
+	if s != nil {
+		return s.jobs, s.results, s.segments, nil
+	}
 	jobsR, jobsW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("start worker: jobs pipe: %w", err)

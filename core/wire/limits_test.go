@@ -261,7 +261,7 @@ func TestReadVersionFirst(t *testing.T) {
 	}{
 		{"a version 1 Hello", frame(wire.TypeHello, 0x92, 0x01, 0xc4, 0x01, 0xaa), 1},
 		{"a version 1 Auth, in version 1's shape", frame(wire.TypeAuth, 0x93, 0x01, 0xc4, 0x01, 0xaa, 0xc4, 0x00), 1},
-		{"a later version's Hello of another shape", frame(wire.TypeHello, 0x94, wire.Version + 1, 0xa1, 'x', 0x90, 0xc0), wire.Version + 1},
+		{"a later version's Hello of another shape", frame(wire.TypeHello, 0x94, wire.Version+1, 0xa1, 'x', 0x90, 0xc0), wire.Version + 1},
 		{"a version in a uint 16", frame(wire.TypeHello, 0x91, 0xcd, 0x01, 0x00), 256},
 		{"a version in an int 64", frame(wire.TypeAuth, 0x91, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), -1},
 		{"a negative fixint", frame(wire.TypeHello, 0x92, 0xff, 0xc0), -1},

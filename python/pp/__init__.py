@@ -5,9 +5,10 @@
     task = server.submit(pow, (2, 10))
     print(task())                              # 1024
 
-Importing pp starts nothing and loads little: the API modules load on first
-use of a name below (worker interpreters import this package too), and the Go
-runtime and the worker processes start with the first Server.
+Importing pp loads little: the API modules load on first use of a name below
+(worker interpreters import this package too), and the Go runtime with the
+first Server. It starts spare worker interpreters for that Server
+(pp._prestart; PPGO_PRESTART=0 turns them off).
 """
 
 import os as _os
@@ -43,6 +44,18 @@ def _check_shadowing() -> None:
 
 
 _check_shadowing()
+
+
+def _start_spares() -> None:
+    """Starts worker interpreters for the first Server while the client goes
+    on (pp._prestart); PPGO_PRESTART=0 turns this off."""
+    from pp import _prestart, _workers
+
+    if _prestart.enabled():
+        _prestart.start(_workers.detect_ncpus())
+
+
+_start_spares()
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {

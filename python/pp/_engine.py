@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import weakref
 from typing import Any, NamedTuple
+
+from pp import _prestart
+from pp._workers import worker_command, worker_environment
 
 # How a job ended. pp._core exports the same values (from pybind/shim.h,
 # which core/sched's statuses are mapped onto); Engine checks they agree.
@@ -46,38 +48,6 @@ class NodeRow(NamedTuple):
 
 def _nul_join(items: list[str]) -> bytes:
     return b"".join(os.fsencode(item) + b"\0" for item in items)
-
-
-_worker_source: str | None = None
-
-
-def worker_command(proto: int) -> list[str]:
-    """How the workers run pp/worker.py, with this interpreter: as ``-c``
-    source, which skips runpy and the pp package at every worker start, else
-    (not a plain file: a zip import, say) as ``-m``."""
-    global _worker_source
-    if _worker_source is None:
-        try:
-            with open(os.path.join(os.path.dirname(__file__), "worker.py")) as f:
-                _worker_source = f.read()
-        except OSError:
-            _worker_source = ""
-    run = ["-c", _worker_source] if _worker_source else ["-m", "pp.worker"]
-    return [sys.executable, *run, str(proto)]
-
-
-# Variables jobs must not see: the secret that lets a client use ppservers.
-HIDDEN_FROM_JOBS = ("PP_SECRET", "PP_SECRET_FILE")
-
-
-def worker_environment() -> list[str]:
-    """The client's environment, with its cwd and sys.path importable (as
-    legacy pp does, through PYTHONPATH), and no secret."""
-    env = {k: v for k, v in os.environ.items() if k not in HIDDEN_FROM_JOBS}
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    paths += [os.getcwd()] + [p for p in sys.path if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return ["%s=%s" % item for item in env.items()]
 
 
 def _free(core: Any, handle: int) -> None:
@@ -110,8 +80,9 @@ class Engine:
         self.proto = proto  # of the results the workers send
         self.closed = False
         self._core = _core
-        handle = _core.new(_nul_join(worker_command(proto)), _nul_join(worker_environment()),
-                           os.getcwd(), workers, restart, secret, silence)
+        argv, env, cwd = worker_command(proto), worker_environment(), os.getcwd()
+        handle = _core.new(_nul_join(argv), _nul_join(env), cwd, workers, restart, secret,
+                           silence, _prestart.take(argv, env, cwd, workers))
         self._handle = handle
         weakref.finalize(self, _free, _core, handle)
         bind = functools.partial

@@ -25,6 +25,7 @@ from pp._legacy import LegacyServerState
 from pp._log import Logger
 from pp._task import Task
 from pp._version import version
+from pp._workers import DEFAULT_PROTO, detect_ncpus
 
 if TYPE_CHECKING:
     from typing import Any, Callable
@@ -45,18 +46,9 @@ def _destroy_live_servers() -> None:
 atexit.register(_destroy_live_servers)
 
 
-def _detect_ncpus() -> int:
-    n: int | None
-    try:
-        n = os.sysconf("SC_NPROCESSORS_ONLN")
-    except (AttributeError, ValueError, OSError):
-        n = os.cpu_count()
-    return n if n and n > 0 else 1
-
-
 def _check_ncpus(ncpus: Any) -> int:
     if ncpus == "autodetect":
-        return _detect_ncpus()
+        return detect_ncpus()
     if not isinstance(ncpus, int):
         raise TypeError("ncpus must have 'int' type, not %s" % type(ncpus).__name__)
     if ncpus < 0:
@@ -152,7 +144,7 @@ class Server(LegacyServerState):
     default_secret = "epo20pdosl;dksldkmm"
 
     def __init__(self, ncpus: int | str = "autodetect", ppservers: tuple = (),
-                 secret: str | None = None, restart: bool = False, proto: int = 4,
+                 secret: str | None = None, restart: bool = False, proto: int = DEFAULT_PROTO,
                  socket_timeout: float = 3600, loglevel: int | str | None = None,
                  broadcast: str | None = None, *, metrics: str | None = None) -> None:
         # Until the engine exists: destroy() is then a no-op, submit() refuses.

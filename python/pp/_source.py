@@ -9,7 +9,6 @@ source shares a key and changed source gets a new one.
 
 from __future__ import annotations
 
-import ast
 import io
 import pickle
 import sys
@@ -117,25 +116,73 @@ def has_source(obj: Any) -> bool:
 
 def source_of(obj: Any, required: bool) -> tuple[Source, str]:
     """The source of a function or class and the name it defines."""
-    import inspect  # costly to import; only needed when the cache misses
+    found = function_source(obj)
+    if found is not None:
+        text, filename, lineno = found
+    else:
+        import inspect  # costly to import; only needed when the cache misses
 
-    try:
-        lines, lineno = inspect.getsourcelines(obj)
-        filename = inspect.getsourcefile(obj) or inspect.getfile(obj)
-    except (OSError, TypeError):
-        raise ValueError(
-            "cannot ship function %s: its source code is not available (it was "
-            "defined in an interactive session, by exec, or under 'python -c'); "
-            "define it in a .py file" % describe(obj)) from None
-    text = textwrap.dedent("".join(lines))
+        try:
+            lines, lineno = inspect.getsourcelines(obj)
+            filename = inspect.getsourcefile(obj) or inspect.getfile(obj)
+        except (OSError, TypeError):
+            raise ValueError(
+                "cannot ship function %s: its source code is not available (it was "
+                "defined in an interactive session, by exec, or under 'python -c'); "
+                "define it in a .py file" % describe(obj)) from None
+        text = textwrap.dedent("".join(lines))
     name = obj.__name__
     if name == "<lambda>":
         name = lambda_name(text, obj)
     return Source(text, filename, max(lineno, 1), required), name
 
 
+def function_source(func: Any) -> tuple[str, str, int] | None:
+    """A named function's source, file and first line, found from the lines
+    its code object spans: what inspect.getsourcelines finds, without the
+    tokenizer, whose patterns take milliseconds to compile on first use, on
+    the way to the first result. None where the code cannot tell (Python
+    before 3.11, no debug ranges, a lambda, a wrapper, no file) or the lines
+    found do not compile on their own: inspect is asked then."""
+    if (not isinstance(func, types.FunctionType) or func.__name__ == "<lambda>"
+            or hasattr(func, "__wrapped__")):  # inspect unwraps decorators' wrappers
+        return None
+    code = func.__code__
+    if not hasattr(code, "co_positions"):
+        return None
+    import linecache
+
+    linecache.checkcache(code.co_filename)  # as inspect does: the file may have changed
+    lines = linecache.getlines(code.co_filename, func.__globals__)
+    first, last = code.co_firstlineno, last_line(code)
+    if not lines or not 1 <= first <= last <= len(lines):
+        return None
+    text = textwrap.dedent("".join(lines[first - 1:last]))
+    try:
+        # What the code's positions cannot see (a docstring alone, a string
+        # that spans lines, no end positions) leaves lines that do not parse.
+        compile(text, code.co_filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+    return text, code.co_filename, first
+
+
+def last_line(code: types.CodeType) -> int:
+    """The last line any instruction of code, or of code nested in it,
+    spans (0 when none says)."""
+    last = 0
+    for line, end, _column, _end_column in code.co_positions():
+        last = max(last, end or line or 0)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            last = max(last, last_line(const))
+    return last
+
+
 def lambda_name(text: str, func: Any) -> str:
     """The variable a lambda was assigned to (``f = lambda x: ...``)."""
+    import ast  # only for lambdas
+
     try:
         tree = ast.parse(text)
     except SyntaxError:

@@ -6,7 +6,9 @@ segment socket on 5 (the format is in docs/WORKER_PROTOCOL.md and
 core/pool/frame.go, segment.go), and moves them out of the jobs' way at once:
 to high, close-on-exec descriptors, with 3, 4 and 5 left on /dev/null, and
 let go of in any child a job forks. It imports nothing outside the standard
-library, so any Python 3 can serve as a worker.
+library, so any Python 3 can serve as a worker, and only what every job
+needs: a worker starts with each Server (and with ``import pp``, as a spare:
+pp._prestart), so its imports are start-up time.
 
 Large buffers (of bytes, bytearray, memoryview and numpy arrays) travel out
 of band (pickle protocol 5) in a shared-memory segment, a sealed memfd
@@ -23,12 +25,11 @@ other.
 
 from __future__ import annotations
 
+import _signal  # signal.py's enums import enum, ~1 ms of every worker's start
 import fcntl
 import io
 import mmap
 import os
-import pickle
-import signal
 import struct
 import sys
 import time
@@ -37,6 +38,13 @@ import types
 TYPE_CHECKING = False  # typing takes milliseconds to import; type checkers set this
 if TYPE_CHECKING:
     from typing import Any
+
+try:
+    # pickle's C core without pickle.py, which imports re and enum: a few
+    # milliseconds of every worker's start-up, for nothing a worker uses.
+    import _pickle as pickle
+except ImportError:  # a Python without the accelerator
+    import pickle  # type: ignore[no-redef]
 
 HEADER = struct.Struct("<IBQQ")  # length, kind, job id, aux
 SOURCE_LEN = struct.Struct("<I")
@@ -545,7 +553,14 @@ class Worker:
         return kind, job_id, key, body
 
     def run(self) -> None:
+        self.ready()
+        self.serve()
+
+    def ready(self) -> None:
         self.send(KIND_READY, os.getpid(), 0)
+
+    def serve(self) -> None:
+        """Runs jobs until the job pipe ends."""
         while True:
             frame = self.read_frame()
             if frame is None:
@@ -657,13 +672,68 @@ class Worker:
         return (pickled, "%s.%s" % (kind.__module__, kind.__qualname__), message, text, clean)
 
 
+# How pp._prestart starts a spare worker: ``PROTO spare PARENT_PID IDLE``,
+# with its leash, a pipe its client closes when a Server takes it, on
+# LEASH_FD (the first after the segment socket's).
+SPARE = "spare"
+LEASH_FD = 6
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent: int) -> None:
+    """What Go's Pdeathsig does for the workers it starts, for a spare that
+    the client's Python started (os.posix_spawn cannot ask for it): SIGKILL
+    when the client dies. A client that died before the request took hold
+    is noticed here, and the spare ends."""
+    try:
+        import ctypes  # only spares pay for it: Go asks for the others
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        failed = libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0
+    except (ImportError, OSError, AttributeError):
+        failed = True
+    if failed or os.getppid() != parent:
+        # Unbound or orphaned: a spare that could outlive its client must
+        # not run. The client sees it dead and starts a worker instead.
+        os._exit(0)
+
+
+def wait_to_be_taken(jobs_fd: int, idle: float) -> None:
+    """A spare waits for a Server to take it: for its leash to end, or a
+    job to come. One that no Server takes within idle seconds exits, so a
+    client that never makes a Server keeps no idle interpreter."""
+    import select  # only spares
+
+    poll = select.poll()
+    poll.register(LEASH_FD, select.POLLIN)
+    poll.register(jobs_fd, select.POLLIN)
+    taken = poll.poll(max(idle, 0.0) * 1000)
+    os.close(LEASH_FD)  # no job must inherit it
+    if not taken:
+        os._exit(0)
+
+
 def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: it is for the
     # client, which tears its workers down.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    proto = int(sys.argv[1]) if len(sys.argv) > 1 else pickle.DEFAULT_PROTOCOL
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    args = sys.argv[1:]
+    if args:
+        proto = int(args[0])
+    else:  # never from Go, which always says
+        import pickle as full_pickle
+
+        proto = full_pickle.DEFAULT_PROTOCOL
     sys.stdin = io.StringIO()
-    Worker(proto).run()
+    worker = Worker(proto)
+    worker.ready()
+    if args[1:2] == [SPARE]:
+        # After READY, so that the client need not wait for ctypes; before
+        # any job, which the worker reads only once bound to its client.
+        die_with_parent(int(args[2]))
+        del sys.argv[2:]  # jobs see the command line of any other worker
+        wait_to_be_taken(worker.jobs_fd, float(args[3]))
+    worker.serve()
 
 
 if __name__ == "__main__":
