@@ -27,11 +27,6 @@ type Config struct {
 	// pool.MaxJobsPerWorker per worker while they are short. More than one
 	// hides the network round trip (DefaultCreditsPerSlot).
 	CreditsPerSlot int
-	// ShortCreditsPerSlot replaces CreditsPerSlot while jobs are short
-	// (the pool hands each worker more than one): a deeper window that
-	// keeps the workers fed through the round trip of many short jobs
-	// (DefaultShortCreditsPerSlot).
-	ShortCreditsPerSlot int
 
 	// MaxHandshakes bounds the connections still in their handshake, from
 	// every source together; more are closed unheard. The default is
@@ -78,7 +73,6 @@ func (c Config) withDefaults(fdLimit uint64) (Config, error) {
 		negative bool
 	}{
 		{"CreditsPerSlot", c.CreditsPerSlot < 0},
-		{"ShortCreditsPerSlot", c.ShortCreditsPerSlot < 0},
 		{"MaxHandshakes", c.MaxHandshakes < 0},
 		{"MaxHandshakesPerAddr", c.MaxHandshakesPerAddr < 0},
 		{"FailedHandshakeBurst", c.FailedHandshakeBurst < 0},
@@ -94,9 +88,6 @@ func (c Config) withDefaults(fdLimit uint64) (Config, error) {
 	c.Limits = c.Limits.WithDefaults()
 	if c.CreditsPerSlot == 0 {
 		c.CreditsPerSlot = DefaultCreditsPerSlot
-	}
-	if c.ShortCreditsPerSlot == 0 {
-		c.ShortCreditsPerSlot = DefaultShortCreditsPerSlot
 	}
 	if c.MaxHandshakes == 0 {
 		c.MaxHandshakes = defaultMaxHandshakes(fdLimit)

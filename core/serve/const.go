@@ -11,21 +11,6 @@ const (
 	// once, one running and one on its way.
 	DefaultCreditsPerSlot = 2
 
-	// DefaultShortCreditsPerSlot is CreditsPerSlot while jobs are short
-	// (the pool hands each worker several at once). A client gets at most
-	// its window of jobs per round trip through the network and the node
-	// (Little's law), and a short job's round trip is many times its run
-	// time: a window of 16 over a 160 µs loopback round trip caps a client
-	// at 100 k jobs/s, whatever the node's workers could do. 16 per slot
-	// is 64 jobs per worker at the pool's depth of 4, under 64 ms of work
-	// for jobs that pipeline (they run under a millisecond on average):
-	// what a node can hoard that another could have run.
-	DefaultShortCreditsPerSlot = 16
-
-	// resultSizeWeight is the weight 1/n of each result in the running
-	// average of result sizes that bounds the short-job window.
-	resultSizeWeight = 8
-
 	// DefaultMaxHandshakes bounds the connections that have not yet proven
 	// the secret, all sources together. A handshake is one round trip and
 	// two HMACs (about a millisecond on a LAN, at most HandshakeTimeout),

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/bits"
 	"net"
 	"net/netip"
 	"sync"
@@ -95,15 +94,10 @@ type Server struct {
 	jobs      map[uint64]*remoteJob
 	funcs     map[[sha256.Size]byte]*sched.Func
 	lastKey   uint64
-	credits   int // a client's window (windowLocked)
-	capacity  int // the pool's, as it last reported it
-	// resultSize is the size of recent results, rounded up to a power of
-	// two so that the window it bounds changes seldom; windowLocked.
-	resultSize int64
-	resultAvg  float64 // the running average it is rounded from
-	stats      Stats
-	drained    chan struct{} // closed when draining, no job is running and every session has ended
-	wg         sync.WaitGroup
+	credits   int // a client's window: pool capacity × CreditsPerSlot
+	stats     Stats
+	drained   chan struct{} // closed when draining, no job is running and every session has ended
+	wg        sync.WaitGroup
 }
 
 // remoteJob ties a pool job to the client that sent it.
@@ -513,49 +507,14 @@ var _ sched.Reporter = (*Server)(nil)
 
 // SetCapacity implements sched.Reporter: as the pool's capacity follows
 // the length of jobs, so does every client's credit window, so a node
-// running short jobs is sent enough to keep its pipelines full through
-// the round trips, and one running long jobs does not hoard work other
-// nodes could start.
+// running short jobs is sent enough to keep its pipelines full, and one
+// running long jobs does not hoard work other nodes could start.
 func (s *Server) SetCapacity(_ sched.Node, capacity int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.capacity = capacity
-	s.regrantLocked()
-}
-
-// windowLocked is a client's credit window: CreditsPerSlot per slot of
-// the pool's capacity, or ShortCreditsPerSlot while the pool pipelines
-// short jobs (its capacity is then above its workers), as long as a whole
-// window of results the size of recent ones fits in half of
-// MaxQueuedBytes: a client that reads slower than the node makes results
-// is held back by its credits, not dropped as a slow consumer.
-func (s *Server) windowLocked() int {
-	long := max(s.capacity, 1) * s.cfg.CreditsPerSlot
-	if s.capacity <= s.cfg.Pool.Workers {
-		return long
-	}
-	short := s.capacity * s.cfg.ShortCreditsPerSlot
-	fit := s.cfg.MaxQueuedBytes / 2 / max(s.resultSize, 1)
-	return max(long, int(min(int64(short), fit)))
-}
-
-// regrantLocked tells every client a window that changed.
-func (s *Server) regrantLocked() {
-	if w := s.windowLocked(); w != s.credits {
-		s.credits = w
-		for sess := range s.sessions {
-			sess.grant(w)
-		}
-	}
-}
-
-// noteResultLocked adds a result's size to the running average that
-// bounds the short-job window.
-func (s *Server) noteResultLocked(n int) {
-	s.resultAvg += (float64(n) - s.resultAvg) / resultSizeWeight
-	if size := int64(1) << bits.Len64(uint64(s.resultAvg)); size != s.resultSize {
-		s.resultSize = size
-		s.regrantLocked()
+	s.credits = max(capacity, 1) * s.cfg.CreditsPerSlot
+	for sess := range s.sessions {
+		sess.grant(s.credits)
 	}
 }
 
@@ -575,7 +534,6 @@ func (s *Server) Finish(_ sched.Node, j *sched.Job, o sched.Outcome) {
 			s.stats.Busy += o.Elapsed
 			s.stats.Times.Observe(o.Elapsed)
 			c.Jobs++
-			s.noteResultLocked(len(o.Data))
 		case o.TimedOut:
 			s.stats.TimedOut++
 			c.TimedOut++

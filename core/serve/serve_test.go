@@ -1,11 +1,9 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net"
 	"strings"
 	"testing"
@@ -420,7 +418,7 @@ func TestCreditsFollowJobLength(t *testing.T) {
 	}
 	c.send(&wire.Job{ID: 1, Key: 1, Source: []byte("src"), Args: []byte("short")})
 	c.result()
-	short := 2 * pool.MaxJobsPerWorker * DefaultShortCreditsPerSlot
+	short := 2 * pool.MaxJobsPerWorker * DefaultCreditsPerSlot
 	fakeworker.Eventually(t, deadline, "the window to open", func() bool {
 		c.send(&wire.Job{ID: 2, Key: 1, Args: []byte("short")})
 		c.result()
@@ -439,45 +437,5 @@ func TestCreditsFollowJobLength(t *testing.T) {
 		c.send(&wire.Job{ID: 4, Key: 1, Args: []byte("sleep:1ms")})
 		c.result()
 		return c.credits == long
-	})
-}
-
-// The short-job window is as deep as a whole window of results the size
-// of recent ones fits in half of MaxQueuedBytes: large results from short
-// jobs narrow it (so a client slower than the node is held back by its
-// credits, not dropped), small ones widen it again.
-func TestShortWindowFitsTheQueueLimit(t *testing.T) {
-	const queued = 1 << 20
-	nd := startNode(t, 2, func(c *Config) { c.MaxQueuedBytes = queued })
-	c := mustDial(t, nd)
-	// The pool's capacity while it pipelines, and the windows it bounds.
-	slots := 2 * pool.MaxJobsPerWorker
-	long, short := slots*DefaultCreditsPerSlot, slots*DefaultShortCreditsPerSlot
-	id := uint64(1)
-	c.send(&wire.Job{ID: id, Key: 1, Source: []byte("src"), Args: []byte("short")})
-	c.result()
-	run := func(args []byte) int {
-		id++
-		c.send(&wire.Job{ID: id, Key: 1, Args: args})
-		return len(c.result().Data)
-	}
-	fakeworker.Eventually(t, deadline, "the short window to open", func() bool {
-		run([]byte("short"))
-		return c.credits == short
-	})
-	big := bytes.Repeat([]byte("b"), 8<<10)
-	size := run(big)
-	rounded := 1 << bits.Len(uint(size))
-	want := max(long, min(short, queued/2/rounded))
-	if want == long || want == short {
-		t.Fatalf("a %d-byte result makes the window %d, one of the bounds: pick another size", size, want)
-	}
-	fakeworker.Eventually(t, deadline, "large results to narrow the window", func() bool {
-		run(big)
-		return c.credits == want
-	})
-	fakeworker.Eventually(t, deadline, "small results to widen it again", func() bool {
-		run([]byte("short"))
-		return c.credits == short
 	})
 }
