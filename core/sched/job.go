@@ -17,15 +17,14 @@ type Func struct {
 //
 // A Job is submitted once. Nodes read only its exported fields; the rest is
 // the scheduler's record of it, so that dispatch and Finish need no look-up.
+// A client may queue millions of jobs, so the record is kept small: the
+// fields are ordered to leave no padding (128-byte size class without the
+// message), and a job gets a channel only once someone waits for it.
 type Job struct {
 	ID    uint64
 	Group string
 	Func  *Func
 	Args  []byte
-	// Notify puts the job on the notification queue when it completes
-	// and delays its "finished" state until Release: the client runs a
-	// callback in between.
-	Notify bool
 	// Timeout is the longest the job may run, counted from when a worker
 	// starts it (not from Submit: time spent queued, or waiting in a
 	// worker's pipe behind another job, does not count); 0 means no limit.
@@ -33,20 +32,31 @@ type Job struct {
 	// StatusTimedOut; it is not retried, since it would only run as long
 	// again.
 	Timeout time.Duration
+	// Notify puts the job on the notification queue when it completes
+	// and delays its "finished" state until Release: the client runs a
+	// callback in between.
+	Notify bool
 
 	// The scheduler's record of the job, guarded by Scheduler.mu. A Job
 	// no scheduler takes (a ppserver's) keeps the zero values.
-	state     jobState   // changed only by the transitions in state.go
-	attempts  int        // losses counted against MaxAttempts
-	forgotten bool       // the client no longer wants it: drop it once finished
-	signal    bool       // put its ID on Scheduler.signalled once finished
-	result    Result     // valid in jobNotified and jobFinished
-	node      *nodeState // the node a job in state sent was dispatched to
-	ticket    int64      // its place in Scheduler.queue, while queued
-	// done is closed on entering jobFinished. Submit makes it before the
-	// job is in Scheduler.jobs, so whoever finds the job there may read
-	// it without the lock.
+	state     jobState // changed only by the transitions in state.go
+	status    Status   // how it ended: valid in jobNotified and jobFinished
+	forgotten bool     // the client no longer wants it: drop it once finished
+	signal    bool     // put its ID on Scheduler.signalled once finished
+	attempts  int      // losses counted against MaxAttempts
+	// data and message are its Result, valid with status.
+	data    []byte
+	message string
+	node    *nodeState // the node a job in state sent was dispatched to
+	ticket  int64      // its place in Scheduler.queue, while queued
+	// done is made by the first Wait on the unfinished job and closed on
+	// entering jobFinished; most jobs are never waited for one by one.
 	done chan struct{}
+}
+
+// result is the job's Result, once it has one.
+func (j *Job) result() Result {
+	return Result{Status: j.status, Data: j.data, Message: j.message}
 }
 
 // Outcome is what a node reports for a job it was given.
@@ -72,7 +82,7 @@ type Outcome struct {
 }
 
 // Status says how a job ended.
-type Status int
+type Status uint8
 
 const (
 	// StatusDone means Result.Data holds the worker's serialized result.

@@ -11,11 +11,20 @@ import "time"
 func (s *Scheduler) Wait(id uint64, timeout time.Duration) bool {
 	s.mu.Lock()
 	j := s.jobs[id]
-	s.mu.Unlock()
-	if j == nil {
+	if j == nil || j.state == jobFinished {
+		s.mu.Unlock()
 		return true
 	}
-	return waitChan(j.done, timeout) // j.done is set before j enters s.jobs
+	if timeout == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	if j.done == nil {
+		j.done = make(chan struct{})
+	}
+	done := j.done
+	s.mu.Unlock()
+	return waitChan(done, timeout)
 }
 
 // Result returns job id's result once it has one.
@@ -26,7 +35,7 @@ func (s *Scheduler) Result(id uint64) (Result, bool) {
 	if j == nil || !j.state.hasResult() {
 		return Result{}, false
 	}
-	return j.result, true
+	return j.result(), true
 }
 
 // Watch asks for job id to go on the notification queue when it finishes,

@@ -55,7 +55,6 @@ func (s *Scheduler) submitLocked(j *Job) {
 	s.lastID++
 	j.ID = s.lastID
 	j.state = jobQueued
-	j.done = make(chan struct{})
 	s.jobs[j.ID] = j
 	s.groupLocked(j.Group).add()
 	s.all.add()
@@ -117,7 +116,7 @@ func (s *Scheduler) cancelLocked(j *Job) {
 // finish at once.
 func (s *Scheduler) completeLocked(j *Job, r Result) {
 	expect(j, "complete", jobQueued, jobSent)
-	j.result = r
+	j.status, j.data, j.message = r.Status, r.Data, r.Message
 	j.node = nil
 	if !j.Notify || j.forgotten || s.closed {
 		s.finishLocked(j)
@@ -137,7 +136,9 @@ func (s *Scheduler) completeLocked(j *Job, r Result) {
 func (s *Scheduler) finishLocked(j *Job) {
 	expect(j, "finish", jobQueued, jobSent, jobNotified)
 	j.state = jobFinished
-	close(j.done)
+	if j.done != nil {
+		close(j.done)
+	}
 	if g := s.groups[j.Group]; g != nil && g.done() {
 		delete(s.groups, j.Group)
 	}

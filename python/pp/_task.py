@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 
 DESTROYED_MESSAGE = "Server was destroyed before the job completion"
 
+# Guards the moments a task changes hands between threads: taking in the
+# outcome, the done callbacks, the unpickled outcome, the legacy lock. One
+# lock for every task, not one each: a million queued tasks would carry a
+# million locks, and these sections are short and never block.
+_records_lock = threading.Lock()
+
 
 class Runner(Protocol):
     """What a task needs from the callback runner."""
@@ -60,7 +66,7 @@ class Task:
 
     __slots__ = ("_engine", "_id", "group", "_owner", "_callback", "_callbackargs",
                  "_runner", "_notified", "_finished", "_status", "_payload", "_message", "_outcome",
-                 "_printed", "_cancel_asked", "_done_callbacks", "_lock", "_done_lock",
+                 "_printed", "_cancel_asked", "_done_callbacks", "_done_lock",
                  "__weakref__")
 
     def __init__(self, engine: Engine, job_id: int, group: str, owner: Any = None,
@@ -81,8 +87,8 @@ class Task:
         self._outcome: _outcome.Outcome | None = None
         self._printed = False
         self._cancel_asked = False
-        self._done_callbacks: list[Callable[[Task], Any]] = []
-        self._lock = threading.Lock()
+        # Made by the first add_done_callback: most tasks never get one.
+        self._done_callbacks: list[Callable[[Task], Any]] | None = None
         self._done_lock: DoneLock | None = None
 
     # -- legacy pp -------------------------------------------------------
@@ -119,12 +125,19 @@ class Task:
                 return
             # Destroyed before the runner got to it: the result, if the job
             # got one, is still the task's.
-        with self._lock:
-            if not self._finished:
-                engine = self._engine
-                self._keep(*engine.result(self._id, -1.0))
-                self._finished = True
-                engine.forget(self._id)
+        engine = self._engine
+        # Waits with no lock held: two threads may wait for one task.
+        outcome = engine.result(self._id, -1.0)
+        with _records_lock:
+            if self._finished:  # the other thread took it in
+                return
+            if outcome is None:
+                # Forgotten in the core before it was taken in here: only
+                # a destroyed server's unfinished job ends that way.
+                outcome = (STATUS_CANCELLED, b"")
+            self._keep(*outcome)
+            self._finished = True
+            engine.forget(self._id)
 
     @property
     def tid(self) -> int:
@@ -157,7 +170,7 @@ class Task:
     @property
     def lock(self) -> DoneLock:
         """Legacy pp's task lock: acquiring it waits for the job to finish."""
-        with self._lock:
+        with _records_lock:
             if self._done_lock is None:
                 self._done_lock = DoneLock(self)
             return self._done_lock
@@ -227,8 +240,10 @@ class Task:
     def add_done_callback(self, fn: Callable[[Task], Any]) -> None:
         """Calls fn(task) once the job is done: at once if it is, else on the
         callback runner's thread."""
-        with self._lock:
+        with _records_lock:
             if not self._finished:
+                if self._done_callbacks is None:
+                    self._done_callbacks = []
                 self._done_callbacks.append(fn)
                 fn = None  # type: ignore[assignment]
         if fn is None:
@@ -308,13 +323,19 @@ class Task:
             self._payload = payload
 
     def _unpickled(self) -> _outcome.Outcome:
-        """The job's outcome, unpickled once."""
-        with self._lock:
-            if self._outcome is None:
-                if self._payload is None:
-                    raise self._cancelled_error()
-                self._outcome = _outcome.decode(self._payload)
-            return self._outcome
+        """The job's outcome, unpickled once (two threads may both unpickle
+        it; the first one's is kept)."""
+        outcome = self._outcome
+        if outcome is None:
+            if self._payload is None:
+                raise self._cancelled_error()
+            outcome = _outcome.decode(self._payload)
+            with _records_lock:
+                if self._outcome is None:
+                    self._outcome = outcome
+                else:
+                    outcome = self._outcome
+        return outcome
 
     def _print(self, output: str) -> None:
         """Prints the job's output the first time the result is read."""
@@ -335,9 +356,9 @@ class Task:
         return self._runner is not None and self._runner.watch(self)
 
     def _run_done_callbacks(self, report: Callable[..., None] | None = None) -> None:
-        with self._lock:
-            callbacks, self._done_callbacks = self._done_callbacks, []
-        for fn in callbacks:
+        with _records_lock:
+            callbacks, self._done_callbacks = self._done_callbacks, None
+        for fn in callbacks or ():
             try:
                 fn(self)
             except BaseException as exc:
