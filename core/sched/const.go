@@ -1,5 +1,7 @@
 package sched
 
+import "time"
+
 // Limits of the scheduler, named in one place.
 const (
 	// DefaultMaxAttempts is how many times a job is started before a node
@@ -7,4 +9,10 @@ const (
 	// instead of re-queueing it. A job that kills every worker it runs on must
 	// not crash-loop the pool forever.
 	DefaultMaxAttempts = 3
+
+	// waitSpin is how long Wait polls a job that a node is running before
+	// it sleeps (spinWait): about a short job's round trip through a
+	// local worker, so that waiting for one costs no thread wake-up,
+	// while waiting for a long job costs this much CPU once per wait.
+	waitSpin = 100 * time.Microsecond
 )
