@@ -1,6 +1,9 @@
 package sched
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Limits of the scheduler, named in one place.
 const (
@@ -9,6 +12,10 @@ const (
 	// instead of re-queueing it. A job that kills every worker it runs on must
 	// not crash-loop the pool forever.
 	DefaultMaxAttempts = 3
+
+	// maxMaxAttempts bounds Config.MaxAttempts so that a job's count of
+	// attempts fits the two bytes its record has for it.
+	maxMaxAttempts = math.MaxUint16
 
 	// waitSpin is how long Wait polls a job that a node is running before
 	// it sleeps (spinWait): about a short job's round trip through a

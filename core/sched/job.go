@@ -17,9 +17,10 @@ type Func struct {
 //
 // A Job is submitted once. Nodes read only its exported fields; the rest is
 // the scheduler's record of it, so that dispatch and Finish need no look-up.
-// A client may queue millions of jobs, so the record is kept small: the
-// fields are ordered to leave no padding (128-byte size class without the
-// message), and a job gets a channel only once someone waits for it.
+// A client may queue millions of jobs, so the record is kept small (128
+// bytes, a size class of its own): the fields are ordered to leave no
+// padding, and the channel a waiter needs lives in Scheduler.waiters, made
+// only for a job someone waits for.
 type Job struct {
 	ID    uint64
 	Group string
@@ -43,15 +44,12 @@ type Job struct {
 	status    Status   // how it ended: valid in jobNotified and jobFinished
 	forgotten bool     // the client no longer wants it: drop it once finished
 	signal    bool     // put its ID on Scheduler.signalled once finished
-	attempts  int      // losses counted against MaxAttempts
+	attempts  uint16   // losses counted against MaxAttempts (at most maxMaxAttempts)
 	// data and message are its Result, valid with status.
 	data    []byte
 	message string
 	node    *nodeState // the node a job in state sent was dispatched to
 	ticket  int64      // its place in Scheduler.queue, while queued
-	// done is made by the first Wait on the unfinished job and closed on
-	// entering jobFinished; most jobs are never waited for one by one.
-	done chan struct{}
 }
 
 // result is the job's Result, once it has one.

@@ -10,7 +10,7 @@ import "time"
 // scheduler no longer knows counts as finished.
 func (s *Scheduler) Wait(id uint64, timeout time.Duration) bool {
 	s.mu.Lock()
-	j := s.jobs[id]
+	j := s.jobs.get(id)
 	if j == nil || j.state == jobFinished {
 		s.mu.Unlock()
 		return true
@@ -19,10 +19,12 @@ func (s *Scheduler) Wait(id uint64, timeout time.Duration) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if j.done == nil {
-		j.done = make(chan struct{})
+	done := s.waiters[id]
+	if done == nil {
+		done = make(chan struct{})
+		s.waiters[id] = done
 	}
-	done, running := j.done, j.state == jobSent
+	running := j.state == jobSent
 	s.mu.Unlock()
 	if running && spinWait(done, waitSpin, timeout) {
 		return true
@@ -60,7 +62,7 @@ func spinWait(done <-chan struct{}, spin, timeout time.Duration) bool {
 func (s *Scheduler) Result(id uint64) (Result, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.jobs[id]
+	j := s.jobs.get(id)
 	if j == nil || !j.state.hasResult() {
 		return Result{}, false
 	}
@@ -74,7 +76,7 @@ func (s *Scheduler) Result(id uint64) (Result, bool) {
 func (s *Scheduler) Watch(id uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.jobs[id]
+	j := s.jobs.get(id)
 	switch {
 	case j == nil || j.forgotten || s.closed:
 		return false
@@ -95,7 +97,7 @@ func (s *Scheduler) Watch(id uint64) bool {
 func (s *Scheduler) Signal(id uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.jobs[id]
+	j := s.jobs.get(id)
 	if j == nil || j.state == jobFinished {
 		return false
 	}
@@ -142,7 +144,7 @@ func takeIDs(q *[]uint64, max int) []uint64 {
 func (s *Scheduler) Release(id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if j := s.jobs[id]; j != nil && j.state.hasResult() {
+	if j := s.jobs.get(id); j != nil && j.state.hasResult() {
 		s.forgetLocked(j)
 	}
 }
@@ -152,7 +154,7 @@ func (s *Scheduler) Release(id uint64) {
 func (s *Scheduler) Forget(id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if j := s.jobs[id]; j != nil {
+	if j := s.jobs.get(id); j != nil {
 		s.forgetLocked(j)
 	}
 }
@@ -203,7 +205,7 @@ func (s *Scheduler) NextNotified(max int, timeout time.Duration) (ids []uint64, 
 func (s *Scheduler) groupLocked(name string) *groupState {
 	g := s.groups[name]
 	if g == nil {
-		g = &groupState{}
+		g = &groupState{name: name}
 		s.groups[name] = g
 	}
 	return g

@@ -55,8 +55,10 @@ func (s *Scheduler) submitLocked(j *Job) {
 	s.lastID++
 	j.ID = s.lastID
 	j.state = jobQueued
-	s.jobs[j.ID] = j
-	s.groupLocked(j.Group).add()
+	s.jobs.put(j)
+	g := s.groupLocked(j.Group)
+	j.Group = g.name // each submit brings its own copy of the name: keep one
+	g.add()
 	s.all.add()
 	s.queue.PushBack(j)
 }
@@ -85,7 +87,7 @@ func (s *Scheduler) lostLocked(j *Job, o Outcome) {
 		s.completeLocked(j, Result{Status: StatusTimedOut, Message: o.Lost.Error()})
 		return
 	case o.Unsent:
-	case j.attempts+1 < s.maxAttempts:
+	case int(j.attempts)+1 < s.maxAttempts:
 		j.attempts++
 	default:
 		msg := fmt.Sprintf("failed after %d attempts: %v", j.attempts+1, o.Lost)
@@ -136,8 +138,9 @@ func (s *Scheduler) completeLocked(j *Job, r Result) {
 func (s *Scheduler) finishLocked(j *Job) {
 	expect(j, "finish", jobQueued, jobSent, jobNotified)
 	j.state = jobFinished
-	if j.done != nil {
-		close(j.done)
+	if done := s.waiters[j.ID]; done != nil {
+		close(done)
+		delete(s.waiters, j.ID)
 	}
 	if g := s.groups[j.Group]; g != nil && g.done() {
 		delete(s.groups, j.Group)
@@ -150,7 +153,7 @@ func (s *Scheduler) finishLocked(j *Job) {
 		}
 	}
 	if j.forgotten {
-		delete(s.jobs, j.ID)
+		s.jobs.remove(j.ID)
 	}
 }
 
@@ -164,7 +167,7 @@ func (s *Scheduler) forgetLocked(j *Job) {
 	case jobNotified:
 		s.finishLocked(j)
 	case jobFinished:
-		delete(s.jobs, j.ID)
+		s.jobs.remove(j.ID)
 	}
 }
 
