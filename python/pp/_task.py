@@ -64,7 +64,7 @@ class Task:
     :class:`DoneLock`).
     """
 
-    __slots__ = ("_engine", "_id", "group", "_owner", "_callback", "_callbackargs",
+    __slots__ = ("_engine", "_id", "group", "_owner", "_callback",
                  "_runner", "_notified", "_finished", "_status", "_payload", "_message", "_outcome",
                  "_printed", "_cancel_asked", "_done_callbacks", "_done_lock",
                  "__weakref__")
@@ -76,8 +76,10 @@ class Task:
         self._id = job_id  # the core's; 1 for the first job
         self.group = group
         self._owner = owner  # the legacy ``server`` attribute; never called
-        self._callback = callback
-        self._callbackargs = callbackargs
+        # (callback, callbackargs), or None: one slot, not two, in each of
+        # a million queued tasks.
+        self._callback: tuple[Callable | None, tuple] | None = (
+            (callback, callbackargs) if callback is not None or callbackargs else None)
         self._runner = runner  # the server's callback runner
         self._notified = notified  # the runner, not the task, will take in the outcome
         self._finished = False
@@ -161,11 +163,11 @@ class Task:
 
     @property
     def callback(self) -> Callable | None:
-        return self._callback
+        return None if self._callback is None else self._callback[0]
 
     @property
     def callbackargs(self) -> tuple:
-        return self._callbackargs
+        return () if self._callback is None else self._callback[1]
 
     @property
     def lock(self) -> DoneLock:
@@ -295,7 +297,8 @@ class Task:
         the callbacks do (a KeyboardInterrupt goes to report too)."""
         try:
             self._keep(status, payload)
-            if self._callback is not None and self._payload is not None:
+            callback, callbackargs = self._callback or (None, ())
+            if callback is not None and self._payload is not None:
                 try:
                     outcome = self._unpickled()
                 except Exception:
@@ -304,7 +307,7 @@ class Task:
                 else:
                     self._print(outcome.output)
                     try:
-                        self._callback(*self._callbackargs, outcome.value)
+                        callback(*callbackargs, outcome.value)
                     except BaseException as exc:
                         report("callback of job %d raised %s; its result is still available "
                                "from the task", self.tid, type(exc).__name__, error=exc)
