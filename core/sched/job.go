@@ -17,7 +17,7 @@ type Func struct {
 //
 // A Job is submitted once. Nodes read only its exported fields; the rest is
 // the scheduler's record of it, so that dispatch and Finish need no look-up.
-// A client may queue millions of jobs, so the record is kept small (128
+// A client may queue millions of jobs, so the record is kept small (112
 // bytes, a size class of its own): the fields are ordered to leave no
 // padding, and the channel a waiter needs lives in Scheduler.waiters, made
 // only for a job someone waits for.
@@ -45,16 +45,19 @@ type Job struct {
 	forgotten bool     // the client no longer wants it: drop it once finished
 	signal    bool     // put its ID on Scheduler.signalled once finished
 	attempts  uint16   // losses counted against MaxAttempts (at most maxMaxAttempts)
-	// data and message are its Result, valid with status.
-	data    []byte
-	message string
-	node    *nodeState // the node a job in state sent was dispatched to
-	ticket  int64      // its place in Scheduler.queue, while queued
+	// data is its Result's Data, or for any status but StatusDone the
+	// bytes of its Message; valid with status.
+	data   []byte
+	node   *nodeState // the node a job in state sent was dispatched to
+	ticket int64      // its place in Scheduler.queue, while queued
 }
 
 // result is the job's Result, once it has one.
 func (j *Job) result() Result {
-	return Result{Status: j.status, Data: j.data, Message: j.message}
+	if j.status == StatusDone {
+		return Result{Status: j.status, Data: j.data}
+	}
+	return Result{Status: j.status, Message: string(j.data)}
 }
 
 // Outcome is what a node reports for a job it was given.
@@ -100,6 +103,27 @@ type Result struct {
 	Status  Status
 	Data    []byte
 	Message string
+}
+
+// Why the scheduler cancelled a job. Close cancels every pending job,
+// perhaps a million, so each message is kept once (sharedMessages) rather
+// than copied into every job.
+const (
+	cancelledMessage = "cancelled"
+	destroyedMessage = "server destroyed before the job completed"
+)
+
+var sharedMessages = map[string][]byte{
+	cancelledMessage: []byte(cancelledMessage),
+	destroyedMessage: []byte(destroyedMessage),
+}
+
+// messageBytes is msg as a job record keeps it; never written to.
+func messageBytes(msg string) []byte {
+	if b, ok := sharedMessages[msg]; ok {
+		return b
+	}
+	return []byte(msg)
 }
 
 // Node is a place jobs run: the local worker pool or a remote ppserver.

@@ -231,7 +231,7 @@ func (s *Scheduler) Close() {
 		switch j.state {
 		case jobQueued, jobSent:
 			// Closed, the scheduler notifies no one: straight to finished.
-			s.completeLocked(j, Result{Status: StatusCancelled, Message: "server destroyed before the job completed"})
+			s.completeLocked(j, Result{Status: StatusCancelled, Message: destroyedMessage})
 		case jobNotified:
 			s.finishLocked(j)
 		}

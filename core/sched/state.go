@@ -108,7 +108,7 @@ func (s *Scheduler) cancelLocked(j *Job) {
 	if j.state == jobQueued {
 		s.queue.Remove(j)
 	}
-	s.completeLocked(j, Result{Status: StatusCancelled, Message: "cancelled"})
+	s.completeLocked(j, Result{Status: StatusCancelled, Message: cancelledMessage})
 }
 
 // completeLocked gives j its result: sent → notified when its client runs
@@ -118,7 +118,10 @@ func (s *Scheduler) cancelLocked(j *Job) {
 // finish at once.
 func (s *Scheduler) completeLocked(j *Job, r Result) {
 	expect(j, "complete", jobQueued, jobSent)
-	j.status, j.data, j.message = r.Status, r.Data, r.Message
+	j.status, j.data = r.Status, r.Data
+	if r.Status != StatusDone {
+		j.data = messageBytes(r.Message)
+	}
 	j.node = nil
 	if !j.Notify || j.forgotten || s.closed {
 		s.finishLocked(j)
