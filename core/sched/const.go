@@ -17,9 +17,15 @@ const (
 	// attempts fits the two bytes its record has for it.
 	maxMaxAttempts = math.MaxUint16
 
-	// waitSpin is how long Wait polls a job that a node is running before
-	// it sleeps (spinWait): about a short job's round trip through a
-	// local worker, so that waiting for one costs no thread wake-up,
-	// while waiting for a long job costs this much CPU once per wait.
-	waitSpin = 100 * time.Microsecond
+	// waitSpin is the longest Wait polls a job that a node is running
+	// before it sleeps (spinPolicy): about a short job's round trip
+	// through a local worker, so that waiting for one costs no thread
+	// wake-up, while waiting for a long job costs this much CPU once per
+	// wait. minWaitSpin is the shortest, where a busy machine takes it.
+	waitSpin    = 100 * time.Microsecond
+	minWaitSpin = 5 * time.Microsecond
+	// spinProbe: every spinProbe-th Wait polls for waitSpin, whatever
+	// the polls before it found, so a machine that has quietened gets its
+	// polls back within that many waits.
+	spinProbe = 16
 )

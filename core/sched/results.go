@@ -1,6 +1,9 @@
 package sched
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // The client's side of a job: waiting for it, taking its result, groups,
 // and the notification queue that feeds callbacks.
@@ -26,33 +29,58 @@ func (s *Scheduler) Wait(id uint64, timeout time.Duration) bool {
 	}
 	running := j.state == jobSent
 	s.mu.Unlock()
-	if running && spinWait(done, waitSpin, timeout) {
+	if running && s.spin.wait(done, timeout) {
 		return true
 	}
 	return waitChan(done, timeout)
 }
 
-// spinWait polls done, without sleeping, for spin or timeout (<0: no
-// limit), whichever is shorter, and reports whether it was closed.
+// spinPolicy is how long Wait polls a running job before it sleeps.
 //
 // A short job's result comes back within tens of microseconds. A waiter
 // that sleeps until then costs a second thread hand-off: the goroutine
 // that reads the result can only wake the waiting thread, and on a
 // virtual machine waking a thread on an idle CPU costs about as much as
 // the job's whole round trip. A waiter that keeps its CPU is woken by
-// nothing: it sees done close.
-func spinWait(done <-chan struct{}, spin, timeout time.Duration) bool {
+// nothing: it sees the job finish. That pays only while the machine has a
+// CPU to spare, though: on a busy one the CPU the poll burns is the one
+// the worker, and the goroutine that reads its result, are waiting for.
+// (On Linux a woken worker need not preempt a poller that has just got
+// its CPU, so it may wait for the poller's time slice to end.) So each
+// poll that runs out halves the next one, down to minWaitSpin, and one
+// that sees its job finish restores waitSpin; every spinProbe-th wait
+// polls for waitSpin anyway, to find out whether the machine has quietened.
+type spinPolicy struct {
+	budget atomic.Int64  // nanoseconds; 0 until the first wait, which uses waitSpin
+	waits  atomic.Uint64 // counts waits, to pick the probes
+}
+
+// wait polls done for the current budget, or timeout (<0: no limit) if
+// shorter, and reports whether done was closed.
+func (p *spinPolicy) wait(done <-chan struct{}, timeout time.Duration) bool {
+	budget := time.Duration(p.budget.Load())
+	if budget == 0 {
+		budget = waitSpin
+	}
+	spin, cut := budget, false
+	if p.waits.Add(1)%spinProbe == 0 {
+		spin = waitSpin // a probe; if it runs out, the budget halves as usual
+	}
 	if timeout >= 0 && timeout < spin {
-		spin = timeout
+		spin, cut = timeout, true
 	}
 	deadline := time.Now().Add(spin)
 	for {
 		select {
 		case <-done:
+			p.budget.Store(int64(waitSpin))
 			return true
 		default:
 		}
 		if !time.Now().Before(deadline) {
+			if !cut { // a caller's short timeout says nothing of the machine
+				p.budget.Store(int64(max(budget/2, minWaitSpin)))
+			}
 			return false
 		}
 	}

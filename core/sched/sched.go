@@ -31,7 +31,8 @@ type dispatch struct {
 
 // Scheduler queues jobs and dispatches them to nodes with free capacity.
 type Scheduler struct {
-	maxAttempts int // set by New
+	maxAttempts int        // set by New
+	spin        spinPolicy // how long Wait polls; adapts without mu
 
 	// mu guards everything below, and every Job's scheduler fields.
 	mu       sync.Mutex
