@@ -65,7 +65,7 @@ class Task:
     """
 
     __slots__ = ("_engine", "_id", "group", "_owner", "_callback",
-                 "_runner", "_notified", "_finished", "_status", "_payload", "_message", "_outcome",
+                 "_runner", "_notified", "_finished", "_status", "_payload", "_outcome",
                  "_printed", "_cancel_asked", "_done_callbacks", "_done_lock",
                  "__weakref__")
 
@@ -84,8 +84,9 @@ class Task:
         self._notified = notified  # the runner, not the task, will take in the outcome
         self._finished = False
         self._status: int | None = None
-        self._payload: bytes | None = None  # what the worker sent
-        self._message = ""  # why the core ended the job, when it did
+        # What the worker sent; for a job the core ended (failed, timed
+        # out), why it did.
+        self._payload: bytes | None = None
         self._outcome: _outcome.Outcome | None = None
         self._printed = False
         self._cancel_asked = False
@@ -154,6 +155,8 @@ class Task:
             self.wait()  # done: takes the result in at once
         if self._payload is None:
             return None
+        if self._ended_by_core():
+            return pickle.dumps((None, self._core_report()), protocol=self._engine.proto)
         return _outcome.legacy(self._payload, self._engine.proto)
 
     @property
@@ -230,9 +233,9 @@ class Task:
         if self._status == STATUS_CANCELLED:
             return self._cancelled_error()
         if self._status == STATUS_FAILED:
-            return _futures.WorkerLostError("job %d %s" % (self.tid, self._message))
+            return _futures.WorkerLostError("job %d %s" % (self.tid, self._core_message()))
         if self._status == STATUS_TIMED_OUT:
-            return _futures.JobTimeoutError("job %d %s" % (self.tid, self._message))
+            return _futures.JobTimeoutError("job %d %s" % (self.tid, self._core_message()))
         outcome = self._unpickled()
         if outcome.error is None:
             return None
@@ -318,12 +321,20 @@ class Task:
     def _keep(self, status: int, payload: bytes) -> None:
         """Keeps the job's outcome; the caller marks the task finished."""
         self._status = status
-        if status == STATUS_FAILED or status == STATUS_TIMED_OUT:
-            self._message = payload.decode("utf-8", "replace")
-            text = "pp: job %d %s\n" % (self.tid, self._message)
-            self._payload = pickle.dumps((None, text), protocol=self._engine.proto)
-        elif status != STATUS_CANCELLED:
+        if status != STATUS_CANCELLED:
             self._payload = payload
+
+    def _ended_by_core(self) -> bool:
+        """Whether the core, not the job, ended it: failed or timed out."""
+        return self._status == STATUS_FAILED or self._status == STATUS_TIMED_OUT
+
+    def _core_message(self) -> str:
+        """Why the core ended the job."""
+        return (self._payload or b"").decode("utf-8", "replace")
+
+    def _core_report(self) -> str:
+        """What the job's output reads when the core ended it, as pp prints it."""
+        return "pp: job %d %s\n" % (self.tid, self._core_message())
 
     def _unpickled(self) -> _outcome.Outcome:
         """The job's outcome, unpickled once (two threads may both unpickle
@@ -332,7 +343,10 @@ class Task:
         if outcome is None:
             if self._payload is None:
                 raise self._cancelled_error()
-            outcome = _outcome.decode(self._payload)
+            if self._ended_by_core():
+                outcome = _outcome.Outcome(None, self._core_report(), None)
+            else:
+                outcome = _outcome.decode(self._payload)
             with _records_lock:
                 if self._outcome is None:
                     self._outcome = outcome
