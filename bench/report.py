@@ -231,7 +231,7 @@ def ratio_goal(cells: Cells, goal: str, row_key: str, anchor: str,
             cell_text(cells, row, anchor) or "not run"))
     note = " (anchor ran fewer jobs)" if counts_differ(cells, row, anchor) else ""
     status = "PASS" if r >= target else "MISS"
-    return Verdict(goal, status, "%.2f× (target ≥ %g×)%s" % (r, target, note))
+    return Verdict(goal, status, "%.2f× (target ≥ %.3g×)%s" % (r, target, note))
 
 
 def cpu_goal(cells: Cells) -> Verdict:
