@@ -23,10 +23,14 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-LIB_ORDER = ("ppgo", "pp170", "ppft", "pool", "ppe")
+LIB_ORDER = ("ppgo", "pp170", "ppft", "pool", "ppe", "pingpong")
 LIB_NAMES = {"ppgo": "ppgo", "pp170": "pp 1.7.0", "ppft": "ppft",
-             "pool": "Pool", "ppe": "PPE"}
-ANCHORS = LIB_ORDER[1:]
+             "pool": "Pool", "ppe": "PPE", "pingpong": "pingpong"}
+# References are floors, not competitors: their column shows the figure on
+# the rows they run (pingpong: latency, a bare pipe between two Python
+# processes), and no ratio column compares ppgo with them.
+REFERENCES = ("pingpong",)
+ANCHORS = tuple(lib for lib in LIB_ORDER[1:] if lib not in REFERENCES)
 STATUS_TEXT = {"timeout": "timeout", "error": "error",
                "unavailable": "not available", "n/a": "n/a"}
 
@@ -245,7 +249,7 @@ def ratio_goal(cells: Cells, goal: str, row_key: str, anchor: str,
             cell_text(cells, row, anchor) or "not run"))
     note = " (anchor ran fewer jobs)" if counts_differ(cells, row, anchor) else ""
     status = "PASS" if r >= target else "MISS"
-    return Verdict(goal, status, "%.2f× (target ≥ %g×)%s" % (r, target, note))
+    return Verdict(goal, status, "%.2f× (target ≥ %.3g×)%s" % (r, target, note))
 
 
 def cpu_goal(cells: Cells) -> Verdict:
@@ -290,6 +294,12 @@ def goals(cells: Cells) -> list[Verdict]:
         ratio_goal(cells, "map(chunksize=1000) ≥ Pool.map", "map_chunked", "pool", 1),
         async_goal(cells),
         sim_goal(cells),
+        floor_goal(cells),
+        ratio_goal(cells, "latency median ≤ 0.6× Pool's", "latency_median", "pool", 1 / 0.6),
+        ratio_goal(cells, "1M queued jobs: peak client RSS ≤ ppft's", "scale_rss", "ppft", 1),
+        ratio_goal(cells, "1M queued jobs: peak client RSS ≤ pp 1.7.0's", "scale_rss",
+                   "pp170", 1),
+        idle_goal(cells),
     ]
 
 
@@ -301,6 +311,34 @@ def sim_goal(cells: Cells) -> Verdict:
         return Verdict(goal, "N/A", "not measured")
     return Verdict(goal, "PASS" if growth <= 1.5 else "MISS",
                    "%.2f× at worst (1 000 nodes against 1, 2 to 64 workers each)" % growth)
+
+
+# The issue's bounds on the rows below: latency within this factor of the
+# bare pipe, and an idle client within this many MiB of pp 1.7.0's.
+FLOOR_FACTOR = 1.3
+IDLE_MARGIN_MIB = 2.0
+
+
+def floor_goal(cells: Cells) -> Verdict:
+    """ppgo's median round trip within FLOOR_FACTOR of the bare pipe's."""
+    goal = "latency median ≤ %g× the pingpong floor" % FLOOR_FACTOR
+    row = ROW_BY_KEY["latency_median"]
+    mine, floor = value(cells, row, "ppgo"), value(cells, row, "pingpong")
+    if mine is None or floor is None or floor <= 0:
+        return Verdict(goal, "N/A", "not measured")
+    return Verdict(goal, "PASS" if mine <= FLOOR_FACTOR * floor else "MISS",
+                   "%.0f µs against %.0f µs through a bare pipe (%.2f×)"
+                   % (mine, floor, mine / floor))
+
+
+def idle_goal(cells: Cells) -> Verdict:
+    goal = "idle client RSS ≤ pp 1.7.0's + %g MiB" % IDLE_MARGIN_MIB
+    row = ROW_BY_KEY["idle_client"]
+    mine, theirs = value(cells, row, "ppgo"), value(cells, row, "pp170")
+    if mine is None or theirs is None:
+        return Verdict(goal, "N/A", "not measured")
+    return Verdict(goal, "PASS" if mine <= theirs + IDLE_MARGIN_MIB else "MISS",
+                   "%.1f MiB against %.1f MiB (%+.1f MiB)" % (mine, theirs, mine - theirs))
 
 
 def async_goal(cells: Cells) -> Verdict:
@@ -340,9 +378,11 @@ def chart(results: dict[str, Any], path: str) -> None:
 
 
 def draw_row(ax: Any, cells: Cells, row: Row, libs: list[str]) -> None:
+    libs = [lib for lib in libs if cell(cells, row, lib) is not None]
     names = [LIB_NAMES[lib] for lib in libs]
     values = [value(cells, row, lib) or 0.0 for lib in libs]
-    colors = ["tab:orange" if lib == "ppgo" else "tab:blue" for lib in libs]
+    colors = ["tab:orange" if lib == "ppgo" else "tab:gray" if lib in REFERENCES
+              else "tab:blue" for lib in libs]
     bars = ax.barh(names, values, color=colors)
     ax.invert_yaxis()
     top = max(values) or 1.0

@@ -50,6 +50,9 @@ PARTIAL = envs.BENCH_DIR / "results" / "partial.json"
 LOGS = envs.BENCH_DIR / "logs"
 
 LIBS = report.LIB_ORDER
+# The libraries every workload runs by default; a reference (pingpong)
+# runs only the workloads that name it.
+EXECUTORS = tuple(lib for lib in LIBS if lib not in report.REFERENCES)
 PP_LIBS = ("ppgo", "pp170", "ppft")
 SLOW_LIBS = ("pp170", "ppft")
 # Before and after each cell the machine's CPU use is sampled for this long:
@@ -64,7 +67,7 @@ class Workload:
     timeout: float             # seconds, per process
     count: int | None = None   # job count (None: the workload has no count)
     slow_count: int | None = None  # count for SLOW_LIBS, where the full one takes minutes
-    libs: tuple[str, ...] = LIBS
+    libs: tuple[str, ...] = EXECUTORS
     repeats: int = 1           # separate processes; numeric figures are medians
 
     def count_for(self, lib: str, quick: bool) -> int | None:
@@ -83,7 +86,7 @@ class Workload:
 # next on a 2-core machine, so they take the median of three processes.
 WORKLOADS = (
     Workload("tiny", 120, 20_000, repeats=3),
-    Workload("latency", 90, 2_000, repeats=3),
+    Workload("latency", 90, 2_000, libs=EXECUTORS + ("pingpong",), repeats=3),
     Workload("cpu", 120, 16, repeats=3),
     Workload("payload", 180, 64),   # 64 × 1 MiB, then 64 / 8 × 32 MiB
     Workload("startup", 60, repeats=3),
@@ -202,7 +205,7 @@ def prepare(libs: list[str]) -> dict[str, str]:
     """Make the anchors' venvs; a library whose venv fails gets its reason."""
     broken = {}
     if not envs.PPGO_PYTHON.exists():
-        for lib in ("ppgo", "pool", "ppe"):
+        for lib in ("ppgo", "pool", "ppe", "pingpong"):
             broken[lib] = "%s missing: run `make install`" % envs.PPGO_PYTHON
     for lib in libs:
         if lib in envs.ANCHOR_ENVS and lib not in broken:
@@ -216,9 +219,13 @@ def prepare(libs: list[str]) -> dict[str, str]:
 def run_all(workloads: list[Workload], libs: list[str], quick: bool,
             broken: dict[str, str]) -> report.Cells:
     cells: report.Cells = {}
-    total, done = len(workloads) * len(libs), 0
+    total = sum(1 for w in workloads for lib in libs
+                if lib not in report.REFERENCES or lib in w.libs)
+    done = 0
     for workload in workloads:
         for lib in libs:
+            if lib in report.REFERENCES and lib not in workload.libs:
+                continue  # a reference has no figure of its own on such rows
             done += 1
             cell: dict[str, Any]
             if lib in broken and lib in workload.libs:

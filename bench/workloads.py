@@ -18,6 +18,13 @@ driven through `server.submit(func, (x,))`; pool is multiprocessing.Pool
 cpu workload also runs a 1-worker baseline). Throughput workloads first run
 one warm-up job per worker; startup is measured cold.
 
+pingpong is no library but the floor under every design with worker
+processes: one plain Python child that a pipe hands a pickled
+``(func, arg)`` and that pipes back the pickled result, nothing else in
+between (no thread, no framing beyond a length). It runs the latency
+workload, through the same round_trips(), so that the latency rows can say
+how far each library sits above it.
+
 Job functions live at module level here: the pp-like libraries ship their
 source, the process pools pickle them by reference.
 """
@@ -31,12 +38,14 @@ import importlib.metadata
 import json
 import multiprocessing
 import os
+import pickle
 import resource
 import secrets
 import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -46,11 +55,14 @@ from typing import Any, Callable, Iterator
 
 PP_LIBS = ("ppgo", "pp170", "ppft")
 POOL_LIBS = ("pool", "ppe")
-LIBS = PP_LIBS + POOL_LIBS
+PINGPONG = "pingpong"
+LIBS = PP_LIBS + POOL_LIBS + (PINGPONG,)
 # The distribution that must provide `import pp` for each pp-like library.
 PP_DISTRIBUTIONS = {"ppgo": "ppgo", "pp170": "pp", "ppft": "ppft"}
 
 MIB = 1024 * 1024
+# pingpong's frames: a little-endian uint32 length, then the pickle.
+PINGPONG_LENGTH = struct.Struct("<I")
 REMOTE_WORKERS = 2
 PPSERVER_START_TIMEOUT = 30.0
 MEMORY_SETTLE_SECONDS = 1.0
@@ -149,6 +161,68 @@ class FuturesExecutor(Executor):
         self.ex.shutdown(wait=True)
 
 
+class PingPongExecutor(Executor):
+    """The floor: one child interpreter (this script, --pingpong-child) on
+    two pipes; submit writes the pickled job, the getter reads the result.
+    It runs one job at a time, which is all the latency workload asks."""
+
+    def __init__(self) -> None:
+        self.child = subprocess.Popen(
+            [sys.executable, __file__, "--pingpong-child"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        assert self.child.stdin is not None and self.child.stdout is not None
+        self.to_child = self.child.stdin.fileno()
+        self.from_child = self.child.stdout.fileno()
+
+    def submit(self, func: Callable, arg: Any) -> Getter:
+        write_frame(self.to_child, pickle.dumps((func, arg), pickle.HIGHEST_PROTOCOL))
+        return self.result
+
+    def result(self) -> Any:
+        frame = read_frame(self.from_child)
+        if frame is None:
+            raise RuntimeError("pingpong child exited with status %s" % self.child.wait())
+        return pickle.loads(frame)
+
+    def close(self) -> None:
+        self.child.kill()
+        self.child.wait()
+
+
+def write_frame(fd: int, body: bytes) -> None:
+    data = memoryview(PINGPONG_LENGTH.pack(len(body)) + body)
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def read_exactly(fd: int, n: int) -> bytes | None:
+    """n bytes from fd; None at end of input."""
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> bytes | None:
+    header = read_exactly(fd, PINGPONG_LENGTH.size)
+    if header is None:
+        return None
+    return read_exactly(fd, PINGPONG_LENGTH.unpack(header)[0])
+
+
+def pingpong_child() -> int:
+    """The child's loop: a job in from stdin, its result out on stdout."""
+    to_parent, from_parent = sys.stdout.fileno(), sys.stdin.fileno()
+    while (frame := read_frame(from_parent)) is not None:
+        func, arg = pickle.loads(frame)
+        write_frame(to_parent, pickle.dumps(func(arg), pickle.HIGHEST_PROTOCOL))
+    return 0
+
+
 def make_executor(lib: str, workers: int) -> Executor:
     if lib in PP_LIBS:
         return PPExecutor(workers)
@@ -156,6 +230,8 @@ def make_executor(lib: str, workers: int) -> Executor:
         return PoolExecutor(workers)
     if lib == "ppe":
         return FuturesExecutor(workers)
+    if lib == PINGPONG:
+        return PingPongExecutor()
     raise ValueError("unknown library %r" % lib)
 
 
@@ -169,6 +245,9 @@ def warm_executor(lib: str, workers: int) -> Iterator[Executor]:
 
 def warm_up(ex: Executor, workers: int) -> None:
     """One job per worker, so that every worker has started before timing."""
+    if isinstance(ex, PingPongExecutor):  # one child, one job at a time
+        ex.submit(burn, 20_000)()
+        return
     getters = [ex.submit(burn, 20_000) for _ in range(workers)]
     for get in getters:
         get()
@@ -717,11 +796,14 @@ def library_info(lib: str) -> dict[str, Any]:
             raise RuntimeError("pp170 environment has pp %s" % info["version"])
     else:
         info["version"] = sys.version.split()[0]
-        info["start_method"] = multiprocessing.get_start_method()
+        if lib in POOL_LIBS:
+            info["start_method"] = multiprocessing.get_start_method()
     return info
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:] == ["--pingpong-child"]:
+        return pingpong_child()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lib", required=True, choices=LIBS)
     parser.add_argument("--workload", required=True, choices=sorted(WORKLOADS))

@@ -61,3 +61,24 @@ def test_many_concurrent_groups(server):
     call_within(server.wait, 60)
     for k, g in enumerate(groups):
         assert [t() for t in tasks[g]] == [k + j for j in range(5)]
+
+
+# What one queued task may hold on the client's Python side: the task and
+# its id (about 200 bytes on CPython 3.11). A lock or a list of its own
+# would take it past this; a million queued tasks are a million of them.
+QUEUED_TASK_BYTES = 240
+
+
+def test_a_queued_task_is_small(server):
+    import tracemalloc
+
+    n = 5000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tasks = [server.submit(jobs.add, (i, 1)) for i in range(n)]
+        per_task = (tracemalloc.get_traced_memory()[0] - before) / n
+    finally:
+        tracemalloc.stop()
+    assert per_task <= QUEUED_TASK_BYTES, "%.0f bytes per queued task" % per_task
+    assert [t() for t in tasks[-3:]] == [n - 2, n - 1, n]

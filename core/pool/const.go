@@ -63,6 +63,13 @@ const (
 	pipeBufferSize   = 1 << 20
 	fcntlSetPipeSize = 1031 // F_SETPIPE_SZ on Linux
 
+	// pipeAtomicWrite is PIPE_BUF on Linux: a write of at most this many
+	// bytes to a pipe is atomic, so a non-blocking one either writes the
+	// whole frame or nothing (EAGAIN). Dispatch writes frames this small
+	// itself (worker.writeNow); a partial frame would need the writer
+	// goroutine to finish it.
+	pipeAtomicWrite = 4096
+
 	// closeGrace is how long Close waits for killed workers to be reaped.
 	closeGrace = 2 * time.Second
 )

@@ -73,11 +73,7 @@ func writeJobFrame(w *bufio.Writer, id, key uint64, source, args []byte, segment
 	if body > MaxFrameBody {
 		return errFrameTooLarge
 	}
-	var hdr [frameHeaderSize]byte
-	binary.LittleEndian.PutUint32(hdr[0:], uint32(body)+frameHeaderSize-4)
-	hdr[4] = kind
-	binary.LittleEndian.PutUint64(hdr[5:], id)
-	binary.LittleEndian.PutUint64(hdr[13:], key)
+	hdr := jobFrameHeader(kind, id, key, uint32(body))
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
@@ -93,6 +89,23 @@ func writeJobFrame(w *bufio.Writer, id, key uint64, source, args []byte, segment
 	}
 	_, err := w.Write(args)
 	return err
+}
+
+// appendJobFrame appends the frame of a job whose function the worker has
+// (kindJob) to dst; the caller keeps args within MaxFrameBody.
+func appendJobFrame(dst []byte, id, key uint64, args []byte) []byte {
+	hdr := jobFrameHeader(kindJob, id, key, uint32(len(args)))
+	return append(append(dst, hdr[:]...), args...)
+}
+
+// jobFrameHeader is the header of a job frame with a body of body bytes.
+func jobFrameHeader(kind byte, id, key uint64, body uint32) [frameHeaderSize]byte {
+	var hdr [frameHeaderSize]byte
+	binary.LittleEndian.PutUint32(hdr[0:], body+frameHeaderSize-4)
+	hdr[4] = kind
+	binary.LittleEndian.PutUint64(hdr[5:], id)
+	binary.LittleEndian.PutUint64(hdr[13:], key)
+	return hdr
 }
 
 // readFrameHeader reads the next header a worker sent.

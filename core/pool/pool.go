@@ -399,7 +399,15 @@ func (p *Pool) assignLocked(w *worker, j *sched.Job) {
 	if len(w.inflight) == 1 {
 		w.headSince = time.Now()
 		p.startClockLocked(w)
+		// An idle worker waits in read for this very job: writing it here
+		// saves waking the writer goroutine, a thread hand-off on the
+		// latency path. Jobs for busy workers still go through the writer,
+		// which batches them into one write.
+		if w.writeNow(j) {
+			return
+		}
 	}
+	w.unwritten.Add(1)
 	w.in <- j // never blocks: in has room for JobsPerWorker jobs
 }
 

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +23,18 @@ import (
 // worker is one worker process and the jobs it holds.
 type worker struct {
 	in chan *sched.Job // closed to make the worker exit once idle
+	// unwritten counts the jobs sent on in that the writer goroutine has
+	// yet to write: a direct write (writeNow) must not overtake them.
+	unwritten atomic.Int32
+
+	// The writing end of the job pipe, shared by the writer goroutine and
+	// writeNow. Guarded by writeMu, which is taken after Pool.mu, never
+	// before it, and only with TryLock while Pool.mu is held.
+	writeMu  sync.Mutex
+	jobs     *os.File        // nil until the process starts, and once the writer ends
+	jobsConn syscall.RawConn // jobs' descriptor, for writeNow's one syscall
+	known    map[uint64]bool // function keys whose source the worker has been sent
+	scratch  []byte          // writeNow's frame
 
 	// Guarded by Pool.mu.
 	proc      *os.Process
@@ -37,7 +51,7 @@ type worker struct {
 // starts its process on a goroutine: a process must never be forked from a
 // thread that may exit, since Pdeathsig fires when the forking thread dies.
 func (p *Pool) spawnLocked() {
-	w := &worker{in: make(chan *sched.Job, MaxJobsPerWorker)}
+	w := &worker{in: make(chan *sched.Job, MaxJobsPerWorker), known: make(map[uint64]bool)}
 	p.workers = append(p.workers, w)
 	p.takeBacklogLocked(w)
 	p.running.Add(1)
@@ -83,6 +97,9 @@ func (p *Pool) run(w *worker) {
 		_ = jobs.SetWriteDeadline(time.Now())
 		close(gone)
 	}()
+	if err := w.openJobs(jobs); err != nil {
+		p.kill(w)
+	}
 	go p.writeLoop(w, jobs, segments)
 	readErr := p.readLoop(w, &exitedReader{f: results}, segments)
 	var bad *protocolError
@@ -239,18 +256,62 @@ func (p *Pool) start(w *worker) (jobs, results, segments *os.File, err error) {
 	return jobsW, resultsR, segments, nil
 }
 
-// writeLoop sends w its jobs, batching those that queue up into one write,
-// and sends a function's source only the first time w sees its key. A
-// job's segment goes on the segment socket ahead of its frame.
+// openJobs makes the job pipe available to writeNow.
+func (w *worker) openJobs(jobs *os.File) error {
+	rc, err := jobs.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("job pipe: %w", err)
+	}
+	w.writeMu.Lock()
+	w.jobs, w.jobsConn = jobs, rc
+	w.writeMu.Unlock()
+	return nil
+}
+
+// writeNow writes j to w's job pipe from the calling goroutine and reports
+// whether it did. It does only when that takes one non-blocking syscall
+// and nothing else: the writer goroutine is idle (TryLock) with no job
+// left to write, the worker has j's function already, j has no segment to
+// send ahead of it, and the frame fits in one atomic pipe write, which the
+// pipe either takes whole or refuses.
+// Otherwise the caller hands j to the writer goroutine, which also meets
+// and handles whatever error the pipe has.
+func (w *worker) writeNow(j *sched.Job) bool {
+	if !w.writeMu.TryLock() {
+		return false
+	}
+	defer w.writeMu.Unlock()
+	if w.jobs == nil || w.unwritten.Load() != 0 || !w.known[j.Func.Key] || j.Segment != nil ||
+		frameHeaderSize+len(j.Args) > pipeAtomicWrite {
+		return false
+	}
+	frame := appendJobFrame(w.scratch[:0], j.ID, j.Func.Key, j.Args)
+	w.scratch = frame
+	var n int
+	var writeErr error
+	err := w.jobsConn.Control(func(fd uintptr) {
+		for {
+			n, writeErr = syscall.Write(int(fd), frame)
+			if writeErr != syscall.EINTR {
+				return
+			}
+		}
+	})
+	return err == nil && writeErr == nil && n == len(frame)
+}
+
+// writeLoop sends w the jobs that come on w.in, batching those that queue
+// up into one write, and sends a function's source only the first time w
+// sees its key. A job's segment goes on the segment socket ahead of its
+// frame.
 func (p *Pool) writeLoop(w *worker, jobs, segments *os.File) {
 	defer jobs.Close()
 	bw := bufio.NewWriterSize(jobs, 64<<10)
-	known := make(map[uint64]bool)
-	write := func(j *sched.Job) error {
+	write := func(j *sched.Job) error { // with w.writeMu held
 		var source []byte
-		if !known[j.Func.Key] {
+		if !w.known[j.Func.Key] {
 			source = j.Func.Source
-			known[j.Func.Key] = true
+			w.known[j.Func.Key] = true
 		}
 		if j.Segment != nil {
 			if err := sendSegment(segments, j.Segment); err != nil {
@@ -261,6 +322,8 @@ func (p *Pool) writeLoop(w *worker, jobs, segments *os.File) {
 	}
 	var err error
 	for j := range w.in {
+		w.writeMu.Lock()
+		written := int32(1)
 		err = write(j)
 		for more := err == nil; more; {
 			select {
@@ -269,6 +332,7 @@ func (p *Pool) writeLoop(w *worker, jobs, segments *os.File) {
 					more = false
 					break
 				}
+				written++
 				err = write(j)
 				more = err == nil
 			default:
@@ -278,10 +342,15 @@ func (p *Pool) writeLoop(w *worker, jobs, segments *os.File) {
 		if err == nil {
 			err = bw.Flush()
 		}
+		w.unwritten.Add(-written)
+		w.writeMu.Unlock()
 		if err != nil {
 			break
 		}
 	}
+	w.writeMu.Lock()
+	w.jobs, w.jobsConn = nil, nil // writeNow writes no more: jobs closes below
+	w.writeMu.Unlock()
 	if err != nil {
 		// The worker is gone (run's write deadline woke a write that a
 		// job's child kept from failing) or the job cannot be framed; run

@@ -19,6 +19,10 @@ type Func struct {
 //
 // A Job is submitted once. Nodes read only its exported fields; the rest is
 // the scheduler's record of it, so that dispatch and Finish need no look-up.
+// A client may queue millions of jobs, so the record is kept small (128
+// bytes, a size class of its own): the fields are ordered to leave no
+// padding, and the channel a waiter needs lives in Scheduler.waiters, made
+// only for a job someone waits for.
 type Job struct {
 	ID    uint64
 	Group string
@@ -29,10 +33,6 @@ type Job struct {
 	// closes it when the job completes: a retry after a worker death
 	// sends it again.
 	Segment *shm.Segment
-	// Notify puts the job on the notification queue when it completes
-	// and delays its "finished" state until Release: the client runs a
-	// callback in between.
-	Notify bool
 	// Timeout is the longest the job may run, counted from when a worker
 	// starts it (not from Submit: time spent queued, or waiting in a
 	// worker's pipe behind another job, does not count); 0 means no limit.
@@ -40,20 +40,33 @@ type Job struct {
 	// StatusTimedOut; it is not retried, since it would only run as long
 	// again.
 	Timeout time.Duration
+	// Notify puts the job on the notification queue when it completes
+	// and delays its "finished" state until Release: the client runs a
+	// callback in between.
+	Notify bool
 
 	// The scheduler's record of the job, guarded by Scheduler.mu. A Job
 	// no scheduler takes (a ppserver's) keeps the zero values.
-	state     jobState   // changed only by the transitions in state.go
-	attempts  int        // losses counted against MaxAttempts
-	forgotten bool       // the client no longer wants it: drop it once finished
-	signal    bool       // put its ID on Scheduler.signalled once finished
-	result    Result     // valid in jobNotified and jobFinished
-	node      *nodeState // the node a job in state sent was dispatched to
-	ticket    int64      // its place in Scheduler.queue, while queued
-	// done is closed on entering jobFinished. Submit makes it before the
-	// job is in Scheduler.jobs, so whoever finds the job there may read
-	// it without the lock.
-	done chan struct{}
+	state     jobState // changed only by the transitions in state.go
+	status    Status   // how it ended: valid in jobNotified and jobFinished
+	forgotten bool     // the client no longer wants it: drop it once finished
+	signal    bool     // put its ID on Scheduler.signalled once finished
+	attempts  uint16   // losses counted against MaxAttempts (at most maxMaxAttempts)
+	// data is its Result's Data, or for any status but StatusDone the
+	// bytes of its Message; valid with status. segment is its Result's
+	// Segment, closed when the job is dropped.
+	data    []byte
+	segment *shm.Segment
+	node    *nodeState // the node a job in state sent was dispatched to
+	ticket  int64      // its place in Scheduler.queue, while queued
+}
+
+// result is the job's Result, once it has one.
+func (j *Job) result() Result {
+	if j.status == StatusDone {
+		return Result{Status: j.status, Data: j.data, Segment: j.segment}
+	}
+	return Result{Status: j.status, Message: string(j.data)}
 }
 
 // Outcome is what a node reports for a job it was given.
@@ -82,7 +95,7 @@ type Outcome struct {
 }
 
 // Status says how a job ended.
-type Status int
+type Status uint8
 
 const (
 	// StatusDone means Result.Data holds the worker's serialized result.
@@ -105,6 +118,27 @@ type Result struct {
 	// Segment holds Data's large buffers, or nil. It stays the
 	// scheduler's, and is closed when the client forgets the job.
 	Segment *shm.Segment
+}
+
+// Why the scheduler cancelled a job. Close cancels every pending job,
+// perhaps a million, so each message is kept once (sharedMessages) rather
+// than copied into every job.
+const (
+	cancelledMessage = "cancelled"
+	destroyedMessage = "server destroyed before the job completed"
+)
+
+var sharedMessages = map[string][]byte{
+	cancelledMessage: []byte(cancelledMessage),
+	destroyedMessage: []byte(destroyedMessage),
+}
+
+// messageBytes is msg as a job record keeps it; never written to.
+func messageBytes(msg string) []byte {
+	if b, ok := sharedMessages[msg]; ok {
+		return b
+	}
+	return []byte(msg)
 }
 
 // Node is a place jobs run: the local worker pool or a remote ppserver.

@@ -1,6 +1,9 @@
 package sched
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // The client's side of a job: waiting for it, taking its result, groups,
 // and the notification queue that feeds callbacks.
@@ -10,23 +13,88 @@ import "time"
 // scheduler no longer knows counts as finished.
 func (s *Scheduler) Wait(id uint64, timeout time.Duration) bool {
 	s.mu.Lock()
-	j := s.jobs[id]
-	s.mu.Unlock()
-	if j == nil {
+	j := s.jobs.get(id)
+	if j == nil || j.state == jobFinished {
+		s.mu.Unlock()
 		return true
 	}
-	return waitChan(j.done, timeout) // j.done is set before j enters s.jobs
+	if timeout == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	done := s.waiters[id]
+	if done == nil {
+		done = make(chan struct{})
+		s.waiters[id] = done
+	}
+	running := j.state == jobSent
+	s.mu.Unlock()
+	if running && s.spin.wait(done, timeout) {
+		return true
+	}
+	return waitChan(done, timeout)
+}
+
+// spinPolicy is how long Wait polls a running job before it sleeps.
+//
+// A short job's result comes back within tens of microseconds. A waiter
+// that sleeps until then costs a second thread hand-off: the goroutine
+// that reads the result can only wake the waiting thread, and on a
+// virtual machine waking a thread on an idle CPU costs about as much as
+// the job's whole round trip. A waiter that keeps its CPU is woken by
+// nothing: it sees the job finish. That pays only while the machine has a
+// CPU to spare, though: on a busy one the CPU the poll burns is the one
+// the worker, and the goroutine that reads its result, are waiting for.
+// (On Linux a woken worker need not preempt a poller that has just got
+// its CPU, so it may wait for the poller's time slice to end.) So each
+// poll that runs out halves the next one, down to minWaitSpin, and one
+// that sees its job finish restores waitSpin; every spinProbe-th wait
+// polls for waitSpin anyway, to find out whether the machine has quietened.
+type spinPolicy struct {
+	budget atomic.Int64  // nanoseconds; 0 until the first wait, which uses waitSpin
+	waits  atomic.Uint64 // counts waits, to pick the probes
+}
+
+// wait polls done for the current budget, or timeout (<0: no limit) if
+// shorter, and reports whether done was closed.
+func (p *spinPolicy) wait(done <-chan struct{}, timeout time.Duration) bool {
+	budget := time.Duration(p.budget.Load())
+	if budget == 0 {
+		budget = waitSpin
+	}
+	spin, cut := budget, false
+	if p.waits.Add(1)%spinProbe == 0 {
+		spin = waitSpin // a probe; if it runs out, the budget halves as usual
+	}
+	if timeout >= 0 && timeout < spin {
+		spin, cut = timeout, true
+	}
+	deadline := time.Now().Add(spin)
+	for {
+		select {
+		case <-done:
+			p.budget.Store(int64(waitSpin))
+			return true
+		default:
+		}
+		if !time.Now().Before(deadline) {
+			if !cut { // a caller's short timeout says nothing of the machine
+				p.budget.Store(int64(max(budget/2, minWaitSpin)))
+			}
+			return false
+		}
+	}
 }
 
 // Result returns job id's result once it has one.
 func (s *Scheduler) Result(id uint64) (Result, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.jobs[id]
+	j := s.jobs.get(id)
 	if j == nil || !j.state.hasResult() {
 		return Result{}, false
 	}
-	return j.result, true
+	return j.result(), true
 }
 
 // Watch asks for job id to go on the notification queue when it finishes,
@@ -36,7 +104,7 @@ func (s *Scheduler) Result(id uint64) (Result, bool) {
 func (s *Scheduler) Watch(id uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.jobs[id]
+	j := s.jobs.get(id)
 	switch {
 	case j == nil || j.forgotten || s.closed:
 		return false
@@ -57,7 +125,7 @@ func (s *Scheduler) Watch(id uint64) bool {
 func (s *Scheduler) Signal(id uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.jobs[id]
+	j := s.jobs.get(id)
 	if j == nil || j.state == jobFinished {
 		return false
 	}
@@ -104,7 +172,7 @@ func takeIDs(q *[]uint64, max int) []uint64 {
 func (s *Scheduler) Release(id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if j := s.jobs[id]; j != nil && j.state.hasResult() {
+	if j := s.jobs.get(id); j != nil && j.state.hasResult() {
 		s.forgetLocked(j)
 	}
 }
@@ -114,7 +182,7 @@ func (s *Scheduler) Release(id uint64) {
 func (s *Scheduler) Forget(id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if j := s.jobs[id]; j != nil {
+	if j := s.jobs.get(id); j != nil {
 		s.forgetLocked(j)
 	}
 }
@@ -165,7 +233,7 @@ func (s *Scheduler) NextNotified(max int, timeout time.Duration) (ids []uint64, 
 func (s *Scheduler) groupLocked(name string) *groupState {
 	g := s.groups[name]
 	if g == nil {
-		g = &groupState{}
+		g = &groupState{name: name}
 		s.groups[name] = g
 	}
 	return g

@@ -19,6 +19,7 @@ type Config struct {
 // groupState counts a group's unfinished jobs; idle is closed at zero.
 // Guarded by Scheduler.mu.
 type groupState struct {
+	name    string // the one copy its pending jobs share
 	pending int
 	idle    chan struct{}
 }
@@ -30,7 +31,8 @@ type dispatch struct {
 
 // Scheduler queues jobs and dispatches them to nodes with free capacity.
 type Scheduler struct {
-	maxAttempts int // set by New
+	maxAttempts int        // set by New
+	spin        spinPolicy // how long Wait polls; adapts without mu
 
 	// mu guards everything below, and every Job's scheduler fields.
 	mu       sync.Mutex
@@ -41,11 +43,15 @@ type Scheduler struct {
 	cancelled uint64
 	queue     jobQueue // jobs in state queued, in dispatch order
 	nodes     nodeSet
-	jobs      map[uint64]*Job // submitted jobs, until finished and forgotten
-	groups    map[string]*groupState
-	all       groupState
-	notified  []uint64      // IDs of jobs that became notified, until NextNotified hands them out
-	wakeup    chan struct{} // capacity 1: "notified is not empty"
+	jobs      jobTable // submitted jobs, until finished and forgotten
+	// waiters holds a channel for each unfinished job that Wait has had to
+	// block for, closed and dropped as the job finishes. Most jobs are never
+	// waited for one by one, so they carry no channel of their own.
+	waiters  map[uint64]chan struct{}
+	groups   map[string]*groupState
+	all      groupState
+	notified []uint64      // IDs of jobs that became notified, until NextNotified hands them out
+	wakeup   chan struct{} // capacity 1: "notified is not empty"
 	// signalled holds the IDs of finished jobs someone asked to be
 	// signalled of (Signal), until TakeSignalled hands them out; onSignal
 	// is called, under mu, each time it stops being empty.
@@ -58,10 +64,12 @@ func New(cfg Config) *Scheduler {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
+	cfg.MaxAttempts = min(cfg.MaxAttempts, maxMaxAttempts)
 	return &Scheduler{
 		maxAttempts: cfg.MaxAttempts,
 		closedCh:    make(chan struct{}),
-		jobs:        make(map[uint64]*Job),
+		jobs:        newJobTable(),
+		waiters:     make(map[uint64]chan struct{}),
 		groups:      make(map[string]*groupState),
 		wakeup:      make(chan struct{}, 1),
 	}
@@ -165,7 +173,7 @@ func (s *Scheduler) Finish(n Node, j *Job, o Outcome) {
 func (s *Scheduler) Cancel(id uint64) bool {
 	var buf [2]dispatch
 	s.mu.Lock()
-	j := s.jobs[id]
+	j := s.jobs.get(id)
 	if j == nil || (j.state != jobQueued && j.state != jobSent) {
 		s.mu.Unlock()
 		return false
@@ -240,16 +248,16 @@ func (s *Scheduler) Close() {
 	close(s.closedCh)
 	s.queue.Drain() // the loop below cancels every queued job
 	s.notified = nil
-	for _, j := range s.jobs {
+	s.jobs.each(func(j *Job) {
 		switch j.state {
 		case jobQueued, jobSent:
 			// Closed, the scheduler notifies no one: straight to finished.
 			s.cancelled++
-			s.completeLocked(j, Result{Status: StatusCancelled, Message: "server destroyed before the job completed"})
+			s.completeLocked(j, Result{Status: StatusCancelled, Message: destroyedMessage})
 		case jobNotified:
 			s.finishLocked(j)
 		}
-	}
+	})
 	s.onSignal = nil // the jobs above were the last to signal
 }
 

@@ -55,9 +55,10 @@ func (s *Scheduler) submitLocked(j *Job) {
 	s.lastID++
 	j.ID = s.lastID
 	j.state = jobQueued
-	j.done = make(chan struct{})
-	s.jobs[j.ID] = j
-	s.groupLocked(j.Group).add()
+	s.jobs.put(j)
+	g := s.groupLocked(j.Group)
+	j.Group = g.name // each submit brings its own copy of the name: keep one
+	g.add()
 	s.all.add()
 	s.queue.PushBack(j)
 }
@@ -86,7 +87,7 @@ func (s *Scheduler) lostLocked(j *Job, o Outcome) (requeued bool) {
 		s.completeLocked(j, Result{Status: StatusTimedOut, Message: o.Lost.Error()})
 		return false
 	case o.Unsent:
-	case j.attempts+1 < s.maxAttempts:
+	case int(j.attempts)+1 < s.maxAttempts:
 		j.attempts++
 	default:
 		msg := fmt.Sprintf("failed after %d attempts: %v", j.attempts+1, o.Lost)
@@ -109,7 +110,7 @@ func (s *Scheduler) cancelLocked(j *Job) {
 		s.queue.Remove(j)
 	}
 	s.cancelled++
-	s.completeLocked(j, Result{Status: StatusCancelled, Message: "cancelled"})
+	s.completeLocked(j, Result{Status: StatusCancelled, Message: cancelledMessage})
 }
 
 // completeLocked gives j its result: sent → notified when its client runs
@@ -119,7 +120,10 @@ func (s *Scheduler) cancelLocked(j *Job) {
 // finish at once.
 func (s *Scheduler) completeLocked(j *Job, r Result) {
 	expect(j, "complete", jobQueued, jobSent)
-	j.result = r
+	j.status, j.data, j.segment = r.Status, r.Data, r.Segment
+	if r.Status != StatusDone {
+		j.data = messageBytes(r.Message)
+	}
 	j.node = nil
 	_ = j.Segment.Close() // no node will be sent the job again
 	if !j.Notify || j.forgotten || s.closed {
@@ -140,7 +144,10 @@ func (s *Scheduler) completeLocked(j *Job, r Result) {
 func (s *Scheduler) finishLocked(j *Job) {
 	expect(j, "finish", jobQueued, jobSent, jobNotified)
 	j.state = jobFinished
-	close(j.done)
+	if done := s.waiters[j.ID]; done != nil {
+		close(done)
+		delete(s.waiters, j.ID)
+	}
 	if g := s.groups[j.Group]; g != nil && g.done() {
 		delete(s.groups, j.Group)
 	}
@@ -173,8 +180,8 @@ func (s *Scheduler) forgetLocked(j *Job) {
 // dropLocked forgets a finished job the client no longer wants, and frees
 // its result's segment.
 func (s *Scheduler) dropLocked(j *Job) {
-	delete(s.jobs, j.ID)
-	_ = j.result.Segment.Close()
+	s.jobs.remove(j.ID)
+	_ = j.segment.Close()
 }
 
 // expect panics unless j is in one of the states the transition named

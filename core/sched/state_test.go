@@ -298,7 +298,7 @@ func checkLife(t *testing.T, s *Scheduler, j *Job, held bool, want lifeWant) {
 	t.Helper()
 	id := j.ID
 	s.mu.Lock()
-	state, attempts, known := j.state, j.attempts, s.jobs[id] == j
+	state, attempts, known := j.state, int(j.attempts), s.jobs.get(id) == j
 	s.mu.Unlock()
 	if state != want.state {
 		t.Errorf("state %s, want %s", state, want.state)
@@ -441,9 +441,9 @@ func TestTransitionsCheckTheirStartState(t *testing.T) {
 		for _, st := range all {
 			t.Run(tt.name+" from "+st.String(), func(t *testing.T) {
 				s := New(Config{})
-				j := &Job{ID: 7, state: st, done: make(chan struct{})}
+				j := &Job{ID: 7, state: st}
 				if st != jobNew {
-					s.jobs[j.ID] = j
+					s.jobs.put(j)
 					s.all.add()
 					s.groupLocked("").add()
 				}

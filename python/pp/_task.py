@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 
 DESTROYED_MESSAGE = "Server was destroyed before the job completion"
 
+# Guards the moments a task changes hands between threads: taking in the
+# outcome, the done callbacks, the unpickled outcome, the legacy lock. One
+# lock for every task, not one each: a million queued tasks would carry a
+# million locks, and these sections are short and never block.
+_records_lock = threading.Lock()
+
 
 class Runner(Protocol):
     """What a task needs from the callback runner."""
@@ -58,10 +64,9 @@ class Task:
     :class:`DoneLock`).
     """
 
-    __slots__ = ("_engine", "_id", "group", "_owner", "_callback", "_callbackargs",
-                 "_runner", "_notified", "_finished", "_status", "_payload", "_buffers", "_message",
-                 "_outcome",
-                 "_printed", "_cancel_asked", "_done_callbacks", "_lock", "_done_lock",
+    __slots__ = ("_engine", "_id", "group", "_owner", "_callback",
+                 "_runner", "_notified", "_finished", "_status", "_payload", "_buffers",
+                 "_outcome", "_printed", "_cancel_asked", "_done_callbacks", "_done_lock",
                  "__weakref__")
 
     def __init__(self, engine: Engine, job_id: int, group: str, owner: Any = None,
@@ -71,20 +76,23 @@ class Task:
         self._id = job_id  # the core's; 1 for the first job
         self.group = group
         self._owner = owner  # the legacy ``server`` attribute; never called
-        self._callback = callback
-        self._callbackargs = callbackargs
+        # (callback, callbackargs), or None: one slot, not two, in each of
+        # a million queued tasks.
+        self._callback: tuple[Callable | None, tuple] | None = (
+            (callback, callbackargs) if callback is not None or callbackargs else None)
         self._runner = runner  # the server's callback runner
         self._notified = notified  # the runner, not the task, will take in the outcome
         self._finished = False
         self._status: int | None = None
-        self._payload: bytes | None = None  # what the worker sent
+        # What the worker sent; for a job the core ended (failed, timed
+        # out), why it did.
+        self._payload: bytes | None = None
         self._buffers: list[memoryview] | None = None  # its out-of-band buffers
-        self._message = ""  # why the core ended the job, when it did
         self._outcome: _outcome.Outcome | None = None
         self._printed = False
         self._cancel_asked = False
-        self._done_callbacks: list[Callable[[Task], Any]] = []
-        self._lock = threading.Lock()
+        # Made by the first add_done_callback: most tasks never get one.
+        self._done_callbacks: list[Callable[[Task], Any]] | None = None
         self._done_lock: DoneLock | None = None
 
     # -- legacy pp -------------------------------------------------------
@@ -121,12 +129,19 @@ class Task:
                 return
             # Destroyed before the runner got to it: the result, if the job
             # got one, is still the task's.
-        with self._lock:
-            if not self._finished:
-                engine = self._engine
-                self._keep(*_outcome.take(*engine.result(self._id, -1.0)))
-                self._finished = True
-                engine.forget(self._id)
+        engine = self._engine
+        # Waits with no lock held: two threads may wait for one task.
+        result = engine.result(self._id, -1.0)
+        # Forgotten in the core before it was taken in here: only a
+        # destroyed server's unfinished job ends that way.
+        outcome = (_outcome.take(*result) if result is not None
+                   else (STATUS_CANCELLED, b"", None))
+        with _records_lock:
+            if self._finished:  # the other thread took it in
+                return
+            self._keep(*outcome)
+            self._finished = True
+            engine.forget(self._id)
 
     @property
     def tid(self) -> int:
@@ -141,6 +156,8 @@ class Task:
             self.wait()  # done: takes the result in at once
         if self._payload is None:
             return None
+        if self._ended_by_core():
+            return pickle.dumps((None, self._core_report()), protocol=self._engine.proto)
         return _outcome.legacy(self._payload, self._engine.proto, self._buffers)
 
     @property
@@ -150,16 +167,16 @@ class Task:
 
     @property
     def callback(self) -> Callable | None:
-        return self._callback
+        return None if self._callback is None else self._callback[0]
 
     @property
     def callbackargs(self) -> tuple:
-        return self._callbackargs
+        return () if self._callback is None else self._callback[1]
 
     @property
     def lock(self) -> DoneLock:
         """Legacy pp's task lock: acquiring it waits for the job to finish."""
-        with self._lock:
+        with _records_lock:
             if self._done_lock is None:
                 self._done_lock = DoneLock(self)
             return self._done_lock
@@ -217,9 +234,9 @@ class Task:
         if self._status == STATUS_CANCELLED:
             return self._cancelled_error()
         if self._status == STATUS_FAILED:
-            return _futures.WorkerLostError("job %d %s" % (self.tid, self._message))
+            return _futures.WorkerLostError("job %d %s" % (self.tid, self._core_message()))
         if self._status == STATUS_TIMED_OUT:
-            return _futures.JobTimeoutError("job %d %s" % (self.tid, self._message))
+            return _futures.JobTimeoutError("job %d %s" % (self.tid, self._core_message()))
         outcome = self._unpickled()
         if outcome.error is None:
             return None
@@ -229,8 +246,10 @@ class Task:
     def add_done_callback(self, fn: Callable[[Task], Any]) -> None:
         """Calls fn(task) once the job is done: at once if it is, else on the
         callback runner's thread."""
-        with self._lock:
+        with _records_lock:
             if not self._finished:
+                if self._done_callbacks is None:
+                    self._done_callbacks = []
                 self._done_callbacks.append(fn)
                 fn = None  # type: ignore[assignment]
         if fn is None:
@@ -283,7 +302,8 @@ class Task:
         the callbacks do (a KeyboardInterrupt goes to report too)."""
         try:
             self._keep(status, payload, buffers)
-            if self._callback is not None and self._payload is not None:
+            callback, callbackargs = self._callback or (None, ())
+            if callback is not None and self._payload is not None:
                 try:
                     outcome = self._unpickled()
                 except Exception:
@@ -292,7 +312,7 @@ class Task:
                 else:
                     self._print(outcome.output)
                     try:
-                        self._callback(*self._callbackargs, outcome.value)
+                        callback(*callbackargs, outcome.value)
                     except BaseException as exc:
                         report("callback of job %d raised %s; its result is still available "
                                "from the task", self.tid, type(exc).__name__, error=exc)
@@ -304,22 +324,39 @@ class Task:
         """Keeps the job's outcome and its out-of-band buffers; the caller
         marks the task finished."""
         self._status = status
-        if status == STATUS_FAILED or status == STATUS_TIMED_OUT:
-            self._message = payload.decode("utf-8", "replace")
-            text = "pp: job %d %s\n" % (self.tid, self._message)
-            self._payload = pickle.dumps((None, text), protocol=self._engine.proto)
-        elif status != STATUS_CANCELLED:
+        if status != STATUS_CANCELLED:
             self._payload = payload
             self._buffers = buffers
 
+    def _ended_by_core(self) -> bool:
+        """Whether the core, not the job, ended it: failed or timed out."""
+        return self._status == STATUS_FAILED or self._status == STATUS_TIMED_OUT
+
+    def _core_message(self) -> str:
+        """Why the core ended the job."""
+        return (self._payload or b"").decode("utf-8", "replace")
+
+    def _core_report(self) -> str:
+        """What the job's output reads when the core ended it, as pp prints it."""
+        return "pp: job %d %s\n" % (self.tid, self._core_message())
+
     def _unpickled(self) -> _outcome.Outcome:
-        """The job's outcome, unpickled once."""
-        with self._lock:
-            if self._outcome is None:
-                if self._payload is None:
-                    raise self._cancelled_error()
-                self._outcome = _outcome.decode(self._payload, self._buffers)
-            return self._outcome
+        """The job's outcome, unpickled once (two threads may both unpickle
+        it; the first one's is kept)."""
+        outcome = self._outcome
+        if outcome is None:
+            if self._payload is None:
+                raise self._cancelled_error()
+            if self._ended_by_core():
+                outcome = _outcome.Outcome(None, self._core_report(), None)
+            else:
+                outcome = _outcome.decode(self._payload, self._buffers)
+            with _records_lock:
+                if self._outcome is None:
+                    self._outcome = outcome
+                else:
+                    outcome = self._outcome
+        return outcome
 
     def _print(self, output: str) -> None:
         """Prints the job's output the first time the result is read."""
@@ -340,9 +377,9 @@ class Task:
         return self._runner is not None and self._runner.watch(self)
 
     def _run_done_callbacks(self, report: Callable[..., None] | None = None) -> None:
-        with self._lock:
-            callbacks, self._done_callbacks = self._done_callbacks, []
-        for fn in callbacks:
+        with _records_lock:
+            callbacks, self._done_callbacks = self._done_callbacks, None
+        for fn in callbacks or ():
             try:
                 fn(self)
             except BaseException as exc:
