@@ -252,6 +252,26 @@ def ratio_goal(cells: Cells, goal: str, row_key: str, anchor: str,
     return Verdict(goal, status, "%.2f× (target ≥ %.3g×)%s" % (r, target, note))
 
 
+def remote_payload_goal(cells: Cells) -> Verdict:
+    """32 MiB through a loopback ppserver at least as fast as Pool locally."""
+    goal = "remote 32 MiB payload ≥ Pool's local"
+    mine = value(cells, ROW_BY_KEY["remote_payload_32"], "ppgo")
+    pool = value(cells, ROW_BY_KEY["payload_32"], "pool")
+    if mine is None or pool is None or pool <= 0:
+        return Verdict(goal, "N/A", "not measured")
+    return Verdict(goal, "PASS" if mine >= pool else "MISS",
+                   "%.0f MB/s against Pool's %.0f MB/s locally (%.2f×)" % (mine, pool, mine / pool))
+
+
+def least_goal(cells: Cells, goal: str, row_key: str, least: float, fmt: str) -> Verdict:
+    """ppgo's figure in a row at least an absolute target."""
+    mine = value(cells, ROW_BY_KEY[row_key], "ppgo")
+    if mine is None:
+        return Verdict(goal, "N/A", "not measured")
+    return Verdict(goal, "PASS" if mine >= least else "MISS",
+                   (fmt + " (target ≥ " + fmt + ")").format(mine, least))
+
+
 def cpu_goal(cells: Cells) -> Verdict:
     goal = "cpu speedup ≥ 0.97 × workers"
     v = value(cells, ROW_BY_KEY["cpu_per_worker"], "ppgo")
@@ -285,6 +305,10 @@ def goals(cells: Cells) -> list[Verdict]:
         ratio_goal(cells, "latency median ≤ ¼ of Pool's", "latency_median", "pool", 4),
         cpu_goal(cells),
         ratio_goal(cells, "32 MiB payload ≥ 10× Pool", "payload_32", "pool", 10),
+        ratio_goal(cells, "32 MiB payload ≥ 5× Pool", "payload_32", "pool", 5),
+        ratio_goal(cells, "32 MiB payload ≥ 4× pp 1.7.0", "payload_32", "pp170", 4),
+        remote_payload_goal(cells),
+        least_goal(cells, "remote tiny ≥ 100k jobs/s", "remote_tiny", 100_000, "{:,.0f} jobs/s"),
         ratio_goal(cells, "startup ≤ ¼ of ppft's", "startup", "ppft", 4),
         # ≤ 1.5× Pool's time: Pool's / ppgo's ≥ 1 / 1.5, rounded up (issue #16).
         ratio_goal(cells, "startup ≤ 1.5× Pool's", "startup", "pool", 0.67),
