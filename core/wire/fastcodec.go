@@ -67,31 +67,30 @@ func appendInt64(b []byte, v int64) []byte {
 }
 
 func appendBin(b, v []byte) []byte {
-	switch n := len(v); {
-	case v == nil:
+	if v == nil {
 		return append(b, mpNil)
-	case n <= math.MaxUint8:
-		b = append(b, mpBin8, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, mpBin16), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, mpBin32), uint32(n))
 	}
-	return append(b, v...)
+	return append(appendLength(b, len(v), mpBin8, mpBin16, mpBin32), v...)
 }
 
 func appendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, mpFixStr|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, mpStr8, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, mpStr16), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, mpStr32), uint32(n))
+	if n := len(s); n < 32 {
+		return append(append(b, mpFixStr|byte(n)), s...)
 	}
-	return append(b, s...)
+	return append(appendLength(b, len(s), mpStr8, mpStr16, mpStr32), s...)
+}
+
+// appendLength appends the marker and length of a bin or str of n bytes,
+// in the narrowest of the three widths that holds n, as the library does.
+func appendLength(b []byte, n int, w8, w16, w32 byte) []byte {
+	switch {
+	case n <= math.MaxUint8:
+		return append(b, w8, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, w16), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint32(append(b, w32), uint32(n))
+	}
 }
 
 // decodeFast fills m from body if body is a Job or Result in exactly the
