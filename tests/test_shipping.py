@@ -15,6 +15,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -245,7 +246,10 @@ def test_a_functions_source_from_its_code_is_what_inspect_finds(module):
         assert want.startswith(text), func
         assert all(not line.strip() or line.strip().startswith("#")
                    for line in want[len(text):].splitlines()), func
-    assert answered >= len(_plain_functions(module)) // 2
+    if hasattr(types.CodeType, "co_positions"):  # before 3.11 inspect answers for all
+        assert answered >= len(_plain_functions(module)) // 2
+    else:
+        assert answered == 0
 
 
 def test_a_function_its_code_cannot_place_ships_through_inspect():
