@@ -255,3 +255,17 @@ def test_a_functions_source_from_its_code_is_what_inspect_finds(module):
 def test_a_function_its_code_cannot_place_ships_through_inspect():
     assert _source.function_source(only_a_docstring) is None
     assert run_shipped(only_a_docstring) is None
+
+
+def test_a_long_list_of_small_items_is_not_walked_for_buffers(monkeypatch):
+    # Looking for large buffers deep inside an argument walks it item by
+    # item, which for Executor.map's chunks cost more than pickling them:
+    # only a pickle that came out large is looked into.
+    walked = []
+    monkeypatch.setattr(worker, "wrap_large", lambda obj: walked.append(obj) or obj)
+    chunk = (list(range(10_000)),)
+    data, buffers, _ = _source.dumps_finding_main(chunk, pickle.HIGHEST_PROTOCOL)
+    assert pickle.loads(data) == chunk and buffers == [] and walked == []
+    big = ([b"x" * (worker.OUT_OF_BAND_MIN * 2)],)
+    _source.dumps_finding_main(big, pickle.HIGHEST_PROTOCOL)
+    assert walked, "a large pickle was not looked into"

@@ -479,15 +479,21 @@ def dumps_finding_main(args: tuple,
     their source ships. One pass, but slower than pickle.dumps for small
     arguments, so callers use it only when an argument can hold other
     objects."""
-    buffer = io.BytesIO()
-    buffers: list[memoryview] = []
-    finder = _MainObjectFinder(buffer, max(proto, worker.OUT_OF_BAND_PROTOCOL),
-                               worker.out_of_band_into(buffers))
-    finder.dump(worker.wrap_large(args))
+    protocol = max(proto, worker.OUT_OF_BAND_PROTOCOL)
+    finders: list[_MainObjectFinder] = []  # the last dump's is the pickle's
+
+    def dump(obj: Any, callback: Callable[[pickle.PickleBuffer], bool]) -> bytes:
+        buffer = io.BytesIO()
+        finder = _MainObjectFinder(buffer, protocol, callback)
+        finder.dump(obj)
+        finders[:] = [finder]
+        return buffer.getvalue()
+
+    data, buffers = worker.dumps_out_of_band(dump, args)
     found: list[Any] = []
-    for obj in finder.found.values():
+    for obj in finders[0].found.values():
         found.extend(class_hierarchy(obj) if isinstance(obj, type) else [obj])
-    return buffer.getvalue(), buffers, found
+    return data, buffers, found
 
 
 def find_modules(namespace: dict, prefix: str = "", visited: set | None = None) -> list[str]:

@@ -216,17 +216,27 @@ def dumps(obj: Any, proto: int) -> tuple[bytes, list[memoryview]]:
     protocol = proto if proto >= OUT_OF_BAND_PROTOCOL else OUT_OF_BAND_PROTOCOL
     if not CAN_MAKE_SEGMENTS or _small(obj):
         return pickle.dumps(obj, protocol), NO_BUFFERS
+    return dumps_out_of_band(
+        lambda o, callback: pickle.dumps(o, protocol, buffer_callback=callback), obj)
+
+
+def dumps_out_of_band(dump, obj: Any) -> tuple[bytes, list[memoryview]]:
+    """dump(obj, buffer_callback) -> pickle, called so that large buffers go
+    out of band: those near the top of obj at once; those further in (a
+    bytes in a list, say) only when the pickle came out large, since
+    looking for them walks obj, which for a long list of small items costs
+    more than the pickling."""
     if _large_near_top(obj):
         obj = wrap_large(obj)
     buffers: list[memoryview] = []
-    data = pickle.dumps(obj, protocol, buffer_callback=out_of_band_into(buffers))
+    data = dump(obj, out_of_band_into(buffers))
     if len(data) < OUT_OF_BAND_MIN:
         return data, buffers
     wrapped = wrap_large(obj)  # large: maybe a bytes further in
     if wrapped is obj:
         return data, buffers
     buffers = []
-    return pickle.dumps(wrapped, protocol, buffer_callback=out_of_band_into(buffers)), buffers
+    return dump(wrapped, out_of_band_into(buffers)), buffers
 
 
 def out_of_band_into(buffers: list[memoryview]):
