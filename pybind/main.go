@@ -161,19 +161,25 @@ func ppgoSubmit(h C.longlong, key C.ulonglong, args unsafe.Pointer, argsLen C.si
 // size limit (jobserver) is the one that counts.
 const maxSegment = 1<<63 - 1
 
+// askJob puts a yes-or-no question about job id to server h: 1 yes, 0
+// no, PPGO_CLOSED for a closed server.
+func askJob(h C.longlong, id C.ulonglong, question func(*jobserver.Server, uint64) bool) C.int {
+	s, err := handles.get(int64(h))
+	if err != nil {
+		return C.PPGO_CLOSED
+	}
+	if question(s, uint64(id)) {
+		return 1
+	}
+	return 0
+}
+
 // ppgoCancel cancels job id unless it has started: 1 cancelled (it ends
 // with PPGO_STATUS_CANCELLED), 0 not (running, finished or unknown).
 //
 //export ppgoCancel
 func ppgoCancel(h C.longlong, id C.ulonglong) C.int {
-	s, err := handles.get(int64(h))
-	if err != nil {
-		return C.PPGO_CLOSED
-	}
-	if s.Cancel(uint64(id)) {
-		return 1
-	}
-	return 0
+	return askJob(h, id, (*jobserver.Server).Cancel)
 }
 
 // ppgoWatch asks for job id to be notified when it finishes: 1 it will
@@ -181,14 +187,7 @@ func ppgoCancel(h C.longlong, id C.ulonglong) C.int {
 //
 //export ppgoWatch
 func ppgoWatch(h C.longlong, id C.ulonglong) C.int {
-	s, err := handles.get(int64(h))
-	if err != nil {
-		return C.PPGO_CLOSED
-	}
-	if s.Watch(uint64(id)) {
-		return 1
-	}
-	return 0
+	return askJob(h, id, (*jobserver.Server).Watch)
 }
 
 // ppgoSignal asks for job id to be handed out by ppgoTakeSignalled once it
@@ -196,14 +195,7 @@ func ppgoWatch(h C.longlong, id C.ulonglong) C.int {
 //
 //export ppgoSignal
 func ppgoSignal(h C.longlong, id C.ulonglong) C.int {
-	s, err := handles.get(int64(h))
-	if err != nil {
-		return C.PPGO_CLOSED
-	}
-	if s.Signal(uint64(id)) {
-		return 1
-	}
-	return 0
+	return askJob(h, id, (*jobserver.Server).Signal)
 }
 
 // ppgoSignalFd has the core write one byte to fd (a non-blocking pipe the
