@@ -208,9 +208,24 @@ def _hook_once() -> None:
 
 def _pipe() -> tuple[int, int]:
     """A pipe whose ends are close-on-exec and at PIPE_FD_MIN or above."""
+    return _moved_up(os.pipe())
+
+
+def _segment_socket() -> tuple[int, int]:
+    """A segment socket as core/pool makes one (SOCK_SEQPACKET, Unix): the
+    client's end, then the spare's, both close-on-exec and at PIPE_FD_MIN
+    or above."""
+    import _socket  # socket.py would import enum and selectors: ~3 ms of import pp
+
+    a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    return _moved_up((a.detach(), b.detach()))
+
+
+def _moved_up(ends: tuple[int, int]) -> tuple[int, int]:
+    """Both descriptors moved to close-on-exec ones at PIPE_FD_MIN or above
+    (the originals closed, also on failure)."""
     import fcntl
 
-    ends = os.pipe()
     moved: list[int] = []
     try:
         for fd in ends:
@@ -222,28 +237,6 @@ def _pipe() -> tuple[int, int]:
     finally:
         for fd in ends:
             os.close(fd)
-    return moved[0], moved[1]
-
-
-def _segment_socket() -> tuple[int, int]:
-    """A segment socket as core/pool makes one (SOCK_SEQPACKET, Unix): the
-    client's end, then the spare's, both close-on-exec and at PIPE_FD_MIN
-    or above."""
-    import _socket  # socket.py would import enum and selectors: ~3 ms of import pp
-    import fcntl
-
-    ends = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-    moved: list[int] = []
-    try:
-        for end in ends:
-            moved.append(fcntl.fcntl(end.fileno(), fcntl.F_DUPFD_CLOEXEC, PIPE_FD_MIN))
-    except OSError:
-        for fd in moved:
-            os.close(fd)
-        raise
-    finally:
-        for end in ends:
-            end.close()
     return moved[0], moved[1]
 
 
