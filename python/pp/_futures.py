@@ -58,6 +58,17 @@ class JobTimeoutError(TimeoutError):
     """A job ran longer than its timeout; its worker was killed."""
 
 
+def core_error(status: int | None, message: str) -> BaseException | None:
+    """The exception for a job the core ended, failed (its worker died too
+    often) or timed out, with the core's message; None for any other
+    status."""
+    if status == STATUS_FAILED:
+        return WorkerLostError(message)
+    if status == STATUS_TIMED_OUT:
+        return JobTimeoutError(message)
+    return None
+
+
 class JobFuture(Future):
     """A concurrent.futures.Future for one job: cancel() withdraws the job if
     no worker has started it."""
@@ -88,10 +99,9 @@ class JobFuture(Future):
                 return
             if self.done():
                 return
-            if status == STATUS_FAILED:
-                self.set_exception(WorkerLostError(payload.decode("utf-8", "replace")))
-            elif status == STATUS_TIMED_OUT:
-                self.set_exception(JobTimeoutError(payload.decode("utf-8", "replace")))
+            error = core_error(status, payload.decode("utf-8", "replace"))
+            if error is not None:
+                self.set_exception(error)
             else:
                 outcome = _outcome.decode(payload, buffers)
                 if outcome.printed:

@@ -233,10 +233,9 @@ class Task:
         self.wait()
         if self._status == STATUS_CANCELLED:
             return self._cancelled_error()
-        if self._status == STATUS_FAILED:
-            return _futures.WorkerLostError("job %d %s" % (self.tid, self._core_message()))
-        if self._status == STATUS_TIMED_OUT:
-            return _futures.JobTimeoutError("job %d %s" % (self.tid, self._core_message()))
+        if self._ended_by_core():
+            return _futures.core_error(self._status,
+                                       "job %d %s" % (self.tid, self._core_message()))
         outcome = self._unpickled()
         if outcome.error is None:
             return None
