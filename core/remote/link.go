@@ -204,9 +204,10 @@ func (l *link) result(m *wire.Result) error {
 		if len(m.Segment) > 0 {
 			seg, err := shm.FromBytes(m.Segment)
 			if err != nil {
-				o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: result of job %d: %w", l.node.cfg.Addr, m.ID, err)}
+				o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: result of job %d: %w", l.node.cfg.Name, m.ID, err)}
+			} else {
+				o.Segment = seg
 			}
-			o.Segment = seg
 		}
 	case wire.StatusLost:
 		o = sched.Outcome{Lost: fmt.Errorf("ppserver %s: %s", l.node.cfg.Name, m.Reason)}
