@@ -147,7 +147,7 @@ func (s *Server) resolved(w *nameNodes, addrs []netip.Addr, err error) {
 	}
 	var joined, left []string
 	for _, a := range listed {
-		if slices.Contains(w.listed, a) {
+		if listedIn(w.listed, a) {
 			continue
 		}
 		if s.nameNodeLocked(w, a) {
@@ -155,7 +155,7 @@ func (s *Server) resolved(w *nameNodes, addrs []netip.Addr, err error) {
 		}
 	}
 	for _, a := range w.listed {
-		if r := w.nodes[a]; r != nil && !slices.Contains(listed, a) {
+		if r := w.nodes[a]; r != nil && !listedIn(listed, a) {
 			r.Pause(fmt.Errorf("%s no longer resolves to %s", w.host, a))
 			left = append(left, a.String())
 		}
@@ -231,4 +231,11 @@ func changes(joined, left []string) string {
 		return "no change in nodes"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// listedIn reports whether a is in list, sorted as oneFamily sorts it: a
+// name may bring thousands of addresses.
+func listedIn(list []netip.Addr, a netip.Addr) bool {
+	_, found := slices.BinarySearchFunc(list, a, netip.Addr.Compare)
+	return found
 }
