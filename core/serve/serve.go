@@ -278,15 +278,17 @@ func (s *Server) Clients() []ClientStats {
 	waiting := s.pool.Waiting() // taken first: the pool's lock is never taken under s.mu
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	queued := make(map[*session]int, len(s.sessions))
+	for _, id := range waiting {
+		if rj := s.jobs[id]; rj != nil {
+			queued[rj.sess]++
+		}
+	}
 	out := make([]ClientStats, 0, len(s.sessions))
 	for sess := range s.sessions {
 		c := sess.stats
 		c.Running = len(sess.jobs)
-		for _, id := range waiting {
-			if rj := s.jobs[id]; rj != nil && rj.sess == sess {
-				c.Queued++
-			}
-		}
+		c.Queued = queued[sess]
 		c.BytesIn, c.BytesOut = sess.conn.Traffic()
 		out = append(out, c)
 	}
