@@ -54,17 +54,15 @@ class CallbackRunner:
         """Submits a job this runner will finish: make(job_id) builds what
         receives its outcome (a Task, a future)."""
         self._start()
-        segment = self._engine.segment(buffers) if buffers else None
+        # Made before the lock: filling a segment copies megabytes.
+        segment = self._engine.segment(buffers) if buffers else ()
         try:
             with self._lock:  # the job must be known before its notification is read
-                if segment is None:
-                    job_id = self._engine.submit(key, sargs, group, True, timeout)
-                else:
-                    job_id = self._engine.submit(key, sargs, group, True, timeout, *segment)
+                job_id = self._engine.submit(key, sargs, group, True, timeout, *segment)
                 target = make(job_id)
                 self._targets[job_id] = target
         finally:
-            if segment is not None:
+            if segment:
                 os.close(segment[0])
         return target
 

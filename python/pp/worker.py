@@ -226,11 +226,12 @@ def dumps_out_of_band(dump, obj: Any) -> tuple[bytes, list[memoryview]]:
     bytes in a list, say) only when the pickle came out large, since
     looking for them walks obj, which for a long list of small items costs
     more than the pickling."""
-    if _large_near_top(obj):
+    near = _large_near_top(obj)
+    if near:
         obj = wrap_large(obj)
     buffers: list[memoryview] = []
     data = dump(obj, out_of_band_into(buffers))
-    if len(data) < OUT_OF_BAND_MIN:
+    if near or len(data) < OUT_OF_BAND_MIN:  # wrapped already, or small
         return data, buffers
     wrapped = wrap_large(obj)  # large: maybe a bytes further in
     if wrapped is obj:
